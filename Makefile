@@ -8,15 +8,13 @@ VENV := .venv-airflow-$(AIRFLOW)
 endif
 REQS := requirements/ci-airflow-$(AIRFLOW).txt
 PY := $(VENV)/bin/python
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+UV := $(PYTHON) -m uv
 PYTEST_ARGS ?=
 
 .PHONY: venv test test-compat lint demo emulator bench clean
 
-$(UV):
-	$(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
-
-$(VENV)/.installed: $(REQS) pyproject.toml | $(UV)
+$(VENV)/.installed: $(REQS) pyproject.toml
+	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) venv --quiet --allow-existing -p $(PYTHON) $(VENV)
 	$(UV) pip install --quiet -p $(VENV) -r $(REQS)
 	$(UV) pip install --quiet -p $(VENV) --no-deps -e .

@@ -1,0 +1,115 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_celonis import __version__
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden_fields": ["schema", "port"],
+    "relabeling": {
+        "host": "Team URL",
+        "login": "OAuth client id",
+        "password": "Application key, API key or OAuth client secret",
+    },
+    "placeholders": {
+        "host": "https://myteam.eu-1.celonis.cloud",
+        "login": "only for auth type 'oauth'",
+        "password": "the key or client secret",
+    },
+}
+
+_STRING = {"type": ["string", "null"]}
+
+CELONIS_CONN_FIELDS: dict[str, Any] = {
+    "auth_type": {
+        "label": "Auth type",
+        "description": "app_key (Authorization: AppKey), api_key (Bearer user key) or oauth (client credentials)",
+        "schema": {"type": ["string", "null"], "enum": ["app_key", "api_key", "oauth"], "default": "app_key"},
+    },
+    "data_pool_id": {
+        "label": "Default data pool id",
+        "description": "Used when an operator does not name a pool (the id in the data pool's URL)",
+        "schema": _STRING,
+    },
+    "oauth_scopes": {
+        "label": "OAuth scopes",
+        "description": "Space-separated; integration.data-pools or integration.data-pools:data_push",
+        "schema": {"type": ["string", "null"], "default": "integration.data-pools"},
+    },
+    "oauth_client_auth": {
+        "label": "OAuth client authentication",
+        "description": "basic (HTTP Basic, default) or post (client_id/client_secret form fields)",
+        "schema": {"type": ["string", "null"], "enum": ["basic", "post"], "default": "basic"},
+    },
+    "api_base_path": {
+        "label": "API base path",
+        "description": "/data-ingestion/api (current) or /integration/api (older teams)",
+        "schema": {
+            "type": ["string", "null"],
+            "enum": ["/data-ingestion/api", "/integration/api"],
+            "default": "/data-ingestion/api",
+        },
+    },
+    "verify": {
+        "label": "Verify TLS",
+        "description": "true, false, or the path of a CA bundle",
+        "schema": {"type": ["string", "null"], "default": "true"},
+    },
+    "timeout": {
+        "label": "Read timeout (seconds)",
+        "schema": {"type": ["number", "null"], "default": 60},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-celonis",
+        "name": "Celonis",
+        "description": "Push data into Celonis data pools: Data Push API, Standard Data Ingestion API, "
+        "and a local Celonis emulator.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_celonis.hooks.celonis.CelonisHook",
+                "hook-name": "Celonis",
+                "connection-type": "celonis",
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CELONIS_CONN_FIELDS,
+            },
+        ],
+        "extra-links": ["airflow_provider_celonis.operators.data_push.CelonisDataPushJobLink"],
+        "hooks": [
+            {
+                "integration-name": "Celonis",
+                "python-modules": ["airflow_provider_celonis.hooks.celonis"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Celonis",
+                "python-modules": ["airflow_provider_celonis.operators.data_push"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Celonis",
+                "python-modules": ["airflow_provider_celonis.sensors.data_push"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Celonis",
+                "python-modules": ["airflow_provider_celonis.triggers.data_push"],
+            }
+        ],
+        "integrations": [
+            {
+                "integration-name": "Celonis",
+                "external-doc-url": "https://developer.celonis.com/",
+                "tags": ["service"],
+            }
+        ],
+    }
