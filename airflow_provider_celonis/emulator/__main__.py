@@ -1,0 +1,88 @@
+"""``celonis-emulator`` / ``python -m airflow_provider_celonis.emulator``: run the emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from .server import EmulatorServer
+from .settings import EmulatorSettings, KeySpec, OAuthClientSpec, parse_size
+
+
+def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
+    p = argparse.ArgumentParser(
+        prog="celonis-emulator", description="A local Celonis Data Push API emulator."
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument("--data-dir", type=Path, help="persistent state (default: a fresh temporary folder)")
+    p.add_argument("--app-key", action="append", default=[], metavar="KEY[=POOL,...]")
+    p.add_argument("--api-key", action="append", default=[], metavar="KEY[=POOL,...]")
+    p.add_argument("--oauth-client", action="append", default=[], metavar="ID:SECRET[:SCOPES]")
+    p.add_argument("--pool", action="append", default=[], metavar="ID", help="known pools (default: any)")
+    p.add_argument("--execute-per-second", type=int, default=10)
+    p.add_argument("--execute-per-hour", type=int, default=250, help="executes per quota window")
+    p.add_argument("--max-chunk-bytes", type=parse_size, default=parse_size("1GiB"), help="e.g. 1GB, 10MB")
+    p.add_argument("--token-ttl", type=float, default=899, help="OAuth token lifetime in seconds")
+    p.add_argument("--quota-window-seconds", type=float, default=3600, help="the 'hourly' window")
+    p.add_argument("--job-duration", type=float, default=0.0, help="minimum seconds a job stays RUNNING")
+    p.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    a = p.parse_args(argv)
+    try:
+        return EmulatorSettings(
+            host=a.host,
+            port=a.port,
+            data_dir=a.data_dir,
+            app_keys=tuple(KeySpec.parse(k) for k in a.app_key),
+            api_keys=tuple(KeySpec.parse(k) for k in a.api_key),
+            oauth_clients=tuple(OAuthClientSpec.parse(c) for c in a.oauth_client),
+            pools=tuple(a.pool),
+            execute_per_second=a.execute_per_second,
+            execute_per_hour=a.execute_per_hour,
+            max_chunk_bytes=a.max_chunk_bytes,
+            token_ttl=a.token_ttl,
+            quota_window_seconds=a.quota_window_seconds,
+            job_duration=a.job_duration,
+            log_level=a.log_level,
+        )
+    except ValueError as exc:
+        p.error(str(exc))
+        raise  # unreachable: p.error exits
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(argv)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    server = EmulatorServer(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    if settings.generated_app_key:
+        print(f"Generated application key: {server.app_key}  (use: Authorization: AppKey <key>)", flush=True)
+    print(f"Celonis emulator listening on {server.url} (data dir {server.data_dir})", flush=True)
+    while not stop.wait(0.5):
+        if not server.running:
+            print("Celonis emulator stopped unexpectedly", file=sys.stderr)
+            server.close()
+            return 1
+    server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

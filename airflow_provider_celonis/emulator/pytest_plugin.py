@@ -1,0 +1,32 @@
+"""pytest fixtures (registered as the ``celonis_emulator`` plugin): a fresh emulator per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .server import EmulatorServer
+from .testing import build_settings
+
+
+@pytest.fixture
+def celonis_emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
+    """Start emulators with ``running_emulator``'s keywords; all are stopped at teardown."""
+    started: list[EmulatorServer] = []
+
+    def factory(**kwargs: Any) -> EmulatorServer:
+        server = EmulatorServer(build_settings(**kwargs)).start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in reversed(started):
+        server.close()
+
+
+@pytest.fixture
+def celonis_emulator(celonis_emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
+    """A fresh emulator with one generated application key (``celonis_emulator.app_key``)."""
+    return celonis_emulator_factory()

@@ -1,0 +1,87 @@
+"""Emulator settings, shared by the CLI, the in-process test helper and the app.
+
+One mutable dataclass so tests can tighten limits (e.g. ``execute_per_hour``) on a running emulator.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """An application or API key, optionally restricted to some data pools (empty = every pool)."""
+
+    key: str
+    pools: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> KeySpec:
+        """Parse ``KEY`` or ``KEY=pool1,pool2``."""
+        key, sep, pools = text.partition("=")
+        if not key:
+            raise ValueError(f"empty key in {text!r}")
+        allowed = frozenset(p.strip() for p in pools.split(",") if p.strip()) if sep else frozenset()
+        return cls(key=key, pools=allowed)
+
+
+@dataclass(frozen=True)
+class OAuthClientSpec:
+    """An OAuth client; ``scopes`` empty means it may be granted any scope."""
+
+    client_id: str
+    secret: str
+    scopes: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> OAuthClientSpec:
+        """Parse ``ID:SECRET`` or ``ID:SECRET:scope1 scope2``."""
+        parts = text.split(":", 2)
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise ValueError(f"expected ID:SECRET[:scopes], got {text!r}")
+        scopes = frozenset(parts[2].split()) if len(parts) == 3 else frozenset()
+        return cls(client_id=parts[0], secret=parts[1], scopes=scopes)
+
+
+@dataclass
+class EmulatorSettings:
+    """Everything configurable; field names are the CLI options in snake_case."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    data_dir: Path | None = None
+    app_keys: tuple[KeySpec, ...] = ()
+    api_keys: tuple[KeySpec, ...] = ()
+    oauth_clients: tuple[OAuthClientSpec, ...] = ()
+    pools: tuple[str, ...] = ()
+    execute_per_second: int = 10
+    execute_per_hour: int = 250
+    max_chunk_bytes: int = GIB
+    token_ttl: float = 899
+    quota_window_seconds: float = 3600
+    job_duration: float = 0.0
+    log_level: str = "warning"
+    generated_app_key: bool = field(default=False)
+
+    def ensure_a_key(self) -> None:
+        """Invent an application key when no credential at all was configured."""
+        if not (self.app_keys or self.api_keys or self.oauth_clients):
+            self.app_keys = (KeySpec(secrets.token_urlsafe(24)),)
+            self.generated_app_key = True
+
+
+def parse_size(text: str | int) -> int:
+    """Parse ``1GB``, ``256MB``, ``10MiB``, ``512k`` or a plain byte count (binary multiples)."""
+    if isinstance(text, int):
+        return text
+    units = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": GIB, "T": 1024**4}
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number = cleaned.rstrip("KMGT")
+    unit = cleaned[len(number) :]
+    if unit not in units or not number:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(number) * units[unit])
