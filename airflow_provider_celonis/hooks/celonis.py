@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal, Protocol
 
 import requests
 from airflow.sdk import BaseHook
@@ -40,6 +40,27 @@ UPSERT_STRATEGIES = ("UPSERT_WITH_UNCHANGED_METADATA", "UPSERT_WITH_NULLIFICATIO
 TERMINAL_STATUSES = frozenset({"DONE", "ERROR", "CANCELED"})
 ACTIVE_STATUSES = frozenset({"QUEUED", "RUNNING"})
 ChunkKind = Literal["upserted", "deleted"]
+
+
+class UploadableChunk(Protocol):
+    """Anything that can be streamed as a chunk: a name and a fresh binary stream per attempt."""
+
+    @property
+    def name(self) -> str: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+class _PathChunk:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def open(self) -> BinaryIO:
+        return self.path.open("rb")
 
 
 def _mask(value: str) -> None:
@@ -347,7 +368,7 @@ class CelonisHook(BaseHook):
     def upload_chunk(
         self,
         job_id: str,
-        path: str | Path,
+        chunk: str | Path | UploadableChunk,
         kind: ChunkKind = "upserted",
         data_pool_id: str | None = None,
         known_chunk_ids: Iterable[str] = (),
@@ -361,7 +382,7 @@ class CelonisHook(BaseHook):
         if kind not in ("upserted", "deleted"):
             raise CelonisConfigError(f"chunk kind must be 'upserted' or 'deleted', got {kind!r}")
         pool = self.resolve_pool(data_pool_id)
-        path = Path(path)
+        source: UploadableChunk = _PathChunk(Path(chunk)) if isinstance(chunk, str | Path) else chunk
         known = set(known_chunk_ids)
         handles: list[Any] = []
 
@@ -369,13 +390,13 @@ class CelonisHook(BaseHook):
             for handle in handles:
                 handle.close()
             handles.clear()
-            handle = path.open("rb")
+            handle = source.open()
             handles.append(handle)
-            encoder = MultipartEncoder(fields={"file": (path.name, handle, content_type)})
+            encoder = MultipartEncoder(fields={"file": (source.name, handle, content_type)})
             return encoder, {"Content-Type": encoder.content_type}
 
         def stored() -> dict | None:
-            digest = file_md5(path)
+            digest = stream_md5(source)
             fresh = [c for c in self.list_chunks(job_id, pool) if c.get("id") not in known]
             for chunk in fresh:
                 if chunk.get("checksum") and str(chunk["checksum"]).lower() == digest:
@@ -518,9 +539,10 @@ class CelonisHook(BaseHook):
                 raise
 
 
-def file_md5(path: Path, block: int = 8 << 20) -> str:
+def stream_md5(chunk: UploadableChunk, block: int = 8 << 20) -> str:
+    """MD5 of a chunk's bytes; computed only after a lost answer, to recognise an upload that landed."""
     digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as handle:
+    with chunk.open() as handle:
         while data := handle.read(block):
             digest.update(data)
     return digest.hexdigest()

@@ -1,0 +1,127 @@
+"""Writing record batches as parquet chunk files capped by size.
+
+Parquet settings, chosen for what Celonis' (Java) parquet reader handles and for speed:
+
+* timestamps as TIMESTAMP(MILLIS), not INT96: Celonis stores milliseconds, INT96 is deprecated and is
+  what makes pycelonis' uploads lose time zones; ``coerce_timestamps="ms"`` drops sub-millisecond digits;
+* strings as plain UTF8 ``string`` (never ``large_string`` or Arrow dictionaries, which carry Arrow-only
+  schema metadata); ``store_schema=False`` so the file holds parquet types only;
+* parquet's own dictionary encoding stays on (every parquet reader supports it and it shrinks repetitive
+  columns), with data page V1 for the widest reader support;
+* snappy compression: decoded everywhere, and cheap enough that writing keeps pace with the upload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PARQUET_OPTIONS = {
+    "compression": "snappy",
+    "use_dictionary": True,
+    "coerce_timestamps": "ms",
+    "allow_truncated_timestamps": True,
+    "version": "2.6",
+    "data_page_version": "1.0",
+    "store_schema": False,
+    "write_statistics": True,
+}
+#: Room kept for the footer and for estimates that run a little short.
+FOOTER_RESERVE = 64 << 10
+
+
+@dataclass(frozen=True)
+class ChunkFile:
+    """A finished chunk on local disk."""
+
+    path: Path
+    index: int
+    rows: int
+    size: int
+    kind: str  # "upserted" or "deleted"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def open(self) -> pa.NativeFile:
+        return open(self.path, "rb")
+
+
+class ParquetChunker:
+    """Writes batches into ``<prefix>-00001.parquet``, ... each at most ``max_bytes`` long.
+
+    The size of the next batch is estimated from the compression seen so far (pessimistically), and a new
+    file is started before a batch would cross the cap; a batch too big for one chunk is sliced.
+    """
+
+    def __init__(self, out_dir: Path, schema: pa.Schema, max_bytes: int, kind: str = "upserted") -> None:
+        self.out_dir = out_dir
+        self.schema = schema
+        self.max_bytes = max_bytes
+        self.kind = kind
+        self._budget = max(max_bytes - FOOTER_RESERVE, max_bytes // 2)
+        self._index = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._sink: pa.NativeFile | None = None
+        self._path: Path | None = None
+        self._rows = 0
+        self._ratio = 1.0  # encoded bytes per in-memory byte, the largest seen
+
+    def write(self, batch: pa.RecordBatch) -> list[ChunkFile]:
+        done: list[ChunkFile] = []
+        for piece in self._slices(batch):
+            estimate = int(piece.nbytes * self._ratio * 1.25) + 1024
+            if self._writer is not None and self._rows and self._position() + estimate > self._budget:
+                done.append(self._close_current())
+            if self._writer is None:
+                self._open_next()
+            before = self._position()
+            assert self._writer is not None
+            self._writer.write_batch(piece)
+            self._rows += piece.num_rows
+            written = self._position() - before
+            if piece.nbytes:
+                self._ratio = max(self._ratio * 0.5, written / piece.nbytes, 0.05)
+        return done
+
+    def close(self) -> list[ChunkFile]:
+        return [self._close_current()] if self._writer is not None and self._rows else self._discard()
+
+    def _discard(self) -> list[ChunkFile]:
+        if self._writer is not None:
+            self._writer.close()
+            assert self._path is not None
+            self._path.unlink(missing_ok=True)
+            self._writer = None
+        return []
+
+    def _slices(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+        limit = max(self._budget // 4, 1)
+        estimate = batch.nbytes * self._ratio
+        if estimate <= limit or batch.num_rows <= 1:
+            return [batch]
+        rows = max(int(batch.num_rows * limit / max(estimate, 1)), 1)
+        return [batch.slice(offset, rows) for offset in range(0, batch.num_rows, rows)]
+
+    def _position(self) -> int:
+        return self._sink.tell() if self._sink is not None else 0
+
+    def _open_next(self) -> None:
+        self._index += 1
+        self._path = self.out_dir / f"{self.kind}-{self._index:05d}.parquet"
+        self._sink = pa.OSFile(str(self._path), "wb")
+        self._writer = pq.ParquetWriter(self._sink, self.schema, **PARQUET_OPTIONS)  # type: ignore[arg-type]
+        self._rows = 0
+
+    def _close_current(self) -> ChunkFile:
+        assert self._writer is not None and self._sink is not None and self._path is not None
+        self._writer.close()
+        self._sink.close()
+        size = self._path.stat().st_size
+        chunk = ChunkFile(self._path, self._index, self._rows, size, self.kind)
+        self._writer, self._sink = None, None
+        return chunk

@@ -1,0 +1,240 @@
+"""Arrow schema to Celonis table schema, and batches to types Celonis reads correctly.
+
+Celonis types: INTEGER (64-bit), FLOAT (IEEE 754 double), DATE/DATETIME (millisecond timestamps), TIME,
+BOOLEAN, STRING (VARCHAR of ``fieldLength`` characters, 80 when not given). Nested and decimal columns
+have no Data Push type: nested ones are refused with the column's name, decimals become FLOAT (said in
+the log), because no public Celonis client reads them either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+COLUMN_TYPES = ("INTEGER", "DATE", "TIME", "DATETIME", "FLOAT", "BOOLEAN", "STRING")
+DEFAULT_VARCHAR = 80
+#: Celonis' (Vertica's) VARCHAR ceiling in characters; longer strings are refused rather than cut.
+MAX_VARCHAR = 65_000
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\- ]*$")
+
+
+def celonis_type(arrow_type: pa.DataType, column: str, what: str = "source") -> str:
+    """The Celonis column type an Arrow type lands in; raises for types Data Push cannot carry."""
+    t = arrow_type
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_integer(t):
+        return "INTEGER"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "FLOAT"
+    if pa.types.is_timestamp(t):
+        return "DATETIME"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_time(t):
+        return "TIME"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
+        return "STRING"
+    if pa.types.is_string_view(t) if hasattr(pa.types, "is_string_view") else False:
+        return "STRING"
+    if pa.types.is_dictionary(t):
+        return celonis_type(t.value_type, column, what)
+    if pa.types.is_nested(t):
+        raise CelonisConfigError(
+            f"{what}: column {column!r} is nested ({t}); the Data Push API takes flat columns only: "
+            "flatten it first, or use DataIngestionOperator (the Standard Data Ingestion API unnests)"
+        )
+    raise CelonisConfigError(
+        f"{what}: column {column!r} has type {t}, which Celonis cannot store; cast it to a string or number"
+    )
+
+
+def normalized_type(arrow_type: pa.DataType) -> pa.DataType:
+    """The Arrow type we write to parquet for a column (see ``chunks`` for why)."""
+    t = arrow_type
+    if pa.types.is_dictionary(t):
+        return normalized_type(t.value_type)
+    if pa.types.is_integer(t):
+        return pa.int64()
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return pa.float64()
+    if pa.types.is_timestamp(t):
+        # Celonis keeps milliseconds; naive UTC avoids readers applying a zone twice.
+        return pa.timestamp("ms")
+    if pa.types.is_date(t):
+        return pa.date32()
+    if pa.types.is_time(t):
+        return pa.time32("ms")
+    if pa.types.is_null(t) or pa.types.is_large_string(t) or pa.types.is_string(t):
+        return pa.string()
+    if hasattr(pa.types, "is_string_view") and pa.types.is_string_view(t):
+        return pa.string()
+    return t
+
+
+def check_column_names(names: Sequence[str], what: str = "source") -> None:
+    seen: dict[str, str] = {}
+    for position, name in enumerate(names, start=1):
+        if not name or not str(name).strip():
+            raise CelonisConfigError(f"{what}: column {position} has an empty name")
+        folded = str(name).lower()
+        if folded in seen:
+            raise CelonisConfigError(
+                f"{what}: columns {seen[folded]!r} and {name!r} clash: Celonis column names are case-insensitive"
+            )
+        seen[folded] = name
+        if not NAME_PATTERN.match(str(name)):
+            raise CelonisConfigError(
+                f"{what}: column name {name!r} has characters Celonis rejects; use letters, digits, '_' and '-'"
+            )
+
+
+@dataclass
+class SchemaPlan:
+    """How batches are cast before writing, and the tableSchema sent when the job is created."""
+
+    target: pa.Schema
+    columns: list[dict[str, Any]]
+    keys: list[str]
+    notes: list[str] = field(default_factory=list)
+    #: STRING columns whose fieldLength comes from the data (filled in while writing).
+    measured: set[str] = field(default_factory=set)
+    lengths: dict[str, int] = field(default_factory=dict)
+
+    def table_schema(self) -> list[dict[str, Any]]:
+        out = []
+        for column in self.columns:
+            column = dict(column)
+            name = column["columnName"]
+            if name in self.measured:
+                column["fieldLength"] = max(1, min(self.lengths.get(name, 1), MAX_VARCHAR))
+            out.append(column)
+        return out
+
+    def observe(self, batch: pa.RecordBatch) -> None:
+        """Track the longest string per measured column (characters, as Celonis counts them)."""
+        for name in self.measured:
+            col = batch.column(name)
+            if col.null_count == len(col):
+                continue
+            longest = pc.max(pc.utf8_length(col)).as_py() or 0
+            if longest > self.lengths.get(name, 0):
+                self.lengths[name] = longest
+            if longest > MAX_VARCHAR:
+                raise CelonisConfigError(
+                    f"column {name!r} holds a string of {longest} characters; Celonis stores at most {MAX_VARCHAR}"
+                )
+
+
+def plan_schema(
+    schema: pa.Schema,
+    *,
+    keys: Iterable[str] = (),
+    table_schema: Sequence[Mapping[str, Any]] | None = None,
+    fallback_varchar_length: int | None = None,
+    what: str = "source",
+) -> SchemaPlan:
+    """Validate the source's schema against keys and an explicit schema, and plan the casts.
+
+    Without an explicit ``table_schema`` each STRING column's length is measured from the data, so that
+    nothing is cut to Celonis' default of 80 characters (unless ``fallback_varchar_length`` is given).
+    """
+    check_column_names(schema.names, what)
+    by_lower = {n.lower(): n for n in schema.names}
+    key_list = [str(k) for k in keys]
+    missing = [k for k in key_list if k.lower() not in by_lower]
+    if missing:
+        raise CelonisConfigError(
+            f"{what}: key column(s) {', '.join(map(repr, missing))} not found; columns are {schema.names}"
+        )
+    key_list = [by_lower[k.lower()] for k in key_list]
+    notes: list[str] = []
+    explicit = {str(c.get("columnName", "")).lower(): dict(c) for c in (table_schema or [])}
+    for name, column in explicit.items():
+        if name not in by_lower:
+            raise CelonisConfigError(
+                f"table_schema: column {column.get('columnName')!r} is not in the {what}"
+            )
+        ctype = str(column.get("columnType", "")).upper()
+        if ctype not in COLUMN_TYPES:
+            raise CelonisConfigError(
+                f"table_schema: column {column.get('columnName')!r} has columnType {column.get('columnType')!r}; "
+                f"use one of {', '.join(COLUMN_TYPES)}"
+            )
+    fields = []
+    columns: list[dict[str, Any]] = []
+    measured: set[str] = set()
+    for fld in schema:
+        ctype = celonis_type(fld.type, fld.name, what)
+        if pa.types.is_decimal(fld.type):
+            notes.append(f"column {fld.name!r} is {fld.type}: sent as FLOAT (Data Push has no decimal type)")
+        spec = explicit.get(fld.name.lower())
+        if spec is not None:
+            ctype = str(spec["columnType"]).upper()
+            column = {**spec, "columnName": fld.name, "columnType": ctype}
+        else:
+            column = {"columnName": fld.name, "columnType": ctype}
+            if ctype == "STRING" and fallback_varchar_length is None:
+                measured.add(fld.name)
+        if fld.name in key_list:
+            column["pkField"] = True
+        columns.append(column)
+        fields.append(pa.field(fld.name, _arrow_for(ctype, fld.type, fld.name, what)))
+    return SchemaPlan(pa.schema(fields), columns, key_list, notes, measured)
+
+
+def _arrow_for(ctype: str, source_type: pa.DataType, column: str, what: str) -> pa.DataType:
+    natural = celonis_type(source_type, column, what)
+    if natural == ctype:
+        return normalized_type(source_type)
+    return {
+        "INTEGER": pa.int64(),
+        "FLOAT": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+        "STRING": pa.string(),
+        "DATETIME": pa.timestamp("ms"),
+        "DATE": pa.date32(),
+        "TIME": pa.time32("ms"),
+    }[ctype]
+
+
+def conform(batch: pa.RecordBatch, plan: SchemaPlan, where: str) -> pa.RecordBatch:
+    """Cast a batch to the planned types; a value that does not fit names its column and where."""
+    if batch.schema.equals(plan.target):
+        return batch
+    arrays = []
+    for fld in plan.target:
+        col = batch.column(fld.name)
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = col.cast(pa.timestamp(col.type.unit))  # the instant in UTC, without the zone
+        if not col.type.equals(fld.type):
+            try:
+                col = _cast_array(col, fld.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise CelonisConfigError(
+                    f"{where}: column {fld.name!r} cannot be converted from {col.type} to {fld.type}: {exc}"
+                ) from exc
+        arrays.append(col)
+    return pa.RecordBatch.from_arrays(arrays, schema=plan.target)
+
+
+def check_keys_not_null(batch: pa.RecordBatch, keys: Sequence[str], where: str, first_row: int) -> None:
+    """A NULL key can neither be upserted nor deleted: name the column and the row."""
+    for key in keys:
+        col = batch.column(key)
+        if col.null_count:
+            row = pc.index(pc.is_null(col), True).as_py()
+            raise CelonisConfigError(f"{where}: key column {key!r} is NULL in row {first_row + row + 1}")
+
+
+def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
+    # Sub-millisecond digits are dropped, as Celonis would; every other cast must be lossless.
+    lossy_ok = pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type)
+    return pc.cast(col, target, safe=not lossy_ok)

@@ -1,0 +1,293 @@
+"""Turning whatever a DAG hands us into a stream of Arrow record batches.
+
+A source is opened lazily and read batch by batch, so memory follows the batch size, not the source
+size. ``describe()`` and ``paths`` feed logs and lineage; ``schema`` is known before the first batch is
+read (from file metadata or a peek), which is what lets the operator validate before creating a job.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+#: Rows per batch: big enough for vectorised work, small enough that a batch is a few MB.
+BATCH_ROWS = 65_536
+CSV_BLOCK_BYTES = 16 << 20
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.bz2", ".csv.zst")
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz")
+
+
+@dataclass
+class BatchSource:
+    """A stream of record batches with its schema known up front."""
+
+    schema: pa.Schema
+    _batches: Callable[[], Iterator[pa.RecordBatch]]
+    description: str
+    paths: list[str] = field(default_factory=list)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        return self._batches()
+
+
+def is_file_source(source: Any) -> bool:
+    return isinstance(source, str | os.PathLike) or (
+        isinstance(source, list | tuple) and all(isinstance(s, str | os.PathLike) for s in source)
+    )
+
+
+def expand_paths(source: Any, what: str = "source") -> list[Any]:
+    """Paths, globs and ObjectStoragePaths to a sorted list of existing files; missing ones are an error."""
+    items = list(source) if isinstance(source, list | tuple) else [source]
+    if not items:
+        raise CelonisConfigError(f"{what} is an empty list of paths")
+    found: list[Any] = []
+    for item in items:
+        if _is_object_storage_path(item):
+            if item.is_dir():
+                found.extend(sorted(p for p in item.iterdir() if p.is_file()))
+            elif item.exists():
+                found.append(item)
+            else:
+                raise CelonisConfigError(f"{what}: {item} does not exist")
+            continue
+        text = os.fspath(item)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(m for m in globlib.glob(text, recursive=True) if os.path.isfile(m))
+            if not matches:
+                raise CelonisConfigError(f"{what}: the pattern {text!r} matches no file")
+            found.extend(matches)
+        elif os.path.isdir(text):
+            files = sorted(str(p) for p in Path(text).iterdir() if p.is_file() and not p.name.startswith("."))
+            if not files:
+                raise CelonisConfigError(f"{what}: the folder {text!r} holds no file")
+            found.extend(files)
+        elif os.path.isfile(text):
+            if not os.access(text, os.R_OK):
+                raise CelonisConfigError(f"{what}: {text!r} is not readable")
+            found.append(text)
+        else:
+            raise CelonisConfigError(f"{what}: {text!r} does not exist")
+    return found
+
+
+def _is_object_storage_path(item: Any) -> bool:
+    return type(item).__name__ == "ObjectStoragePath" or (
+        hasattr(item, "protocol") and hasattr(item, "open") and hasattr(item, "iterdir")
+    )
+
+
+def file_format(path: Any) -> str:
+    name = str(path).lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(JSON_SUFFIXES):
+        return "json"
+    raise CelonisConfigError(
+        f"{path}: cannot tell the file format from the name; use .parquet, .csv or .jsonl "
+        "(or pass a DataFrame, an Arrow table or a callable)"
+    )
+
+
+def open_source(
+    source: Any,
+    *,
+    what: str = "source",
+    csv_read_options: pacsv.ReadOptions | None = None,
+    csv_parse_options: pacsv.ParseOptions | None = None,
+    csv_convert_options: pacsv.ConvertOptions | None = None,
+) -> BatchSource:
+    """Open any supported source kind as a ``BatchSource``; raises ``CelonisConfigError`` on bad input."""
+    if source is None:
+        raise CelonisConfigError(f"{what} is not set")
+    if callable(source) and not isinstance(source, pa.RecordBatchReader):
+        return open_source(
+            source(),
+            what=what,
+            csv_read_options=csv_read_options,
+            csv_parse_options=csv_parse_options,
+            csv_convert_options=csv_convert_options,
+        )
+    if isinstance(source, pa.Table):
+        return BatchSource(
+            source.schema, lambda: iter(source.to_batches(max_chunksize=BATCH_ROWS)), f"Arrow table ({what})"
+        )
+    if isinstance(source, pa.RecordBatch):
+        return BatchSource(source.schema, lambda: iter([source]), f"Arrow record batch ({what})")
+    if isinstance(source, pa.RecordBatchReader):
+        return BatchSource(source.schema, lambda: iter(source), f"Arrow record batch reader ({what})")
+    if _is_dataframe(source):
+        table = pa.Table.from_pandas(source, preserve_index=False)
+        return open_source(table, what=what)
+    if is_file_source(source) or _is_object_storage_path(source):
+        paths = expand_paths(source, what)
+        return _open_files(paths, what, csv_read_options, csv_parse_options, csv_convert_options)
+    if isinstance(source, Iterable) and not isinstance(source, str | bytes | dict):
+        return _open_iterable(iter(source), what)
+    raise CelonisConfigError(
+        f"{what}: unsupported type {type(source).__name__}; pass a path, glob, list of paths, ObjectStoragePath, "
+        "pandas DataFrame, pyarrow Table or RecordBatchReader, or a callable returning one of these "
+        "or an iterable of record batches or DataFrames"
+    )
+
+
+def _is_dataframe(obj: Any) -> bool:
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "to_records")
+
+
+def _to_batch(item: Any, what: str) -> pa.RecordBatch:
+    if isinstance(item, pa.RecordBatch):
+        return item
+    if isinstance(item, pa.Table):
+        return (
+            item.combine_chunks().to_batches()[0]
+            if item.num_rows
+            else pa.RecordBatch.from_pylist([], item.schema)
+        )
+    if _is_dataframe(item):
+        return pa.RecordBatch.from_pandas(item, preserve_index=False)
+    raise CelonisConfigError(
+        f"{what}: the iterable yielded a {type(item).__name__}, not a record batch or DataFrame"
+    )
+
+
+def _open_iterable(items: Iterator[Any], what: str) -> BatchSource:
+    """Peek the first item for the schema; the rest streams as it comes."""
+    first = next(items, None)
+    if first is None:
+        raise CelonisConfigError(f"{what}: the iterable yielded no data")
+    head = _to_batch(first, what)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield head
+        for item in items:
+            batch = _to_batch(item, what)
+            if not batch.schema.equals(head.schema):
+                try:
+                    batch = batch.cast(head.schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                    raise CelonisConfigError(
+                        f"{what}: a later batch has a different schema than the first: {exc}"
+                    ) from exc
+            yield batch
+
+    return BatchSource(head.schema, batches, f"iterable of batches ({what})")
+
+
+def _open_files(
+    paths: Sequence[Any],
+    what: str,
+    read_options: pacsv.ReadOptions | None,
+    parse_options: pacsv.ParseOptions | None,
+    convert_options: pacsv.ConvertOptions | None,
+) -> BatchSource:
+    formats = {file_format(p) for p in paths}
+    if len(formats) > 1:
+        raise CelonisConfigError(
+            f"{what}: mixes file formats ({', '.join(sorted(formats))}); push them separately"
+        )
+    fmt = formats.pop()
+    schemas = [_file_schema(p, fmt, what, read_options, parse_options, convert_options) for p in paths]
+    schema = schemas[0]
+    for path, other in zip(paths[1:], schemas[1:], strict=True):
+        if other.names != schema.names:
+            raise CelonisConfigError(
+                f"{what}: {path} has columns {other.names}, but {paths[0]} has {schema.names}"
+            )
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for path in paths:
+            for batch in _file_batches(path, fmt, what, read_options, parse_options, convert_options):
+                yield batch if batch.schema.equals(schema) else _cast(batch, schema, path, what)
+
+    label = str(paths[0]) if len(paths) == 1 else f"{len(paths)} {fmt} files ({paths[0]} ...)"
+    return BatchSource(schema, batches, label, [str(p) for p in paths])
+
+
+def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.RecordBatch:
+    try:
+        return batch.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+        raise CelonisConfigError(
+            f"{what}: {path} has column types that differ from the first file: {exc}"
+        ) from exc
+
+
+def _open_binary(path: Any) -> Any:
+    return path.open("rb") if _is_object_storage_path(path) else pa.OSFile(str(path), "rb")
+
+
+def _file_schema(
+    path: Any,
+    fmt: str,
+    what: str,
+    read_options: pacsv.ReadOptions | None,
+    parse_options: pacsv.ParseOptions | None,
+    convert_options: pacsv.ConvertOptions | None,
+) -> pa.Schema:
+    try:
+        if fmt == "parquet":
+            with _open_binary(path) as handle:
+                return pq.ParquetFile(handle).schema_arrow
+        if fmt == "csv":
+            with _open_csv(path, read_options, parse_options, convert_options) as reader:
+                return reader.schema
+        return _read_json(path).schema
+    except CelonisConfigError:
+        raise
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
+
+
+def _open_csv(
+    path: Any,
+    read_options: pacsv.ReadOptions | None,
+    parse_options: pacsv.ParseOptions | None,
+    convert_options: pacsv.ConvertOptions | None,
+) -> pacsv.CSVStreamingReader:
+    read_options = read_options or pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
+    source = path.open("rb") if _is_object_storage_path(path) else str(path)
+    return pacsv.open_csv(
+        source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+    )
+
+
+def _read_json(path: Any) -> pa.Table:
+    import pyarrow.json as pajson
+
+    with _open_binary(path) as handle:
+        return pajson.read_json(handle)
+
+
+def _file_batches(
+    path: Any,
+    fmt: str,
+    what: str,
+    read_options: pacsv.ReadOptions | None,
+    parse_options: pacsv.ParseOptions | None,
+    convert_options: pacsv.ConvertOptions | None,
+) -> Iterator[pa.RecordBatch]:
+    try:
+        if fmt == "parquet":
+            with _open_binary(path) as handle:
+                yield from pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, use_threads=True)
+        elif fmt == "csv":
+            with _open_csv(path, read_options, parse_options, convert_options) as reader:
+                yield from reader
+        else:
+            yield from _read_json(path).to_batches(max_chunksize=BATCH_ROWS)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc

@@ -1,0 +1,49 @@
+"""A request budget shared by every Celonis trigger in one triggerer process.
+
+Polls are spaced so that the triggerer as a whole stays under ``[celonis] trigger_requests_per_second``
+(default 10): with few waiting jobs each polls at its own interval, with a thousand they queue for slots
+and each polls less often, instead of flooding the team's API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+DEFAULT_REQUESTS_PER_SECOND = 10.0
+
+
+class AsyncRequestBudget:
+    """Hands out request slots at a fixed rate; callers await their slot (no lock: one event loop)."""
+
+    def __init__(self, requests_per_second: float) -> None:
+        self.interval = 1.0 / max(requests_per_second, 0.01)
+        self._next_slot = 0.0
+
+    async def acquire(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+_budgets: dict[int, AsyncRequestBudget] = {}
+
+
+def configured_rate() -> float:
+    try:
+        from airflow.configuration import conf
+
+        return conf.getfloat("celonis", "trigger_requests_per_second", fallback=DEFAULT_REQUESTS_PER_SECOND)
+    except Exception:
+        return DEFAULT_REQUESTS_PER_SECOND
+
+
+def request_budget() -> AsyncRequestBudget:
+    """The budget of the running event loop (one per triggerer process)."""
+    key = id(asyncio.get_running_loop())
+    budget = _budgets.get(key)
+    if budget is None:
+        budget = _budgets[key] = AsyncRequestBudget(configured_rate())
+    return budget
