@@ -284,7 +284,7 @@ class _JobRun:
         if t.duck_type == "VARCHAR":
             return f"left(CAST({expr} AS VARCHAR), {int(t.length)})"
         if t.duck_type == "TIMESTAMP_MS":
-            cast = f"CAST({expr} AS TIMESTAMP_MS)"
+            cast = f"CAST(date_trunc('millisecond', CAST({expr} AS TIMESTAMP)) AS TIMESTAMP_MS)"  # truncate
             # Celonis keeps dates between the years 1400 and 9999 and turns the rest into NULL.
             return f"CASE WHEN year({cast}) BETWEEN 1400 AND 9999 THEN {cast} END"
         if src_type.upper() == t.duck_type.upper():
@@ -338,19 +338,22 @@ class _JobRun:
         if found:
             detail = next(line for line in str(exc).splitlines() if _CSV_COLUMN_RE.search(line))
             return f"{prefix}: value in column '{found.group(1)}' of chunk {number} does not fit: {detail}"
+        probe = self.cur.cursor()  # the failed statement aborted our transaction; the file is still readable
         for t in targets:
             if t.duck_type == "VARCHAR":
                 continue
             try:
-                row = self.cur.execute(
+                row = probe.execute(
                     f"SELECT {q(t.source)} FROM {source} WHERE {q(t.source)} IS NOT NULL "
                     f"AND TRY_CAST({q(t.source)} AS {t.duck_type}) IS NULL LIMIT 1"
                 ).fetchone()
             except duckdb.Error:
                 row = None
             if row is not None:
+                probe.close()
                 kind = t.celonis_type or t.duck_type
                 return f"{prefix}: value {row[0]!r} in column '{t.name}' of chunk {number} does not fit type {kind}"
+        probe.close()
         return f"{prefix}: chunk {number}: {str(exc).splitlines()[0]}"
 
     # writing ---------------------------------------------------------------------------------------------
