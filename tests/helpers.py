@@ -1,0 +1,97 @@
+"""Helpers shared by the tests: DAG files, XCom and task states, and reading what landed in the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+POOL = "pool-1"
+
+
+def conn_uri_env(conn_id: str, host: str, password: str, **extra: Any) -> tuple[str, str]:
+    login = extra.pop("login", None)
+    value = {"conn_type": "celonis", "host": host, "password": password, "extra": extra}
+    if login:
+        value["login"] = login
+    return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value)
+
+
+def write_dag(source: str, name: str | None = None) -> tuple[str, Path]:
+    """Write a DAG file into the DAGs folder; ``DAG_ID`` in the source is replaced by a unique id."""
+    dag_id = name or f"t_{uuid.uuid4().hex[:10]}"
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    path.write_text(textwrap.dedent(source).replace("DAG_ID", dag_id))
+    return dag_id, path
+
+
+def load_dag(path: Path, dag_id: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"dagfile_{path.stem}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    for value in vars(module).values():
+        if getattr(value, "dag_id", None) == dag_id:
+            return value
+    raise AssertionError(f"no DAG {dag_id} in {path}")
+
+
+def task_states(dag_run: Any) -> dict[str, str | None]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
+            .one_or_none()
+        )
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+class EmulatorClient:
+    """Reads what landed, over the emulator's inspection API."""
+
+    def __init__(self, emu: Any) -> None:
+        import requests
+
+        self.emu = emu
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"AppKey {emu.app_key}"
+
+    def rows(self, table: str, pool: str = POOL) -> list[dict[str, Any]]:
+        r = self.session.get(f"{self.emu.url}/emulator/api/pools/{pool}/tables/{table}.json", timeout=30)
+        if r.status_code == 404:
+            return []
+        r.raise_for_status()
+        return list(r.json())
+
+    def tables(self, pool: str = POOL) -> list[dict[str, Any]]:
+        r = self.session.get(f"{self.emu.url}/emulator/api/pools/{pool}/tables", timeout=30)
+        r.raise_for_status()
+        return list(r.json())
+
+    def jobs(self, pool: str = POOL) -> list[dict[str, Any]]:
+        r = self.session.get(f"{self.emu.url}/data-ingestion/api/v1/data-push/{pool}/jobs/", timeout=30)
+        r.raise_for_status()
+        return list(r.json())
+
+    def fault(self, **fault: Any) -> None:
+        r = self.session.post(f"{self.emu.url}/emulator/api/faults", json=fault, timeout=30)
+        r.raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        r = self.session.get(f"{self.emu.url}/emulator/api/stats", timeout=30)
+        r.raise_for_status()
+        return dict(r.json())

@@ -1,0 +1,278 @@
+"""CelonisHook against the emulator over real HTTP: every endpoint, auth kinds, retries, OAuth refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_provider_celonis.hooks.celonis import CelonisHook
+from airflow_provider_celonis.hooks.errors import (
+    CelonisApiError,
+    CelonisAuthError,
+    CelonisConflictError,
+    CelonisJobFailedError,
+    CelonisNotFoundError,
+    CelonisRateLimitError,
+)
+from airflow_provider_celonis.hooks.http_policy import RetryPolicy
+from tests.helpers import POOL, EmulatorClient
+
+FAST = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.2, max_inline_wait=5)
+
+
+def parquet_file(tmp_path: Path, rows: list[dict[str, Any]], name: str = "chunk.parquet") -> Path:
+    path = tmp_path / name
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+@pytest.fixture
+def hook(celonis_conn: Any) -> CelonisHook:
+    return CelonisHook("celonis_default", retry_policy=FAST)
+
+
+def push(hook: CelonisHook, tmp_path: Path, rows: list[dict[str, Any]], table: str = "orders") -> dict:
+    job = hook.create_job(table, "DELTA", keys=["id"])
+    hook.upload_chunk(job["id"], parquet_file(tmp_path, rows))
+    hook.execute_job(job["id"])
+    return hook.wait_for_job(job["id"], poll_interval=0.2, timeout=60)
+
+
+def test_every_endpoint(hook: CelonisHook, tmp_path: Path, landed: EmulatorClient) -> None:
+    job = hook.create_job(
+        "orders",
+        "DELTA",
+        keys=["id"],
+        table_schema=[{"columnName": "name", "columnType": "STRING", "fieldLength": 20}],
+    )
+    assert job["status"] == "NEW" and job["targetName"] == "orders" and job["dataPoolId"] == POOL
+    assert [j["id"] for j in hook.list_jobs()] == [job["id"]]
+    chunk = hook.upload_chunk(
+        job["id"], parquet_file(tmp_path, [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
+    )
+    hook.upload_chunk(job["id"], parquet_file(tmp_path, [{"id": 2}], "del.parquet"), kind="deleted")
+    chunks = hook.list_chunks(job["id"])
+    assert [c["type"] for c in chunks] == ["UPSERT", "DELETE"] and chunks[0]["id"] == chunk["id"]
+    hook.execute_job(job["id"])
+    done = hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)
+    assert done["status"] == "DONE"
+    assert landed.rows("orders") == [{"id": 1, "name": "a"}]
+    with pytest.raises(CelonisConflictError, match="409"):
+        hook.execute_job(job["id"])
+    hook.cancel_job(job["id"])  # already DONE: a no-op, not an error
+    hook.delete_job(job["id"])
+    with pytest.raises(CelonisNotFoundError, match="404"):
+        hook.get_job(job["id"])
+
+
+def test_cancel_and_failed_job_logs(hook: CelonisHook, tmp_path: Path, landed: EmulatorClient) -> None:
+    job = hook.create_job("t", "DELTA")
+    hook.cancel_job(job["id"])
+    assert hook.get_job(job["id"])["status"] == "CANCELED"
+    bad = hook.create_job("t", "DELTA", keys=["missing"])
+    hook.upload_chunk(bad["id"], parquet_file(tmp_path, [{"id": 1}]))
+    hook.execute_job(bad["id"])
+    with pytest.raises(CelonisJobFailedError, match=r"ERROR: .*missing"):
+        hook.wait_for_job(bad["id"], poll_interval=0.1, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"auth_type": "app_key"},
+        {"auth_type": "api_key", "password": "api-key-0123456789"},
+        {"auth_type": "oauth", "login": "client-1", "password": "client-secret-0123456789"},
+        {
+            "auth_type": "oauth",
+            "login": "client-1",
+            "password": "client-secret-0123456789",
+            "oauth_client_auth": "post",
+        },
+    ],
+)
+def test_auth_kinds(celonis_conn: Any, auth: dict[str, Any], tmp_path: Path) -> None:
+    celonis_conn("c", **auth)
+    hook = CelonisHook("c", retry_policy=FAST)
+    assert push(hook, tmp_path, [{"id": 1}])["status"] == "DONE"
+    assert hook.test_connection()[0] is True
+
+
+def test_wrong_key_names_status_not_key(celonis_conn: Any) -> None:
+    celonis_conn("c", password="wrong-secret-key-42")
+    hook = CelonisHook("c", retry_policy=FAST)
+    with pytest.raises(CelonisAuthError) as err:
+        hook.list_jobs()
+    assert "401" in str(err.value) and "list_jobs" in str(err.value)
+    assert "wrong-secret-key-42" not in str(err.value)
+    ok, message = hook.test_connection()
+    assert ok is False and "401" in message
+
+
+def test_pool_not_allowed_is_403(celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    emu = celonis_emulator_factory(app_keys=("limited=pool-a",))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LIMITED", f'{{"conn_type": "celonis", "host": "{emu.url}", "password": "limited"}}'
+    )
+    hook = CelonisHook("limited", retry_policy=FAST)
+    assert hook.list_jobs("pool-a") == []
+    with pytest.raises(CelonisAuthError, match="403"):
+        hook.list_jobs("pool-b")
+
+
+def test_5xx_burst_is_retried(hook: CelonisHook, landed: EmulatorClient, tmp_path: Path) -> None:
+    landed.fault(method="GET", path="/jobs/$", action="status", status=503, count=2)
+    landed.fault(method="POST", path="/chunks/upserted$", action="status", status=502, count=2)
+    assert push(hook, tmp_path, [{"id": 1}])["status"] == "DONE"
+    assert landed.rows("orders") == [{"id": 1}]
+
+
+def test_lost_answers_do_not_duplicate(hook: CelonisHook, landed: EmulatorClient, tmp_path: Path) -> None:
+    # The server creates the job / stores the chunk / executes, then drops the connection.
+    landed.fault(method="POST", path="/jobs/?$", action="close_after", count=1)
+    job = hook.create_job("orders", "DELTA", keys=["id"])
+    assert len(landed.jobs()) == 1
+    landed.fault(method="POST", path="/chunks/upserted$", action="close_after", count=1)
+    hook.upload_chunk(job["id"], parquet_file(tmp_path, [{"id": 1}, {"id": 2}]))
+    assert len(hook.list_chunks(job["id"])) == 1
+    landed.fault(method="POST", path=f"/jobs/{job['id']}/?$", action="close_after", count=1)
+    hook.execute_job(job["id"])
+    assert hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)["status"] == "DONE"
+    assert sorted(r["id"] for r in landed.rows("orders")) == [1, 2]
+
+
+def test_connection_reset_before_answer(hook: CelonisHook, landed: EmulatorClient) -> None:
+    landed.fault(method="GET", path="/jobs/$", action="close", count=2)
+    assert hook.list_jobs() == []
+
+
+def test_per_second_limit_backs_off(
+    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    emu = celonis_emulator_factory(app_keys=("k",), execute_per_second=1)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RL",
+        f'{{"conn_type": "celonis", "host": "{emu.url}", "password": "k", "extra": {{"data_pool_id": "p"}}}}',
+    )
+    hook = CelonisHook(
+        "rl", retry_policy=RetryPolicy(max_attempts=8, base_delay=0.2, max_delay=1.0, max_inline_wait=5)
+    )
+    jobs = [hook.create_job("t", "DELTA") for _ in range(3)]
+    for job in jobs:
+        hook.upload_chunk(job["id"], parquet_file(tmp_path, [{"id": 1}]))
+    for job in jobs:
+        hook.execute_job(job["id"])  # the 2nd and 3rd get 429 + Retry-After and are retried
+    assert all(hook.get_job(j["id"])["status"] != "NEW" for j in jobs)
+
+
+def test_hourly_quota_raises_with_resume_time(
+    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    emu = celonis_emulator_factory(app_keys=("k",), execute_per_hour=1)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RL",
+        f'{{"conn_type": "celonis", "host": "{emu.url}", "password": "k", "extra": {{"data_pool_id": "p"}}}}',
+    )
+    hook = CelonisHook("rl", retry_policy=FAST)
+    first, second = hook.create_job("t", "DELTA"), hook.create_job("t", "DELTA")
+    hook.execute_job(first["id"])
+    with pytest.raises(CelonisRateLimitError) as err:
+        hook.execute_job(second["id"])
+    assert err.value.status == 429 and err.value.retry_after > 5
+    assert err.value.resume_at.minute == 0 and err.value.resume_at.second == 0
+
+
+def test_oauth_token_refreshed_on_expiry(
+    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = celonis_emulator_factory(app_keys=("k",), oauth_clients=("cid:csecret",), token_ttl=2)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OA",
+        f'{{"conn_type": "celonis", "host": "{emu.url}", "login": "cid", "password": "csecret", "extra": {{"auth_type": "oauth", "data_pool_id": "p"}}}}',
+    )
+    hook = CelonisHook("oa", retry_policy=FAST)
+    hook.list_jobs()
+    client = EmulatorClient(emu)
+    tokens_before = client.stats()["requests"].get("POST /oauth2/token", 0)
+    time.sleep(2.2)  # let the token expire on the server; the cached copy is now stale too
+    hook.list_jobs()
+    assert client.stats()["requests"].get("POST /oauth2/token", 0) == tokens_before + 1
+
+
+def test_oauth_wrong_secret(celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    emu = celonis_emulator_factory(app_keys=("k",), oauth_clients=("cid:csecret",))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OA",
+        f'{{"conn_type": "celonis", "host": "{emu.url}", "login": "cid", "password": "nope-secret", "extra": {{"auth_type": "oauth", "data_pool_id": "p"}}}}',
+    )
+    with pytest.raises(CelonisApiError, match="401") as err:
+        CelonisHook("oa", retry_policy=FAST).list_jobs()
+    assert "nope-secret" not in str(err.value)
+
+
+def test_unreachable_host_fails_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DOWN",
+        '{"conn_type": "celonis", "host": "http://127.0.0.1:9", "password": "k", "extra": {"data_pool_id": "p"}}',
+    )
+    with pytest.raises(CelonisApiError, match="no answer"):
+        CelonisHook("down", retry_policy=FAST).list_jobs()
+
+
+def test_html_and_invalid_json_answers(hook: CelonisHook, landed: EmulatorClient) -> None:
+    landed.fault(
+        method="GET",
+        path="/jobs/$",
+        action="status",
+        status=500,
+        body="<html><title>Gateway exploded</title></html>",
+        headers={"Content-Type": "text/html"},
+    )
+    with pytest.raises(CelonisApiError, match=r"HTML page.*Gateway exploded"):
+        hook.list_jobs()
+    landed.fault(
+        method="GET",
+        path="/jobs/$",
+        action="status",
+        status=200,
+        body="{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(CelonisApiError, match="invalid JSON"):
+        hook.list_jobs()
+
+
+def test_async_get_and_cancel(hook: CelonisHook, celonis_conn: Any) -> None:
+    job = hook.create_job("t", "DELTA")
+
+    async def go() -> str:
+        ahook = await CelonisHook.for_trigger("celonis_default")
+        assert (await ahook.aget_job(job["id"], POOL))["status"] == "NEW"
+        await ahook.acancel_job(job["id"], POOL)
+        await ahook.acancel_job(job["id"], POOL)  # idempotent
+        return str((await ahook.aget_job(job["id"], POOL))["status"])
+
+    assert asyncio.run(go()) == "CANCELED"
+
+
+def test_upload_streams_from_file_object(hook: CelonisHook, landed: EmulatorClient) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": [7]}), buffer)
+
+    class Chunk:
+        name = "mem.parquet"
+
+        def open(self) -> Any:
+            return io.BytesIO(buffer.getvalue())
+
+    job = hook.create_job("mem", "REPLACE")
+    hook.upload_chunk(job["id"], Chunk())
+    hook.execute_job(job["id"])
+    hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)
+    assert landed.rows("mem") == [{"id": 7}]
