@@ -50,7 +50,10 @@ class Fault:
             raise ValueError(f"action must be one of {sorted(ACTIONS)}")
         if fault.count < 1:
             raise ValueError("count must be at least 1")
-        re.compile(fault.path)
+        try:
+            re.compile(fault.path)
+        except re.error as exc:
+            raise ValueError(f"path is not a valid regex: {exc}") from exc
         return fault
 
     def matches(self, method: str, path: str) -> bool:

@@ -41,12 +41,20 @@ class Api:
         self.base = f"{emu.url}/integration/api/v1/data-push/{self.pool}/jobs/"
 
     def create(self, target: str = "t", job_type: str = "DELTA", **fields: Any) -> dict[str, Any]:
-        body = {"targetName": target, "type": job_type, "fileType": "PARQUET", "dataPoolId": self.pool, **fields}
+        body = {
+            "targetName": target,
+            "type": job_type,
+            "fileType": "PARQUET",
+            "dataPoolId": self.pool,
+            **fields,
+        }
         r = self.session.post(self.base, json=body)
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def upload(self, job_id: str, data: bytes, kind: str = "upserted", field: str = "file") -> requests.Response:
+    def upload(
+        self, job_id: str, data: bytes, kind: str = "upserted", field: str = "file"
+    ) -> requests.Response:
         return self.session.post(f"{self.base}{job_id}/chunks/{kind}", files={field: ("chunk", data)})
 
     def execute(self, job_id: str, **params: str) -> requests.Response:
@@ -99,7 +107,9 @@ class Api:
 @pytest.fixture(scope="session")
 def shared_emulator() -> Iterator[EmulatorServer]:
     """One emulator for tests that need no special settings; each test gets its own pool."""
-    with running_emulator(app_keys=("test-key",), execute_per_second=100_000, execute_per_hour=1_000_000) as emu:
+    with running_emulator(
+        app_keys=("test-key",), execute_per_second=100_000, execute_per_hour=1_000_000
+    ) as emu:
         yield emu
 
 

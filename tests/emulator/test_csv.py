@@ -23,7 +23,7 @@ def push_csv(api: Api, data: bytes, options: dict[str, Any], **fields: Any) -> d
 
 
 def test_defaults_comma_separated_with_header(api: Api) -> None:
-    job = push_csv(api, b"id,amount,ts,name\n1,2.5,2024-03-04 05:06:07,\"a,b\"\n", {})
+    job = push_csv(api, b'id,amount,ts,name\n1,2.5,2024-03-04 05:06:07,"a,b"\n', {})
     assert job["status"] == "DONE", job["logs"]
     assert api.rows("c") == [{"id": 1, "amount": 2.5, "ts": "2024-03-04T05:06:07", "name": "a,b"}]
 

@@ -10,7 +10,9 @@ from conftest import Api, parquet_bytes
 
 def test_replace_replaces_whole_table(api: Api) -> None:
     assert api.push("t", "REPLACE", [parquet_bytes({"id": [1, 2], "v": ["a", "b"]})])["status"] == "DONE"
-    job = api.push("t", "REPLACE", [parquet_bytes({"id": [3], "v": ["c"]}), parquet_bytes({"id": [4], "v": ["d"]})])
+    job = api.push(
+        "t", "REPLACE", [parquet_bytes({"id": [3], "v": ["c"]}), parquet_bytes({"id": [4], "v": ["d"]})]
+    )
     assert job["status"] == "DONE", job["logs"]
     assert api.rows("t", "id") == [{"id": 3, "v": "c"}, {"id": 4, "v": "d"}]
 
@@ -62,7 +64,11 @@ def test_deleted_chunks_remove_rows_by_key(api: Api) -> None:
         keys=["id", "k2"],
     )
     assert job["status"] == "DONE", job["logs"]
-    assert api.rows("t", "id") == [{"id": 1, "k2": "x", "v": 1}, {"id": 3, "k2": "y", "v": 3}, {"id": 4, "k2": "x", "v": 4}]
+    assert api.rows("t", "id") == [
+        {"id": 1, "k2": "x", "v": 1},
+        {"id": 3, "k2": "y", "v": 3},
+        {"id": 4, "k2": "x", "v": 4},
+    ]
 
 
 def test_deleted_chunk_without_keys_is_an_error(api: Api) -> None:
@@ -88,7 +94,10 @@ def test_duplicates_without_removal_column_keep_last(api: Api) -> None:
 
 
 def test_field_length_and_fallback_truncate_strings(api: Api) -> None:
-    schema = {"tableName": "t", "columns": [{"columnName": "short", "columnType": "STRING", "fieldLength": 3}]}
+    schema = {
+        "tableName": "t",
+        "columns": [{"columnName": "short", "columnType": "STRING", "fieldLength": 3}],
+    }
     job = api.push(
         "t",
         "REPLACE",
@@ -164,11 +173,11 @@ def test_value_that_does_not_fit_names_the_column(api: Api) -> None:
 
 
 def test_missing_key_column_fails_naming_it(api: Api) -> None:
-    job = api.push(
-        "t", "DELTA", [parquet_bytes({"id": [1]}), parquet_bytes({"other": [1]})], keys=["id"]
-    )
+    job = api.push("t", "DELTA", [parquet_bytes({"id": [1]}), parquet_bytes({"other": [1]})], keys=["id"])
     assert job["status"] == "ERROR"
-    assert job["logs"][-1] == "Internal error while validating the Parquet: key column 'id' not found in chunk 2"
+    assert (
+        job["logs"][-1] == "Internal error while validating the Parquet: key column 'id' not found in chunk 2"
+    )
     assert "t" not in api.tables()
 
 
