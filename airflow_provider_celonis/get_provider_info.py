@@ -57,6 +57,11 @@ CELONIS_CONN_FIELDS: dict[str, Any] = {
         "description": "true, false, or the path of a CA bundle",
         "schema": {"type": ["string", "null"], "default": "true"},
     },
+    "retries": {
+        "label": "Retries per call",
+        "description": "Retries of a failed call (connection errors, 429, 502/503/504), with backoff",
+        "schema": {"type": ["integer", "null"], "default": 5},
+    },
     "timeout": {
         "label": "Read timeout (seconds)",
         "schema": {"type": ["number", "null"], "default": 60},

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import POOL, EmulatorClient, conn_uri_env, load_dag, write_dag
+from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, conn_uri_env, load_dag, write_dag
 
 _HOME = Path(tempfile.mkdtemp(prefix="celonis-airflow-home-"))
 _DAGS = _HOME / "dags"
@@ -52,7 +52,7 @@ def airflow_db() -> Path:
 def emulator(celonis_emulator_factory: Callable[..., Any]) -> Any:
     """A fresh emulator with an app key, an API key and an OAuth client; jobs stay RUNNING briefly."""
     return celonis_emulator_factory(
-        app_keys=("app-key-0123456789",),
+        app_keys=("app-key-0123456789=pool-1,pool-2,p", ADMIN_KEY),
         api_keys=("api-key-0123456789",),
         oauth_clients=("client-1:client-secret-0123456789",),
         job_duration=0.3,
@@ -91,4 +91,4 @@ def run_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
 
 @pytest.fixture
 def landed(emulator: Any) -> EmulatorClient:
-    return EmulatorClient(emulator)
+    return EmulatorClient(emulator, ADMIN_KEY)

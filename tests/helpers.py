@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 POOL = "pool-1"
+#: An unrestricted key the tests use to inspect the emulator; DAG connections get a pool-restricted one.
+ADMIN_KEY = "admin-key-0123456789"
 
 
 def conn_uri_env(conn_id: str, host: str, password: str, **extra: Any) -> tuple[str, str]:
@@ -63,12 +65,13 @@ def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
 class EmulatorClient:
     """Reads what landed, over the emulator's inspection API."""
 
-    def __init__(self, emu: Any) -> None:
+    def __init__(self, emu: Any, key: str | None = None) -> None:
         import requests
 
         self.emu = emu
+        self.key = key or emu.app_key
         self.session = requests.Session()
-        self.session.headers["Authorization"] = f"AppKey {emu.app_key}"
+        self.session.headers["Authorization"] = f"AppKey {self.key}"
 
     def rows(self, table: str, pool: str = POOL) -> list[dict[str, Any]]:
         r = self.session.get(f"{self.emu.url}/emulator/api/pools/{pool}/tables/{table}.json", timeout=30)

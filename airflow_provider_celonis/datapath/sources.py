@@ -41,6 +41,27 @@ class BatchSource:
         return self._batches()
 
 
+class DeferredSource:
+    """A callable source, held so that Airflow's templating does not call it at render time.
+
+    Airflow 3 calls callables found in template fields; a source callable must run in ``execute``
+    instead, where its batches are streamed.
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+
+    def __repr__(self) -> str:
+        return f"DeferredSource({getattr(self.factory, '__name__', self.factory)!r})"
+
+
+def hold_callable(source: Any) -> Any:
+    """Wrap a callable source (see ``DeferredSource``); anything else is returned as is."""
+    if callable(source) and not isinstance(source, pa.RecordBatchReader | type):
+        return DeferredSource(source)
+    return source
+
+
 def is_file_source(source: Any) -> bool:
     return isinstance(source, str | os.PathLike) or (
         isinstance(source, list | tuple) and all(isinstance(s, str | os.PathLike) for s in source)
@@ -113,9 +134,12 @@ def open_source(
     """Open any supported source kind as a ``BatchSource``; raises ``CelonisConfigError`` on bad input."""
     if source is None:
         raise CelonisConfigError(f"{what} is not set")
-    if callable(source) and not isinstance(source, pa.RecordBatchReader):
+    if isinstance(source, DeferredSource) or (
+        callable(source) and not isinstance(source, pa.RecordBatchReader)
+    ):
+        produced = source.factory() if isinstance(source, DeferredSource) else source()
         return open_source(
-            source(),
+            produced,
             what=what,
             csv_read_options=csv_read_options,
             csv_parse_options=csv_parse_options,

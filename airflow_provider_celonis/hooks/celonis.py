@@ -86,7 +86,12 @@ class CelonisHook(BaseHook):
     ) -> None:
         super().__init__()
         self.celonis_conn_id = celonis_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
+        self._retry_policy = retry_policy
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Explicit policy, else the defaults with the connection's ``retries``."""
+        return self._retry_policy or RetryPolicy(max_attempts=self.config.retries + 1)
 
     # -- connection -------------------------------------------------------------------------------
 

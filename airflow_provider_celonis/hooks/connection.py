@@ -55,6 +55,7 @@ class CelonisConnectionConfig:
     api_base_path: str = "/data-ingestion/api"
     verify: bool | str = True
     timeout: float = DEFAULT_TIMEOUT
+    retries: int = 5
 
     @property
     def data_push_root(self) -> str:
@@ -115,6 +116,7 @@ class CelonisConnectionConfig:
             api_base_path=api_base_path,
             verify=_verify(extras.get("verify", True)),
             timeout=_timeout(extras.get("timeout"), conn_id),
+            retries=_retries(extras.get("retries"), conn_id),
         )
 
 
@@ -175,3 +177,15 @@ def _timeout(value: Any, conn_id: str) -> float:
     if timeout <= 0:
         raise CelonisConfigError(f"Connection '{conn_id}': timeout must be positive")
     return timeout
+
+
+def _retries(value: Any, conn_id: str) -> int:
+    if value in (None, ""):
+        return 5
+    try:
+        retries = int(value)
+    except (TypeError, ValueError):
+        raise CelonisConfigError(f"Connection '{conn_id}': retries must be a whole number") from None
+    if retries < 0:
+        raise CelonisConfigError(f"Connection '{conn_id}': retries cannot be negative")
+    return retries

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, XCom, conf
 
 from airflow_provider_celonis.datapath.pipeline import DEFAULT_CHUNK_BYTES, DataPusher, PushReport, PushSpec
-from airflow_provider_celonis.datapath.sources import open_source
+from airflow_provider_celonis.datapath.sources import hold_callable, open_source
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import (
     CelonisJobFailedError,
@@ -103,8 +103,8 @@ class DataPushOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.target_table = target_table
-        self.source = source
-        self.deleted_source = deleted_source
+        self.source = hold_callable(source)
+        self.deleted_source = hold_callable(deleted_source)
         self.celonis_conn_id = celonis_conn_id
         self.data_pool_id = data_pool_id
         self.job_type = job_type
