@@ -74,3 +74,12 @@ def test_invalid_faults_are_400(api: Api, fault: dict[str, str]) -> None:
 
 def test_fault_api_needs_credentials(api: Api) -> None:
     assert requests.get(f"{api.emu.url}/emulator/api/faults").status_code == 401
+
+
+def test_close_during_chunk_upload_stores_nothing(api: Api) -> None:
+    job = api.create()
+    add_fault(api, path="/chunks/upserted$", action="close")
+    with pytest.raises(requests.ConnectionError):
+        api.upload(job["id"], b"x" * (4 * 1024 * 1024))
+    assert api.session.get(f"{api.base}{job['id']}/chunks").json() == []
+    assert api.upload(job["id"], parquet_bytes({"id": [1]})).status_code == 200
