@@ -1,0 +1,64 @@
+"""Provider discovery: Airflow finds the package, the connection type, its form and the extra link."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from airflow_provider_celonis.get_provider_info import get_provider_info
+from airflow_provider_celonis.hooks.celonis import CelonisHook
+
+
+def test_airflow_providers_list_shows_package(airflow_db: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list", "--output", "plain"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ.copy(),
+        check=True,
+    ).stdout
+    assert "airflow-provider-celonis" in out
+
+
+def test_connection_type_resolves_to_hook() -> None:
+    from airflow.models.connection import Connection
+
+    hook = Connection(
+        conn_id="x", conn_type="celonis", host="https://t.eu-1.celonis.cloud", password="k"
+    ).get_hook()
+    assert isinstance(hook, CelonisHook)
+
+
+def test_providers_manager_sees_form_and_link() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-provider-celonis" in manager.providers
+    hook_info = manager.hooks["celonis"]
+    assert hook_info is not None and hook_info.hook_class_name.endswith("CelonisHook")
+    widgets = manager.connection_form_widgets
+    assert any(name.startswith("extra__celonis__auth_type") for name in widgets)
+    behaviours = manager.field_behaviours
+    assert behaviours["celonis"]["relabeling"]["host"] == "Team URL"
+    assert (
+        "airflow_provider_celonis.operators.data_push.CelonisDataPushJobLink"
+        in manager.extra_links_class_names
+    )
+
+
+def test_provider_info_is_complete() -> None:
+    info = get_provider_info()
+    conn = info["connection-types"][0]
+    assert conn["connection-type"] == "celonis"
+    assert set(conn["conn-fields"]) >= {
+        "auth_type",
+        "data_pool_id",
+        "oauth_scopes",
+        "oauth_client_auth",
+        "api_base_path",
+        "verify",
+        "timeout",
+    }
