@@ -110,6 +110,13 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_celonis.triggers.data_push"],
             }
         ],
+        "transfers": [
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": "Celonis",
+                "python-module": "airflow_provider_celonis.transfers.sql_to_celonis",
+            }
+        ],
         "integrations": [
             {
                 "integration-name": "Celonis",

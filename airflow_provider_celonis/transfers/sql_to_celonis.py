@@ -1,0 +1,292 @@
+"""``SqlToCelonisOperator``: stream a query's rows from any common-sql database into a Celonis table.
+
+Rows are fetched ``fetch_size`` at a time (a server-side cursor on PostgreSQL, so the database, not the
+worker, holds the result) and turned into Arrow record batches that go through the same data path as
+``DataPushOperator``: size-capped parquet chunks uploaded while the next one is written. Memory follows
+``fetch_size``, not the size of the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from airflow_provider_celonis.datapath.sources import BatchSource
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+from airflow_provider_celonis.operators.data_push import DataPushOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFAULT_FETCH_SIZE = 100_000
+
+#: PostgreSQL type OIDs (psycopg2 and psycopg 3 report them as ``description[i].type_code``).
+#: ``None`` means "known, but decide from the data" (e.g. uuid, json: sent as strings).
+PG_TYPES: dict[int, pa.DataType | None] = {
+    16: pa.bool_(),
+    20: pa.int64(),  # int8
+    21: pa.int64(),  # int2
+    23: pa.int64(),  # int4
+    26: pa.int64(),  # oid
+    700: pa.float64(),  # float4
+    701: pa.float64(),  # float8
+    1700: pa.float64(),  # numeric: Data Push has no decimal type
+    790: pa.float64(),  # money
+    1082: pa.date32(),
+    1083: pa.time64("us"),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+    18: pa.string(),  # "char"
+    19: pa.string(),  # name
+    25: pa.string(),  # text
+    1042: pa.string(),  # bpchar
+    1043: pa.string(),  # varchar
+    114: pa.string(),  # json
+    3802: pa.string(),  # jsonb
+    2950: pa.string(),  # uuid
+    869: pa.string(),  # inet
+    650: pa.string(),  # cidr
+}
+
+Converter = Callable[[Sequence[Any]], pa.Array]
+
+
+def _is_postgres(conn: Any) -> bool:
+    return type(conn).__module__.split(".")[0] in ("psycopg2", "psycopg")
+
+
+def _infer_type(values: Sequence[Any]) -> pa.DataType:
+    """The Arrow type for a column of Python values, as Celonis can store it (see module docstring)."""
+    kinds = {type(v) for v in values if v is not None}
+    if not kinds:
+        return pa.string()  # all NULL: nothing to go by, STRING is what holds anything later
+    if kinds == {bool}:
+        return pa.bool_()
+    if all(issubclass(k, int) and k is not bool for k in kinds):
+        return pa.int64()
+    if all(issubclass(k, int | float | decimal.Decimal) and k is not bool for k in kinds):
+        return pa.float64()
+    if all(issubclass(k, dt.datetime) for k in kinds):
+        aware = any(v is not None and v.tzinfo is not None for v in values)
+        return pa.timestamp("us", tz="UTC") if aware else pa.timestamp("us")
+    if all(issubclass(k, dt.date) and not issubclass(k, dt.datetime) for k in kinds):
+        return pa.date32()
+    if all(issubclass(k, dt.time) for k in kinds):
+        return pa.time64("us")
+    return pa.string()
+
+
+def _as_text(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _converter(name: str, target: pa.DataType) -> Converter:
+    """Fast path through ``pa.array``; Decimals and odd values take a (slower) Python detour."""
+
+    def convert(values: Sequence[Any]) -> pa.Array:
+        try:
+            return pa.array(values, type=target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+            if pa.types.is_string(target):
+                return pa.array([_as_text(v) for v in values], type=target)
+            if pa.types.is_floating(target):
+                try:
+                    return pa.array([None if v is None else float(v) for v in values], type=target)
+                except (TypeError, ValueError):
+                    pass
+            raise CelonisConfigError(
+                f"sql: column {name!r} was typed {target} from the query's description and first rows, "
+                f"but a later row holds a value that does not fit ({exc}); CAST the column in the query"
+            ) from exc
+
+    return convert
+
+
+class SqlRowStream:
+    """A query's result as a ``BatchSource``; owns the connection and cursor and closes them exactly once.
+
+    The first ``fetch_size`` rows are fetched by ``open()`` so the schema is known before a job exists.
+    """
+
+    def __init__(self, hook: Any, sql: str, parameters: Any, fetch_size: int, log: Any) -> None:
+        self.hook, self.sql, self.parameters, self.fetch_size, self.log = (
+            hook,
+            sql,
+            parameters,
+            fetch_size,
+            log,
+        )
+        self.conn: Any = None
+        self.cursor: Any = None
+        self.rows = 0
+
+    def open(self) -> BatchSource:
+        self.conn = self.hook.get_conn()
+        postgres = _is_postgres(self.conn)
+        if postgres:
+            # A named cursor is a server-side cursor: the rows stay in PostgreSQL until fetched.
+            self.cursor = self.conn.cursor(name=f"celonis_push_{uuid.uuid4().hex[:12]}")
+            self.cursor.itersize = self.fetch_size
+        else:
+            self.cursor = self.conn.cursor()
+        if self.parameters is None:
+            self.cursor.execute(self.sql)
+        else:
+            self.cursor.execute(self.sql, self.parameters)
+        first = self.cursor.fetchmany(self.fetch_size)
+        description = self.cursor.description  # named psycopg2 cursors describe only after a fetch
+        if not description:
+            raise CelonisConfigError("sql: the statement returns no result set (is it a SELECT?)")
+        names = [str(d[0]) for d in description]
+        columns = list(zip(*first, strict=True)) if first else [() for _ in names]
+        fields, converters = [], []
+        for i, name in enumerate(names):
+            target = PG_TYPES.get(description[i][1]) if postgres else None
+            if target is None:
+                target = _infer_type(columns[i])
+            fields.append(pa.field(name, target))
+            converters.append(_converter(name, target))
+        schema = pa.schema(fields)
+        self.log.info("Query result columns: %s", ", ".join(f"{f.name} {f.type}" for f in schema))
+
+        def to_batch(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+            cols = list(zip(*rows, strict=True))
+            return pa.RecordBatch.from_arrays(
+                [convert(col) for convert, col in zip(converters, cols, strict=True)], schema=schema
+            )
+
+        head = to_batch(first) if first else None
+        self.rows = len(first)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                if head is None:
+                    return
+                yield head
+                while rows := self.cursor.fetchmany(self.fetch_size):
+                    self.rows += len(rows)
+                    yield to_batch(rows)
+                self.log.info("Fetched %s rows from the query", f"{self.rows:,}")
+            finally:
+                self.close()
+
+        return BatchSource(schema, batches, f"query on connection {self._conn_id()!r}")
+
+    def _conn_id(self) -> str:
+        return str(getattr(self.hook, getattr(self.hook, "conn_name_attr", "conn_id"), "?"))
+
+    def cancel(self) -> None:
+        """Interrupt a running fetch (from ``on_kill``): the server stops the query, then we close."""
+        conn = self.conn
+        try:
+            if conn is not None and hasattr(conn, "cancel"):
+                conn.cancel()  # psycopg2 / psycopg
+            elif conn is not None and hasattr(conn, "interrupt"):
+                conn.interrupt()  # sqlite3
+        except Exception as exc:
+            self.log.warning("Could not cancel the query: %s", exc)
+        self.close()
+
+    def close(self) -> None:
+        cursor, conn, self.cursor, self.conn = self.cursor, self.conn, None, None
+        for what, closable in (("cursor", cursor), ("connection", conn)):
+            if closable is None:
+                continue
+            try:
+                closable.close()
+            except Exception as exc:  # closing a cursor of a dead connection must not hide the real error
+                self.log.debug("Closing the %s failed: %s", what, exc)
+
+
+class SqlToCelonisOperator(DataPushOperator):
+    """Push the rows of a SQL query into a Celonis table (Data Push), streamed, never all in memory.
+
+    Works with any connection whose hook is a common-sql ``DbApiHook`` (PostgreSQL, MySQL, Snowflake,
+    SQLite, ...). Column types come from the cursor's description where the driver reports them
+    (PostgreSQL type OIDs), else from the first ``fetch_size`` rows: integers, floats (decimals become
+    FLOAT), booleans, dates, timestamps, strings; a column that is NULL in all of them is a STRING.
+    Everything else (keys, job type, chunking, waiting, deferral) is ``DataPushOperator``'s.
+
+    :param sql_conn_id: connection to read from.
+    :param sql: the query (templated), or a path to a ``.sql`` file.
+    :param parameters: query parameters, passed to ``cursor.execute``.
+    :param fetch_size: rows per fetch and per Arrow batch (server-side cursor ``itersize`` on PostgreSQL).
+    """
+
+    template_fields: Sequence[str] = (*DataPushOperator.template_fields, "sql", "parameters")
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {**DataPushOperator.template_fields_renderers, "sql": "sql"}
+
+    def __init__(
+        self,
+        *,
+        sql_conn_id: str,
+        sql: str,
+        parameters: Mapping[str, Any] | Sequence[Any] | None = None,
+        fetch_size: int = DEFAULT_FETCH_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        if "source" in kwargs:
+            raise CelonisConfigError("SqlToCelonisOperator reads its rows from `sql`; do not pass `source`")
+        super().__init__(**kwargs)
+        if int(fetch_size) < 1:
+            raise CelonisConfigError(f"fetch_size must be at least 1, not {fetch_size}")
+        self.sql_conn_id = sql_conn_id
+        self.sql = sql
+        self.parameters = parameters
+        self.fetch_size = int(fetch_size)
+        self._stream: SqlRowStream | None = None
+
+    def get_db_hook(self) -> Any:
+        from airflow.providers.common.compat.sdk import BaseHook
+
+        try:
+            from airflow.providers.common.sql.hooks.sql import DbApiHook
+        except ImportError as exc:  # pragma: no cover - an install problem
+            raise CelonisConfigError(
+                "SqlToCelonisOperator needs apache-airflow-providers-common-sql "
+                "(pip install 'airflow-provider-celonis[sql]')"
+            ) from exc
+        hook = BaseHook.get_hook(self.sql_conn_id)
+        if not isinstance(hook, DbApiHook):
+            raise CelonisConfigError(
+                f"sql_conn_id={self.sql_conn_id!r} gives a {type(hook).__name__}, not a common-sql DbApiHook"
+            )
+        return hook
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        try:
+            return super().execute(context)
+        finally:
+            self._close_stream()
+
+    def _open(self, what: str, source: Any) -> Any:
+        if what != "source":
+            return super()._open(what, source)
+        if not str(self.sql or "").strip():
+            raise CelonisConfigError("sql is empty")
+        self._stream = SqlRowStream(self.get_db_hook(), self.sql, self.parameters, self.fetch_size, self.log)
+        return self._stream.open()
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def on_kill(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+            self._stream = None
+        super().on_kill()
