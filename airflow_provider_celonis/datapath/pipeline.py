@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from airflow_provider_celonis.datapath.chunks import ChunkFile, ParquetChunker
 from airflow_provider_celonis.datapath.schema import SchemaPlan, check_keys_not_null, conform, plan_schema
-from airflow_provider_celonis.datapath.sources import BatchSource
+from airflow_provider_celonis.datapath.sources import BatchSource, expand_paths
 from airflow_provider_celonis.hooks.celonis import CelonisHook, ChunkKind, UploadableChunk
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
@@ -90,6 +90,15 @@ class _Part:
     source: BatchSource
     plan: SchemaPlan
     batches: Iterator[pa.RecordBatch]
+
+
+@dataclass
+class _CsvPart:
+    """CSV files sent as they are (``file_type="CSV"``), split at record boundaries."""
+
+    kind: str
+    paths: list[str]
+    columns: list[str]
 
 
 class _Uploader(threading.Thread):
@@ -189,7 +198,7 @@ class DataPusher:
 
     # -- validation (nothing is created before this passes) -------------------------------------
 
-    def prepare(self, upserted: BatchSource | None, deleted: BatchSource | None) -> list[_Part]:
+    def _check_sources(self, upserted: Any, deleted: Any) -> None:
         spec = self.spec
         if upserted is None and deleted is None:
             raise CelonisConfigError("Give source (rows to upsert), deleted_source (rows to delete), or both")
@@ -199,6 +208,95 @@ class DataPusher:
             raise CelonisConfigError(
                 "deleted_source makes no sense with job_type REPLACE (the table is replaced)"
             )
+
+    def prepare_csv(self, upserted: Any, deleted: Any) -> list[_CsvPart]:
+        """CSV pass-through: check every file's header (keys present) without parsing values."""
+        self._check_sources(upserted, deleted)
+        options = dict(self.spec.csv_parsing_options or {})
+        parts = []
+        for kind, source in (("upserted", upserted), ("deleted", deleted)):
+            if source is None:
+                continue
+            what = "source" if kind == "upserted" else "deleted_source"
+            paths = [str(p) for p in expand_paths(source, what)]
+            columns: list[str] = []
+            for path in paths:
+                columns = csv_header(path, options, what)
+                present = {c.lower() for c in columns}
+                missing = [k for k in self.spec.keys if k.lower() not in present]
+                if missing:
+                    raise CelonisConfigError(
+                        f"{what}: {path} has no key column(s) {', '.join(map(repr, missing))}; header is {columns}"
+                    )
+            parts.append(_CsvPart(kind, paths, columns))
+        CelonisHook.job_body(data_pool_id=self.pool, **self._csv_job_spec())
+        return parts
+
+    def _csv_job_spec(self) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "target_table": spec.target_table,
+            "job_type": spec.job_type,
+            "file_type": "CSV",
+            "keys": list(spec.keys),
+            "table_schema": spec.table_schema,
+            "csv_parsing_options": spec.csv_parsing_options,
+            "connection_id": spec.connection_id,
+            "upsert_strategy": spec.upsert_strategy,
+            "fallback_varchar_length": spec.fallback_varchar_length,
+        }
+
+    def run_csv(self, parts: Sequence[_CsvPart]) -> PushReport:
+        """Create the job, then stream each file's chunks (byte ranges of the file, no copies)."""
+        from airflow_provider_celonis.datapath.csv_split import split_csv
+
+        started = time.monotonic()
+        options = dict(self.spec.csv_parsing_options or {})
+        quote = str(options.get("quoteSequence") or '"').encode()
+        escape = str(options["escapeSequence"]).encode() if options.get("escapeSequence") else None
+        line_ending = _line_ending(options.get("lineEnding"))
+        uploader = _Uploader(self.hook, self.pool, self.log, bound=2)
+        uploader.start()
+        report = PushReport(job_id="", data_pool_id=self.pool, target_table=self.spec.target_table)
+        try:
+            job = self.hook.create_job(data_pool_id=self.pool, **self._csv_job_spec())
+            self._adopt(str(job["id"]), uploader)
+            for part in parts:
+                for path in part.paths:
+                    try:
+                        for chunk in split_csv(
+                            path,
+                            self.spec.chunk_size_bytes,
+                            quote=quote,
+                            escape=escape,
+                            line_ending=line_ending,
+                        ):
+                            uploader.put((chunk, part.kind, chunk.records, chunk.size, False))
+                    except ValueError as exc:
+                        raise CelonisConfigError(f"source: {exc}") from exc
+            self._finish_upload(uploader)
+        except BaseException:
+            self._abort_upload(uploader)
+            raise
+        return self._report(report, uploader, started)
+
+    @staticmethod
+    def _finish_upload(uploader: _Uploader) -> None:
+        uploader.queue.put(None)
+        uploader.join()
+        if uploader.error is not None:
+            raise uploader.error
+
+    @staticmethod
+    def _abort_upload(uploader: _Uploader) -> None:
+        uploader.error = uploader.error or RuntimeError("push aborted")
+        uploader.job_ready.set()
+        uploader.queue.put(None)
+        uploader.join()
+
+    def prepare(self, upserted: BatchSource | None, deleted: BatchSource | None) -> list[_Part]:
+        spec = self.spec
+        self._check_sources(upserted, deleted)
         parts = []
         for kind, source in (("upserted", upserted), ("deleted", deleted)):
             if source is None:
@@ -262,19 +360,17 @@ class DataPusher:
                 self._write(part, workdir, uploader, report)
             if late_create:
                 self._create(parts, uploader)
-            uploader.queue.put(None)
-            uploader.join()
-            if uploader.error is not None:
-                raise uploader.error
+            self._finish_upload(uploader)
         except BaseException:
-            uploader.error = uploader.error or RuntimeError("push aborted")
-            uploader.job_ready.set()
-            uploader.queue.put(None)
-            uploader.join()
+            self._abort_upload(uploader)
             raise
         finally:
             uploader.job_ready.set()
             shutil.rmtree(workdir, ignore_errors=True)
+        return self._report(report, uploader, started)
+
+    @staticmethod
+    def _report(report: PushReport, uploader: _Uploader, started: float) -> PushReport:
         report.job_id = uploader.job_id
         report.chunk_ids = uploader.chunk_ids
         report.bytes = uploader.bytes
@@ -284,10 +380,13 @@ class DataPusher:
 
     def _create(self, parts: Sequence[_Part], uploader: _Uploader) -> None:
         job = self.hook.create_job(data_pool_id=self.pool, **self._job_spec(parts))
-        self.job_id = str(job["id"])
+        self._adopt(str(job["id"]), uploader)
+
+    def _adopt(self, job_id: str, uploader: _Uploader) -> None:
+        self.job_id = job_id
         if self.on_job_created is not None:
-            self.on_job_created(self.job_id)
-        uploader.job_id = self.job_id
+            self.on_job_created(job_id)
+        uploader.job_id = job_id
         uploader.job_ready.set()
 
     def _write(self, part: _Part, workdir: Path, uploader: _Uploader, report: PushReport) -> None:
@@ -322,6 +421,37 @@ class DataPusher:
                 self.log.info("Cancelled job %s after the failure", self.job_id)
         except Exception as exc:  # the original failure matters more than the clean-up's
             self.log.warning("Could not clean up job %s after the failure: %s", self.job_id, exc)
+
+
+def _line_ending(value: Any) -> bytes | None:
+    if not value:
+        return None
+    text = str(value).replace("\\r", "\r").replace("\\n", "\n")
+    return text.encode() if text in ("\n", "\r\n") else None
+
+
+def csv_header(path: str, options: Mapping[str, Any], what: str) -> list[str]:
+    """The column names in a CSV file's first record, read with the job's separator, quote and charset."""
+    import csv
+    import io
+
+    charset = str(options.get("charSet") or "UTF-8")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 20)
+        text = head.decode(charset, errors="strict" if len(head) < (1 << 20) else "ignore")
+    except (OSError, LookupError, UnicodeDecodeError) as exc:
+        raise CelonisConfigError(f"{what}: cannot read the header of {path}: {exc}") from exc
+    reader = csv.reader(
+        io.StringIO(text),
+        delimiter=str(options.get("separatorSequence") or ","),
+        quotechar=str(options.get("quoteSequence") or '"'),
+        escapechar=str(options["escapeSequence"]) if options.get("escapeSequence") else None,
+    )
+    header = next(reader, None)
+    if not header:
+        raise CelonisConfigError(f"{what}: {path} is empty (no header line)")
+    return [h.strip() for h in header]
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -48,7 +48,9 @@ class UploadableChunk(Protocol):
     @property
     def name(self) -> str: ...
 
-    def open(self) -> BinaryIO: ...
+    def open(self) -> Any:
+        """A fresh readable binary stream (file-like with ``read``); closed by the caller."""
+        ...
 
 
 class _PathChunk:

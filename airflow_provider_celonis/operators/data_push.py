@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, XCom, conf
@@ -148,11 +148,16 @@ class DataPushOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any] | None:
         pool = self._pool = self.hook.resolve_pool(self.data_pool_id)
         pusher = DataPusher(self.hook, pool, self.push_spec(), self.log, on_job_created=self._remember_job)
-        parts = pusher.prepare(
-            self._open("source", self.source), self._open("deleted_source", self.deleted_source)
-        )
+        push: Callable[[], PushReport]
+        if pusher.spec.file_type == "CSV":
+            push = partial(pusher.run_csv, pusher.prepare_csv(self.source, self.deleted_source))
+        else:
+            parts = pusher.prepare(
+                self._open("source", self.source), self._open("deleted_source", self.deleted_source)
+            )
+            push = partial(pusher.run, parts)
         try:
-            report = pusher.run(parts)
+            report = push()
             self._publish_job(context, report.job_id, pool)
             self._submit(report.job_id, pool)
         except BaseException:

@@ -196,3 +196,27 @@ def test_bad_input_fails_and_leaves_no_job(
     assert "definitely-wrong-key" not in output
     assert landed.jobs() == [] and landed.jobs("forbidden-pool") == []
     assert landed.rows("bad") == []
+
+
+def test_csv_pass_through_split_at_record_boundaries(
+    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+) -> None:
+    rows = [{"id": i, "note": f"line one {i};\nline two \"quoted\" ü"} for i in range(6000)]
+    path = tmp_path / "notes.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "note"], delimiter=";")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert path.stat().st_size > 3 * 64 * 1024
+    run = run_dag(
+        dag_with(
+            f'DataPushOperator(task_id="push", source="{path}", target_table="notes", keys=["id"], file_type="CSV", '
+            'csv_parsing_options={"separatorSequence": ";", "quoteSequence": \'"\', "lineEnding": "\\r\\n"}, '
+            'table_schema=[{"columnName": "id", "columnType": "INTEGER"}, {"columnName": "note", "columnType": "STRING", "fieldLength": 200}], '
+            "chunk_size_bytes=64 * 1024, poll_interval=0.2)"
+        )
+    )
+    assert task_states(run) == {"push": "success"}
+    assert xcom(run, "push")["chunks"] >= 3
+    got = sorted(landed.rows("notes"), key=lambda r: r["id"])
+    assert got == rows
