@@ -12,7 +12,14 @@ from pathlib import Path
 from types import FrameType
 
 from .server import EmulatorServer
-from .settings import EmulatorSettings, KeySpec, OAuthClientSpec, parse_size
+from .settings import (
+    EmulatorSettings,
+    IngestionKeySpec,
+    IngestionTableSpec,
+    KeySpec,
+    OAuthClientSpec,
+    parse_size,
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
@@ -33,6 +40,20 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
     p.add_argument("--quota-window-seconds", type=float, default=3600, help="the 'hourly' window")
     p.add_argument("--job-duration", type=float, default=0.0, help="minimum seconds a job stays RUNNING")
     p.add_argument(
+        "--ingestion-key",
+        action="append",
+        default=[],
+        metavar="ACCESS:SECRET:CONNECTION_ID[:POOL_ID]",
+        help="S3 key of a Standard Data Ingestion data connection (pool defaults to the connection id)",
+    )
+    p.add_argument(
+        "--ingestion-table",
+        action="append",
+        default=[],
+        metavar="CONNECTION_ID:TABLE:PK1,PK2[:AGE_COLUMN]",
+        help="primary keys (and age column) of an ingestion table, as configured in the Celonis UI",
+    )
+    p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     a = p.parse_args(argv)
@@ -52,6 +73,8 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
             quota_window_seconds=a.quota_window_seconds,
             job_duration=a.job_duration,
             log_level=a.log_level,
+            ingestion_keys=tuple(IngestionKeySpec.parse(k) for k in a.ingestion_key),
+            ingestion_tables=tuple(IngestionTableSpec.parse(t) for t in a.ingestion_table),
         )
     except ValueError as exc:
         p.error(str(exc))

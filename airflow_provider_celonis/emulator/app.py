@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from . import inspection
+from . import inspection, s3
 from .auth import OAuthError
 from .errors import ApiError, validation_error
 from .faults import FaultMiddleware
@@ -210,4 +210,6 @@ def create_app(settings: EmulatorSettings, state: EmulatorState) -> ASGIApp:
         api.include_router(data_push_router(), prefix=base)
     api.add_api_route("/oauth2/token", oauth_token, methods=["POST"])
     api.include_router(inspection.router())
+    api.include_router(s3.router(), prefix=s3.PREFIX)  # the Standard Data Ingestion (S3) API
+    api.include_router(s3.status_router())
     return StatsMiddleware(FaultMiddleware(api, state.faults), api.routes, state.stats)

@@ -189,7 +189,7 @@ def render_overview(state: EmulatorState) -> str:
     ]
     parts.append(_table_html(job_rows))
     parts.append("<h2>Tables</h2>")
-    for pool in sorted({j["dataPoolId"] for j in jobs}):
+    for pool in sorted({j["dataPoolId"] for j in jobs} | state.ingestion_service.pools()):
         for info in list_tables(state, pool):
             parts.append(f"<h3>{html.escape(pool)}.{html.escape(info['name'])} ({info['rows']} rows)</h3>")
             parts.append(_table_html(table_rows(state, pool, info["name"], HTML_ROWS)))

@@ -47,6 +47,43 @@ class OAuthClientSpec:
         return cls(client_id=parts[0], secret=parts[1], scopes=scopes)
 
 
+@dataclass(frozen=True)
+class IngestionKeySpec:
+    """An S3 access key of a Standard Data Ingestion data connection, and the pool it writes to."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    connection_id: str
+    pool_id: str
+
+    @classmethod
+    def parse(cls, text: str) -> IngestionKeySpec:
+        """Parse ``ACCESS:SECRET:CONNECTION_ID[:POOL_ID]``; the pool defaults to the connection id."""
+        parts = text.split(":")
+        if len(parts) not in (3, 4) or not all(parts):
+            raise ValueError(f"expected ACCESS:SECRET:CONNECTION_ID[:POOL_ID], got {text.split(':')[0]}:...")
+        return cls(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else parts[2])
+
+
+@dataclass(frozen=True)
+class IngestionTableSpec:
+    """A table configured on a data connection (in Celonis: in the UI): primary keys and age column."""
+
+    connection_id: str
+    table: str
+    primary_keys: tuple[str, ...]
+    age_column: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> IngestionTableSpec:
+        """Parse ``CONNECTION_ID:TABLE:pk1,pk2[:AGE_COLUMN]``."""
+        parts = text.split(":")
+        keys = tuple(k.strip() for k in parts[2].split(",") if k.strip()) if len(parts) > 2 else ()
+        if len(parts) not in (3, 4) or not parts[0] or not parts[1] or not keys:
+            raise ValueError(f"expected CONNECTION_ID:TABLE:pk1,pk2[:AGE_COLUMN], got {text!r}")
+        return cls(parts[0], parts[1], keys, (parts[3] or None) if len(parts) == 4 else None)
+
+
 @dataclass
 class EmulatorSettings:
     """Everything configurable; field names are the CLI options in snake_case."""
@@ -65,7 +102,19 @@ class EmulatorSettings:
     quota_window_seconds: float = 3600
     job_duration: float = 0.0
     log_level: str = "warning"
+    ingestion_keys: tuple[IngestionKeySpec, ...] = ()
+    ingestion_tables: tuple[IngestionTableSpec, ...] = ()
     generated_app_key: bool = field(default=False)
+
+    def __post_init__(self) -> None:
+        """Accept ``"ACCESS:SECRET:CONN"`` strings too, so ``running_emulator(ingestion_keys=...)`` works."""
+        self.ingestion_keys = tuple(
+            k if isinstance(k, IngestionKeySpec) else IngestionKeySpec.parse(k) for k in self.ingestion_keys
+        )
+        self.ingestion_tables = tuple(
+            t if isinstance(t, IngestionTableSpec) else IngestionTableSpec.parse(t)
+            for t in self.ingestion_tables
+        )
 
     def ensure_a_key(self) -> None:
         """Invent an application key when no credential at all was configured."""

@@ -12,6 +12,7 @@ from .errors import ApiError, not_found
 from .faults import FaultRegistry
 from .limits import ExecuteRateLimiter
 from .models import OPEN, POOL_RE, JobStatus
+from .s3 import IngestionService
 from .settings import EmulatorSettings
 from .stats import RequestStats
 from .store import Store
@@ -33,6 +34,7 @@ class EmulatorState:
         self.store: Store | None = None
         self.engine: Engine | None = None
         self.worker: Worker | None = None
+        self.ingestion: IngestionService | None = None
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -40,9 +42,13 @@ class EmulatorState:
         self.engine = Engine(self.data_dir / "tables.duckdb")
         self.worker = Worker(self.store, self.engine, self.settings, self.faults)
         self.worker.start()
+        self.ingestion = IngestionService(self.settings, self.engine, self.data_dir)
+        self.ingestion.start()
         self.max_open_jobs = self.open_jobs()
 
     def stop(self) -> None:
+        if self.ingestion is not None:
+            self.ingestion.stop()
         if self.worker is not None:
             self.worker.stop()
         if self.engine is not None:
@@ -59,6 +65,11 @@ class EmulatorState:
     def tables(self) -> Engine:
         assert self.engine is not None, "emulator not started"
         return self.engine
+
+    @property
+    def ingestion_service(self) -> IngestionService:
+        assert self.ingestion is not None, "emulator not started"
+        return self.ingestion
 
     @property
     def jobs_worker(self) -> Worker:
