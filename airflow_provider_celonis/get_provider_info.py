@@ -69,6 +69,32 @@ CELONIS_CONN_FIELDS: dict[str, Any] = {
 }
 
 
+INGESTION_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden_fields": ["schema", "port"],
+    "relabeling": {"host": "Team URL", "login": "Access key", "password": "Secret key"},
+    "placeholders": {
+        "host": "https://myteam.eu-1.celonis.cloud",
+        "login": "the data connection's S3 access key",
+        "password": "the data connection's S3 secret key",
+    },
+}
+
+INGESTION_CONN_FIELDS: dict[str, Any] = {
+    "connection_id": {
+        "label": "Data connection id",
+        "description": "The Celonis data connection the files go to (the id in its URL)",
+        "schema": {"type": ["string", "null"]},
+    },
+    "endpoint_path": {
+        "label": "Endpoint path",
+        "schema": {"type": ["string", "null"], "default": "/api/data-ingestion"},
+    },
+    "bucket": {"label": "Bucket", "schema": {"type": ["string", "null"], "default": "continuous"}},
+    "region": {"label": "Region", "schema": {"type": ["string", "null"], "default": "us-east-1"}},
+    "verify": CELONIS_CONN_FIELDS["verify"],
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-celonis",
@@ -84,18 +110,31 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
                 "conn-fields": CELONIS_CONN_FIELDS,
             },
+            {
+                "hook-class-name": "airflow_provider_celonis.hooks.data_ingestion.CelonisDataIngestionHook",
+                "hook-name": "Celonis Data Ingestion",
+                "connection-type": "celonis_data_ingestion",
+                "ui-field-behaviour": INGESTION_UI_FIELD_BEHAVIOUR,
+                "conn-fields": INGESTION_CONN_FIELDS,
+            },
         ],
         "extra-links": ["airflow_provider_celonis.operators.data_push.CelonisDataPushJobLink"],
         "hooks": [
             {
                 "integration-name": "Celonis",
-                "python-modules": ["airflow_provider_celonis.hooks.celonis"],
+                "python-modules": [
+                    "airflow_provider_celonis.hooks.celonis",
+                    "airflow_provider_celonis.hooks.data_ingestion",
+                ],
             }
         ],
         "operators": [
             {
                 "integration-name": "Celonis",
-                "python-modules": ["airflow_provider_celonis.operators.data_push"],
+                "python-modules": [
+                    "airflow_provider_celonis.operators.data_push",
+                    "airflow_provider_celonis.operators.data_ingestion",
+                ],
             }
         ],
         "sensors": [
