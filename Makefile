@@ -41,7 +41,7 @@ _pytest: venv
 
 ## make demo: start the emulator, push sample data with an example DAG, print what landed, stop it
 demo: venv
-	$(PY) -m airflow_provider_celonis.demo
+	$(PY) scripts/demo.py
 
 ## make emulator: run the local Celonis emulator in the foreground
 emulator: venv

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 
-from starlette.routing import BaseRoute, Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -26,20 +27,26 @@ class RequestStats:
 class StatsMiddleware:
     """Counts every HTTP request as ``"<METHOD> <route template>"``, faulted ones included.
 
-    The template is resolved up front from the routes, so requests that a fault answers are counted too.
+    The template is resolved up front, so requests that a fault answers are counted too. Templates are
+    compiled here rather than read from ``app.routes``, whose shape changes between FastAPI releases
+    (newer ones nest included routers).
     """
 
-    def __init__(self, app: ASGIApp, routes: list[BaseRoute], stats: RequestStats) -> None:
+    def __init__(
+        self, app: ASGIApp, templates: Iterable[tuple[str, Iterable[str]]], stats: RequestStats
+    ) -> None:
         self.app = app
-        self.routes = routes
+        self.templates = [
+            (compile_path(path)[0], {m.upper() for m in methods}, path) for path, methods in templates
+        ]
         self.stats = stats
 
     def template(self, scope: Scope) -> str:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return str(getattr(route, "path", scope["path"]))
-        return str(scope["path"])
+        path, method = scope["path"], scope["method"]
+        for regex, methods, template in self.templates:
+            if method in methods and regex.match(path):
+                return template
+        return str(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
