@@ -18,6 +18,7 @@ from airflow_provider_celonis.hooks.errors import (
     CelonisRateLimitError,
     CelonisTimeoutError,
 )
+from airflow_provider_celonis.lineage import openlineage_facets, report_hook_lineage
 from airflow_provider_celonis.triggers.data_push import DataPushJobTrigger
 
 if TYPE_CHECKING:
@@ -236,6 +237,7 @@ class DataPushOperator(BaseOperator):
 
     def _finish(self, push: dict[str, Any], status: str) -> dict[str, Any]:
         push["status"] = status
+        report_hook_lineage(self, push.get("data_pool_id"))
         if self.delete_job_on_success and push.get("job_id"):
             self.hook.delete_job(push["job_id"], push["data_pool_id"])
         self.log.info(self._summary(push, status))
@@ -248,6 +250,11 @@ class DataPushOperator(BaseOperator):
             f"{push.get('target_table')}: {push.get('rows', 0):,} rows in {push.get('chunks', 0)} chunk(s), "
             f"{push.get('bytes', 0) / 1e6:.1f} MB"
         )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the file, object-storage path or SQL table read -> ``celonis://<host>`` ``<pool>/<table>``
+        (``None`` when ``apache-airflow-providers-openlineage`` is not installed)."""
+        return openlineage_facets(self)
 
     def on_kill(self) -> None:
         if self._job_id and self._pool:
