@@ -294,16 +294,13 @@ class _FileLoad:
         if self.keys and stored is not None:
             self._add_columns(stored, flat, "__ing_rows")
             match = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM s.{q(k)}" for k in self.keys)
-            newer = (
-                f" AND t.{q(age)} IS NOT NULL AND (s.{q(age)} IS NULL OR s.{q(age)} < t.{q(age)})"
-                if age
-                else ""
-            )
-            self.cur.execute(
-                "CREATE OR REPLACE TEMP TABLE __ing_win AS SELECT * FROM __ing_rows AS s WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {self._qualified(stored)} AS t WHERE {match}{newer})"
-            )
-            winners = "__ing_win"
+            if age:  # a stored row with a higher age is newer: the file's row loses
+                newer = f"t.{q(age)} IS NOT NULL AND (s.{q(age)} IS NULL OR s.{q(age)} < t.{q(age)})"
+                self.cur.execute(
+                    "CREATE OR REPLACE TEMP TABLE __ing_win AS SELECT * FROM __ing_rows AS s WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {self._qualified(stored)} AS t WHERE {match} AND {newer})"
+                )
+                winners = "__ing_win"
             sets = [f"{q(c.name)} = s.{q(c.name)}" for c in flat if c.name not in self.keys]
             if sets:
                 self.cur.execute(

@@ -152,6 +152,8 @@ def _xml(tag: str, fields: list[tuple[str, Any]], status: int = 200) -> Response
 
 def error_response(exc: S3Error, method: str) -> Response:
     headers = {"x-amz-request-id": uuid.uuid4().hex[:16].upper()}
+    if method in ("PUT", "POST"):  # the body may be unread: closing keeps it from poisoning keep-alive
+        headers["Connection"] = "close"
     if method == "HEAD":  # S3 answers HEAD errors without a body
         return Response(status_code=exc.status, headers=headers)
     body = (

@@ -1,0 +1,125 @@
+"""Fixtures for the Standard Data Ingestion tests: an emulator with S3 keys, clients, and bounded waits."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from tests.helpers import ADMIN_KEY, EmulatorClient
+
+ACCESS, SECRET, CONN = "AKIAINGEST0001", "ingest-secret-0123456789", "conn-1"
+OTHER = "AKIAOTHER0002:other-secret-0123456789:conn-2:pool-9"
+KEY_PREFIX = f"connection/{CONN}/"
+
+
+@pytest.fixture
+def emulator(celonis_emulator_factory: Callable[..., Any]) -> Any:
+    """The root fixture's emulator plus two ingestion keys (conn-1 into pool conn-1, conn-2 into pool-9)."""
+    return celonis_emulator_factory(
+        app_keys=("app-key-0123456789=pool-1,pool-2,p", ADMIN_KEY),
+        ingestion_keys=(f"{ACCESS}:{SECRET}:{CONN}", OTHER),
+        ingestion_tables=("conn-2:configured:id:version",),
+    )
+
+
+def s3_client(emu: Any, access: str = ACCESS, secret: str = SECRET) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=f"{emu.url}/api/data-ingestion",
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+@pytest.fixture
+def s3(emulator: Any) -> Any:
+    return s3_client(emulator)
+
+
+def parquet(columns: dict[str, list[Any]] | pa.Table, compression: str = "NONE") -> bytes:
+    table = columns if isinstance(columns, pa.Table) else pa.table(columns)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression=compression)
+    return buf.getvalue()
+
+
+class Ingestion(EmulatorClient):
+    """Inspection of the ingestion side: bounded waits for the FIFO queue, errors and landed tables."""
+
+    def status(self) -> dict[str, Any]:
+        r = self.session.get(f"{self.emu.url}/emulator/api/ingestion/status", timeout=30)
+        r.raise_for_status()
+        return dict(r.json())
+
+    def errors(self) -> list[dict[str, Any]]:
+        r = self.session.get(f"{self.emu.url}/emulator/api/ingestion/errors", timeout=30)
+        r.raise_for_status()
+        return list(r.json())
+
+    def wait(self, files: int, timeout: float = 20) -> dict[str, Any]:
+        """Until ``files`` files were received and none is pending (never sleeps blindly)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status["pending"] == 0 and len(status["files"]) >= files:
+                return status
+            assert time.monotonic() < deadline, f"ingestion did not finish: {status}"
+            time.sleep(0.02)
+
+    def sorted_rows(self, table: str, key: str, pool: str = CONN) -> list[dict[str, Any]]:
+        return sorted(self.rows(table, pool), key=lambda r: r[key])
+
+
+@pytest.fixture
+def ingestion(emulator: Any) -> Ingestion:
+    return Ingestion(emulator, ADMIN_KEY)
+
+
+@pytest.fixture
+def put(s3: Any) -> Callable[..., Any]:
+    """``put(table, name, data, keys="id", age=None)``: PutObject with the emulator's key metadata."""
+
+    def _put(table: str, name: str, data: bytes, keys: str | None = "id", age: str | None = None) -> Any:
+        meta = {"primary-keys": keys} if keys else {}
+        if age:
+            meta["age-column"] = age
+        return s3.put_object(Bucket="continuous", Key=f"{KEY_PREFIX}{table}/{name}", Body=data, Metadata=meta)
+
+    return _put
+
+
+@pytest.fixture
+def ingestion_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Register a ``celonis_data_ingestion`` connection to the emulator (env var); returns its id."""
+
+    def make(conn_id: str = "celonis_data_ingestion_default", secret: str = SECRET, **extra: Any) -> str:
+        extra.setdefault("connection_id", CONN)
+        value = {
+            "conn_type": "celonis_data_ingestion",
+            "host": emulator.url,
+            "login": ACCESS,
+            "password": secret,
+            "extra": extra,
+        }
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+        return conn_id
+
+    make()
+    return make
+
+
+def raw_status(emu: Any) -> requests.Response:
+    return requests.get(f"{emu.url}/emulator/api/ingestion/status", timeout=30)
