@@ -8,13 +8,14 @@ from datetime import timedelta
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, XCom, conf
+from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, TaskDeferred, XCom, conf
 
 from airflow_provider_celonis.datapath.pipeline import DEFAULT_CHUNK_BYTES, DataPusher, PushReport, PushSpec
 from airflow_provider_celonis.datapath.sources import hold_callable, open_source
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import (
     CelonisJobFailedError,
+    CelonisNotFoundError,
     CelonisRateLimitError,
     CelonisTimeoutError,
 )
@@ -26,6 +27,22 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
 XCOM_JOB_KEY = "celonis_job"
+STATE_KEY = "celonis_data_push_job"
+
+
+class _TaskState:
+    """The job this task instance created, kept across tries in ``task_state_store`` (Airflow >= 3.3)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def load(self) -> dict[str, Any] | None:
+        value = self.store.get(STATE_KEY) if self.store is not None else None
+        return dict(value) if isinstance(value, dict) and value.get("job_id") else None
+
+    def save(self, value: dict[str, Any]) -> None:
+        if self.store is not None:
+            self.store.set(STATE_KEY, value)
 
 
 class CelonisDataPushJobLink(BaseOperatorLink):
@@ -125,6 +142,7 @@ class DataPushOperator(BaseOperator):
         self.delete_job_on_success = delete_job_on_success
         self._job_id: str | None = None
         self._pool: str | None = None
+        self._state = _TaskState(None)
 
     @cached_property
     def hook(self) -> CelonisHook:
@@ -148,6 +166,10 @@ class DataPushOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         pool = self._pool = self.hook.resolve_pool(self.data_pool_id)
+        self._state = _TaskState(context.get("task_state_store"))
+        resumed = self._resume(context)
+        if resumed is not None:
+            return resumed
         pusher = DataPusher(self.hook, pool, self.push_spec(), self.log, on_job_created=self._remember_job)
         push: Callable[[], PushReport]
         if pusher.spec.file_type == "CSV":
@@ -159,18 +181,60 @@ class DataPushOperator(BaseOperator):
             push = partial(pusher.run, parts)
         try:
             report = push()
+            summary = report.as_xcom("NEW")
+            self._state.save(summary)
             self._publish_job(context, report.job_id, pool)
-            self._submit(report.job_id, pool)
+            self._submit(report.job_id, pool, summary)
+        except TaskDeferred:
+            raise  # waiting for the execute budget: the job stays, uploaded and NEW
         except BaseException:
             pusher.abandon()
             raise
-        return self._wait(context, report)
+        return self._wait(context, summary)
+
+    def _resume(self, context: Context) -> dict[str, Any] | None:
+        """On a retry, pick up the job an earlier try created instead of pushing the data twice.
+
+        DONE: succeed without pushing. QUEUED/RUNNING: wait for it. NEW (the worker died mid-upload):
+        delete it and push anew. ERROR, CANCELED or gone: push anew. Needs ``task_state_store``
+        (Airflow >= 3.3); on 3.2 every try pushes anew, and an earlier try's NEW job is left behind.
+        """
+        saved = self._state.load()
+        if not saved:
+            return None
+        job_id, pool = str(saved["job_id"]), str(saved["data_pool_id"])
+        try:
+            status = str(self.hook.get_job(job_id, pool).get("status"))
+        except CelonisNotFoundError:
+            self.log.info("Job %s of an earlier try is gone; pushing anew", job_id)
+            return None
+        summary = {**saved, "status": status}
+        if status == "DONE":
+            self.log.info("Job %s of an earlier try is already DONE; not pushing again", job_id)
+            self._publish_job(context, job_id, pool)
+            return self._finish(summary, status)
+        if status in ("QUEUED", "RUNNING"):
+            self.log.info(
+                "Job %s of an earlier try is %s; waiting for it instead of pushing again", job_id, status
+            )
+            self._job_id = job_id
+            self._publish_job(context, job_id, pool)
+            return self._wait(context, summary)
+        if status == "NEW":
+            self.log.warning(
+                "Job %s of an earlier try was never executed; deleting it and pushing anew", job_id
+            )
+            self.hook.delete_job(job_id, pool)
+        else:
+            self.log.info("Job %s of an earlier try ended %s; pushing anew", job_id, status)
+        return None
 
     def _open(self, what: str, source: Any) -> Any:
         return None if source is None else open_source(source, what=what)
 
     def _remember_job(self, job_id: str) -> None:
         self._job_id = job_id
+        self._state.save({"job_id": job_id, "data_pool_id": self._pool, "target_table": self.target_table})
 
     def _publish_job(self, context: Context, job_id: str, pool: str) -> None:
         context["ti"].xcom_push(
@@ -178,8 +242,11 @@ class DataPushOperator(BaseOperator):
             value={"job_id": job_id, "data_pool_id": pool, "team_url": self.hook.config.base_url},
         )
 
-    def _submit(self, job_id: str, pool: str) -> None:
-        """Execute; when the team's hourly budget is spent, wait for the window instead of failing."""
+    def _submit(self, job_id: str, pool: str, summary: dict[str, Any]) -> None:
+        """Execute; when the team's hourly budget is spent, wait for the window instead of failing.
+
+        Deferrable: defer until the window reopens (the worker slot is freed). Otherwise: sleep.
+        """
         while True:
             try:
                 self.hook.execute_job(job_id, pool, self.duplicate_removal_column)
@@ -191,10 +258,29 @@ class DataPushOperator(BaseOperator):
                     exc.resume_at.isoformat(),
                     exc.retry_after,
                 )
+                if self.deferrable:
+                    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+                    self.defer(
+                        trigger=DateTimeTrigger(moment=exc.resume_at),
+                        method_name="execute_after_quota",
+                        kwargs={"summary": summary},
+                    )
                 time.sleep(max(exc.retry_after, 1.0))
 
-    def _wait(self, context: Context, report: PushReport) -> dict[str, Any] | None:
-        push = report.as_xcom("QUEUED")
+    def execute_after_quota(
+        self, context: Context, event: Any = None, summary: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Resumes when the execute window has reopened: execute (again deferring if needed), then wait."""
+        summary = dict(summary or {})
+        self._pool = str(summary["data_pool_id"])
+        self._job_id = str(summary["job_id"])
+        self._submit(self._job_id, self._pool, summary)
+        return self._wait(context, summary)
+
+    def _wait(self, context: Context, summary: dict[str, Any]) -> dict[str, Any] | None:
+        push = {**summary, "status": "QUEUED"}
+        job_id, pool = str(push["job_id"]), str(push["data_pool_id"])
         if not self.wait_for_completion:
             self.log.info(self._summary(push, "submitted"))
             return push
@@ -202,8 +288,8 @@ class DataPushOperator(BaseOperator):
             end_time = time.time() + self.timeout_seconds if self.timeout_seconds else None
             self.defer(
                 trigger=DataPushJobTrigger(
-                    job_id=report.job_id,
-                    data_pool_id=report.data_pool_id,
+                    job_id=job_id,
+                    data_pool_id=pool,
                     celonis_conn_id=self.celonis_conn_id,
                     poll_interval=self.poll_interval,
                     end_time=end_time,
@@ -213,11 +299,9 @@ class DataPushOperator(BaseOperator):
                 timeout=timedelta(seconds=self.timeout_seconds) if self.timeout_seconds else None,
             )
         try:
-            job = self.hook.wait_for_job(
-                report.job_id, report.data_pool_id, self.poll_interval, self.timeout_seconds
-            )
+            job = self.hook.wait_for_job(job_id, pool, self.poll_interval, self.timeout_seconds)
         except CelonisTimeoutError:
-            self.hook.cancel_job(report.job_id, report.data_pool_id)
+            self.hook.cancel_job(job_id, pool)
             raise
         return self._finish(push, str(job.get("status")))
 
