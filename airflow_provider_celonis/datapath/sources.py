@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import glob as globlib
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,11 @@ from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 #: Rows per batch: big enough for vectorised work, small enough that a batch is a few MB.
 BATCH_ROWS = 65_536
-CSV_BLOCK_BYTES = 16 << 20
+#: pyarrow's streaming CSV reader keeps dozens of blocks in flight: 16 MiB blocks peaked at ~600 MB of
+#: Arrow memory, 4 MiB ones at ~150 MB, just as fast (benchmarks/push_throughput.py).
+CSV_BLOCK_BYTES = 4 << 20
+#: Batches decoded ahead in a thread while the caller encodes parquet (both release the GIL).
+READ_AHEAD = 2
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.bz2", ".csv.zst")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz")
@@ -237,8 +243,61 @@ def _open_files(
             for batch in _file_batches(path, fmt, what, read_options, parse_options, convert_options):
                 yield batch if batch.schema.equals(schema) else _cast(batch, schema, path, what)
 
-    label = str(paths[0]) if len(paths) == 1 else f"{len(paths)} {fmt} files ({paths[0]} ...)"
-    return BatchSource(schema, batches, label, [str(p) for p in paths])
+    def read_ahead() -> Iterator[pa.RecordBatch]:
+        return _read_ahead(batches())
+
+    return BatchSource(schema, read_ahead, _files_label(paths, fmt), [str(p) for p in paths])
+
+
+def _files_label(paths: Sequence[Any], fmt: str) -> str:
+    return str(paths[0]) if len(paths) == 1 else f"{len(paths)} {fmt} files ({paths[0]} ...)"
+
+
+_DONE = object()
+
+
+def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> Iterator[pa.RecordBatch]:
+    """Decode the next ``depth`` batches in a thread while the caller works on this one.
+
+    Without it, decoding (CSV parsing) and encoding (parquet writing) take turns on one thread; both run
+    in Arrow's C++ without the GIL, so overlapping them uses a second core. Errors surface in the caller;
+    closing the iterator stops the thread and closes the underlying reader.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(_DONE)
+        except BaseException as exc:
+            offer(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="celonis-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.RecordBatch:
