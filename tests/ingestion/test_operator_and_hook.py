@@ -1,0 +1,212 @@
+"""DataIngestionOperator through dag.test() into the emulator, the example DAG row for row, and the hook."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_provider_celonis.hooks.data_ingestion import CelonisDataIngestionHook, IngestionConnectionConfig
+from airflow_provider_celonis.hooks.errors import CelonisAuthError, CelonisConfigError
+from airflow_provider_celonis.operators.data_ingestion import run_stamp
+from tests.helpers import load_dag, task_states, xcom
+from tests.ingestion.conftest import CONN, KEY_PREFIX, Ingestion
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+HEADER = """
+import datetime
+from airflow.sdk import DAG
+from airflow_provider_celonis.operators.data_ingestion import DataIngestionOperator
+"""
+
+
+def dag_with(task: str) -> str:
+    return (
+        HEADER
+        + f"""
+with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
+    {task}
+"""
+    )
+
+
+def test_operator_splits_files_in_order_uncompressed(
+    run_dag: Any, ingestion_conn: Any, ingestion: Ingestion, s3: Any
+) -> None:
+    run = run_dag(
+        dag_with(
+            """DataIngestionOperator(
+        task_id="ingest",
+        source=lambda: {"id": list(range(20000)), "text": ["x" * 100 + str(i) for i in range(20000)]},
+        target_table="wide",
+        primary_keys=["id"],
+        file_size_bytes=600_000,
+    )"""
+        )
+        .replace("source=lambda: {", "source=lambda: __import__('pandas').DataFrame({")
+        .replace("for i in range(20000)]},", "for i in range(20000)]}),")
+    )
+    assert task_states(run) == {"ingest": "success"}
+    result = xcom(run, "ingest")
+    assert result["rows"] == 20000 and result["files"] > 2 and result["bytes"] > 0
+    assert result["keys"] == sorted(result["keys"]) and result["keys"][0].endswith("-000001.parquet")
+    assert all(k.startswith(f"{KEY_PREFIX}wide/") for k in result["keys"])
+    for key in result["keys"]:
+        body = s3.get_object(Bucket="continuous", Key=key)["Body"].read()
+        assert len(body) <= 600_000
+    status = ingestion.wait(result["files"])
+    assert [f["key"] for f in status["files"]] == result["keys"]  # uploaded, and applied, in order
+    rows = ingestion.rows("wide", CONN)
+    assert len(rows) == 20000 and {r["id"] for r in rows} == set(range(20000))
+
+
+def test_null_or_missing_keys_fail_before_anything_is_uploaded(
+    run_dag: Any, ingestion_conn: Any, ingestion: Ingestion, tmp_path: Path
+) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": 1, "v": 1}\n{"id": null, "v": 2}\n')
+    for keys, age in ((["id"], None), (["nope"], None), (["id"], "version")):
+        run = run_dag(
+            dag_with(
+                f'DataIngestionOperator(task_id="ingest", source="{path}", target_table="t", '
+                f"primary_keys={keys!r}, age_column={age!r})"
+            )
+        )
+        assert task_states(run) == {"ingest": "failed"}
+    assert ingestion.status()["files"] == []
+
+
+def test_run_stamp_is_stable_per_task_instance() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+    stamp = run_stamp("d", "manual__1", "t", -1, when)
+    assert stamp == run_stamp("d", "manual__1", "t", -1, when)
+    assert stamp.startswith("20260102T030405678Z-")
+    assert stamp != run_stamp("d", "manual__1", "t", 0, when)  # mapped instances get their own names
+    assert stamp != run_stamp("d", "manual__2", "t", -1, when)
+
+
+def test_a_retry_overwrites_the_objects_of_the_failed_try(
+    run_dag: Any, ingestion_conn: Any, ingestion: Ingestion, s3: Any, tmp_path: Path
+) -> None:
+    marker = tmp_path / "tries.json"
+    run = run_dag(
+        HEADER
+        + f"""
+import json, pathlib
+
+class FlakyIngestion(DataIngestionOperator):
+    def execute(self, context):
+        result = super().execute(context)
+        marker = pathlib.Path({str(marker)!r})
+        tries = json.loads(marker.read_text()) if marker.exists() else []
+        marker.write_text(json.dumps(tries + [result["keys"]]))
+        if len(tries) == 0:
+            raise RuntimeError("fails after the upload, on the first try only")
+        return result
+
+with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
+    FlakyIngestion(
+        task_id="ingest",
+        source=lambda: __import__("pandas").DataFrame({{"id": list(range(3000)), "v": ["a" * 50] * 3000}}),
+        target_table="retried",
+        primary_keys=["id"],
+        file_size_bytes=20_000,
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=0),
+    )
+"""
+    )
+    assert task_states(run) == {"ingest": "success"}
+    first, second = json.loads(marker.read_text())
+    assert first == second and len(first) > 1
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket="continuous", Prefix=KEY_PREFIX)["Contents"]]
+    assert sorted(listed) == sorted(first)  # overwritten, not added next to the first try's objects
+    ingestion.wait(2 * len(first))
+    assert len(ingestion.rows("retried", CONN)) == 3000
+
+
+def test_nested_example_lands_as_two_linked_tables(
+    airflow_db: Path, ingestion_conn: Any, ingestion: Ingestion
+) -> None:
+    dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    shutil.copytree(EXAMPLES / "data", dags / "data", dirs_exist_ok=True)
+    target = dags / "example_celonis_ingestion_nested.py"
+    shutil.copy(EXAMPLES / target.name, target)
+    try:
+        run = load_dag(target, "example_celonis_ingestion_nested").test()
+    finally:
+        target.unlink(missing_ok=True)
+    assert task_states(run) == {"ingest_orders": "success"}
+    ingestion.wait(xcom(run, "ingest_orders")["files"])
+    assert ingestion.errors() == []
+    source = [
+        json.loads(line) for line in (EXAMPLES / "data" / "orders_nested.jsonl").read_text().splitlines()
+    ]
+    orders = ingestion.sorted_rows("orders", "order_id")
+    assert orders == [
+        {**{k: v for k, v in o.items() if k != "line_items"}, "order_date": o["order_date"]} for o in source
+    ]
+    lines = ingestion.sorted_rows("orders_line_items", "line_id")
+    want = sorted(
+        ({"orders_order_id": o["order_id"], **item} for o in source for item in o["line_items"]),
+        key=lambda r: r["line_id"],
+    )
+    assert lines == want
+    assert len(lines) > len(orders)
+
+
+def test_hook_config_and_test_connection(emulator: Any, ingestion_conn: Any) -> None:
+    hook = CelonisDataIngestionHook()
+    assert hook.config.endpoint_url == f"{emulator.url}/api/data-ingestion"
+    assert "secret" not in repr(hook.config)
+    ok, message = hook.test_connection()
+    assert ok, message
+    ingestion_conn("bad_secret", secret="wrong")
+    bad = CelonisDataIngestionHook("bad_secret")
+    assert bad.test_connection()[0] is False
+    with pytest.raises(CelonisAuthError, match="SignatureDoesNotMatch"):
+        bad.list_keys()
+
+
+class _Conn:
+    def __init__(self, host: str, extra: dict[str, Any], login: str = "AK", password: str = "SK") -> None:
+        self.conn_id, self.host, self.port = "c", host, None
+        self.login, self.password, self.extra_dejson = login, password, extra
+
+
+def test_connection_validation() -> None:
+    full = IngestionConnectionConfig.from_connection(
+        _Conn("https://team.eu-1.celonis.cloud/api/data-ingestion", {"connection_id": "x"})
+    )
+    assert full.endpoint_url == "https://team.eu-1.celonis.cloud/api/data-ingestion"
+    assert full.bucket == "continuous" and full.region == "us-east-1"
+    with pytest.raises(CelonisConfigError, match="plain http"):
+        IngestionConnectionConfig.from_connection(_Conn("http://team.celonis.cloud", {"connection_id": "x"}))
+    with pytest.raises(CelonisConfigError, match="connection_id"):
+        IngestionConnectionConfig.from_connection(_Conn("https://team.celonis.cloud", {}))
+    with pytest.raises(CelonisConfigError, match="access key"):
+        IngestionConnectionConfig.from_connection(
+            _Conn("https://t.celonis.cloud", {"connection_id": "x"}, login="")
+        )
+
+
+def test_written_files_are_uncompressed(run_dag: Any, ingestion_conn: Any, s3: Any, tmp_path: Path) -> None:
+    run = run_dag(
+        dag_with(
+            'DataIngestionOperator(task_id="ingest", source=lambda: {"id": [1, 2]}, target_table="u", '
+            'primary_keys=["id"])'
+        ).replace(
+            'source=lambda: {"id": [1, 2]}', 'source=lambda: __import__("pyarrow").table({"id": [1, 2]})'
+        )
+    )
+    assert task_states(run) == {"ingest": "success"}
+    key = xcom(run, "ingest")["keys"][0]
+    (tmp_path / "f.parquet").write_bytes(s3.get_object(Bucket="continuous", Key=key)["Body"].read())
+    meta = pq.ParquetFile(tmp_path / "f.parquet").metadata
+    assert meta.row_group(0).column(0).compression == "UNCOMPRESSED"
