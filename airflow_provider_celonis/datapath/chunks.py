@@ -6,8 +6,9 @@ Parquet settings, chosen for what Celonis' (Java) parquet reader handles and for
   what makes pycelonis' uploads lose time zones; ``coerce_timestamps="ms"`` drops sub-millisecond digits;
 * strings as plain UTF8 ``string`` (never ``large_string`` or Arrow dictionaries, which carry Arrow-only
   schema metadata); ``store_schema=False`` so the file holds parquet types only;
-* parquet's own dictionary encoding stays on (every parquet reader supports it and it shrinks repetitive
-  columns), with data page V1 for the widest reader support;
+* parquet's own dictionary encoding (every parquet reader supports it) only for columns that repeat: the
+  first batch decides (``dictionary_columns``). Trying it on mostly-unique columns doubled the writer's CPU
+  time and made files bigger; data page V1 for the widest reader support;
 * snappy compression: decoded everywhere, and cheap enough that writing keeps pace with the upload.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 PARQUET_OPTIONS = {
@@ -31,6 +33,18 @@ PARQUET_OPTIONS = {
 }
 #: Room kept for the footer and for estimates that run a little short.
 FOOTER_RESERVE = 64 << 10
+#: Dictionary-encode a column when at most this share of the first batch's values are distinct.
+DICTIONARY_MAX_DISTINCT = 0.5
+
+
+def dictionary_columns(batch: pa.RecordBatch) -> list[str]:
+    """Columns worth parquet dictionary encoding, judged from one batch (see the module docstring)."""
+    limit = max(1, int(batch.num_rows * DICTIONARY_MAX_DISTINCT))
+    return [
+        name
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+        if pc.count_distinct(column, mode="all").as_py() <= limit
+    ]
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,7 @@ class ParquetChunker:
         self._path: Path | None = None
         self._rows = 0
         self._ratio = 1.0  # encoded bytes per in-memory byte, the largest seen
+        self._dictionary: list[str] | None = None  # decided on the first batch, kept for every chunk
 
     def write(self, batch: pa.RecordBatch) -> list[ChunkFile]:
         done: list[ChunkFile] = []
@@ -77,6 +92,8 @@ class ParquetChunker:
             estimate = int(piece.nbytes * self._ratio * 1.25) + 1024
             if self._writer is not None and self._rows and self._position() + estimate > self._budget:
                 done.append(self._close_current())
+            if self._dictionary is None:
+                self._dictionary = dictionary_columns(piece)
             if self._writer is None:
                 self._open_next()
             before = self._position()
@@ -114,7 +131,8 @@ class ParquetChunker:
         self._index += 1
         self._path = self.out_dir / f"{self.kind}-{self._index:05d}.parquet"
         self._sink = pa.OSFile(str(self._path), "wb")
-        self._writer = pq.ParquetWriter(self._sink, self.schema, **PARQUET_OPTIONS)  # type: ignore[arg-type]
+        options = {**PARQUET_OPTIONS, "use_dictionary": self._dictionary or False}
+        self._writer = pq.ParquetWriter(self._sink, self.schema, **options)  # type: ignore[arg-type]
         self._rows = 0
 
     def _close_current(self) -> ChunkFile:

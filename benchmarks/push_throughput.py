@@ -1,0 +1,310 @@
+"""Push throughput: our data path against the parquet-writing limit and the pycelonis way.
+
+One run measures, each in its own process (so peak RSS is that of one contender alone):
+
+* ``limit``: pyarrow reads the CSV and writes parquet to a discarded sink, with the reader options and
+  parquet settings of our data path, no HTTP: the most any CSV -> parquet push can do on this machine;
+* ``ours``: ``DataPusher`` (what ``DataPushOperator`` runs) with a ``CelonisHook`` pushing the CSV to a
+  local emulator (its own process); the upload is timed, execution is reported separately;
+* ``baseline``: what pycelonis does: pandas reads the whole file, each 100,000-row slice is written to an
+  in-memory parquet (snappy, INT96 timestamps) and posted with ``requests`` one after another.
+
+The CSV (integers, floats, non-ASCII strings with quotes, commas and embedded newlines, timestamps, NULLs)
+is generated once per size and cached under ``benchmarks/out/``. MB/s are input (CSV) MB per second.
+
+    python benchmarks/push_throughput.py --size 1GB --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import logging
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import APP_KEY, OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb
+
+BASELINE_ROWS = 100_000
+GEN_ROWS = 200_000
+WORDS = [
+    "Müller",
+    "Ørsted & Søn",
+    'say "hello"',
+    "comma, inside",
+    "two\nlines",
+    "日本語テキスト",
+    "Ελληνικά",
+    "naïve café",
+    "plain",
+    "emoji 🚚 delivery",
+]
+
+
+# -- the input -------------------------------------------------------------------------------------
+
+
+def synthetic_csv(size: int) -> Path:
+    """A CSV of at least ``size`` bytes, cached: generating 4 GB takes longer than pushing it."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"synthetic-{size}.csv"
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".tmp")
+    rng = np.random.default_rng(7)
+    words = pa.array(WORDS)
+    start = np.datetime64("2020-01-01T00:00:00.000", "ms")
+    rows = 0
+    with pacsv.CSVWriter(str(tmp), _schema()) as writer:
+        while tmp.stat().st_size < size:
+            n = GEN_ROWS
+            ids = np.arange(rows, rows + n, dtype=np.int64)
+            null = rng.random(n) < 0.05
+            picks = pc.take(words, pa.array(rng.integers(0, len(WORDS), n)))
+            text = pc.binary_join_element_wise(picks, pa.array(ids).cast(pa.string()), " #")
+            batch = pa.record_batch(
+                [
+                    pa.array(ids),
+                    pa.array(rng.normal(1000, 300, n).round(2), mask=null),
+                    pa.array(rng.integers(-5, 10_000, n), mask=rng.random(n) < 0.05),
+                    text,
+                    pa.array(rng.choice(np.array(["open", "closed", "on hold"]), n)),
+                    pa.array(
+                        start + rng.integers(0, 4 * 365 * 86_400_000, n).astype("timedelta64[ms]"), mask=null
+                    ),
+                    pa.array(rng.random(n) < 0.5),
+                ],
+                schema=_schema(),
+            )
+            writer.write_batch(batch)
+            rows += n
+    tmp.rename(path)
+    return path
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.int64()),
+            ("amount", pa.float64()),
+            ("quantity", pa.int64()),
+            ("description", pa.string()),
+            ("status", pa.string()),
+            ("created_at", pa.timestamp("ms")),
+            ("flag", pa.bool_()),
+        ]
+    )
+
+
+# -- the contenders (each runs in a child process) -------------------------------------------------
+
+
+def run_limit(csv: Path, chunk: int) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from airflow_provider_celonis.datapath.chunks import PARQUET_OPTIONS, dictionary_columns
+    from airflow_provider_celonis.datapath.schema import conform, plan_schema
+    from airflow_provider_celonis.datapath.sources import open_source
+
+    started = time.perf_counter()
+    source = open_source(str(csv))
+    plan = plan_schema(source.schema)
+    sink = pa.MockOutputStream()
+    writer = None
+    for batch in source.batches():
+        batch = conform(batch, plan, "limit")
+        if writer is None:  # the chunker's settings: dictionary encoding for the columns that repeat
+            options = {**PARQUET_OPTIONS, "use_dictionary": dictionary_columns(batch) or False}
+            writer = pq.ParquetWriter(sink, plan.target, **options)  # type: ignore[arg-type]
+        writer.write_batch(batch)
+    if writer is not None:
+        writer.close()
+    return {"seconds": time.perf_counter() - started, "parquet_bytes": sink.size()}
+
+
+def _hook(url: str) -> Any:
+    os.environ["AIRFLOW_CONN_CELONIS_BENCH"] = json.dumps(
+        {"conn_type": "celonis", "host": url, "password": APP_KEY, "extra": {"data_pool_id": POOL}}
+    )
+    from airflow_provider_celonis.hooks.celonis import CelonisHook
+
+    return CelonisHook("celonis_bench")
+
+
+def run_ours(csv: Path, chunk: int, url: str, profile: bool) -> dict[str, Any]:
+    from airflow_provider_celonis.datapath.pipeline import DataPusher, PushSpec
+    from airflow_provider_celonis.datapath.sources import open_source
+
+    hook = _hook(url)
+    log = logging.getLogger("bench.ours")
+    spec = PushSpec(target_table="bench_ours", job_type="REPLACE", chunk_size_bytes=chunk)
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    pusher = DataPusher(hook, POOL, spec, log, workdir=OUT)
+    report = pusher.run(pusher.prepare(open_source(str(csv)), None))
+    uploaded = time.perf_counter()
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(str(OUT / "ours.prof"))
+        stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime")
+        stats.print_stats(25)
+    hook.execute_job(report.job_id, POOL)
+    job = hook.wait_for_job(report.job_id, POOL, poll_interval=0.5)
+    return {
+        "seconds": uploaded - started,
+        "execute_seconds": time.perf_counter() - uploaded,
+        "status": job.get("status"),
+        "chunks": report.chunks,
+        "rows": report.rows,
+        "parquet_bytes": report.bytes,
+    }
+
+
+def run_baseline(csv: Path, url: str) -> dict[str, Any]:
+    import pandas as pd
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"AppKey {APP_KEY}"
+    jobs = f"{url}/data-ingestion/api/v1/data-push/{POOL}/jobs/"
+    started = time.perf_counter()
+    frame = pd.read_csv(csv, parse_dates=["created_at"])
+    job = session.post(
+        jobs,
+        json={"targetName": "bench_baseline", "type": "REPLACE", "fileType": "PARQUET", "dataPoolId": POOL},
+    )
+    job.raise_for_status()
+    job_id = job.json()["id"]
+    sent = 0
+    for offset in range(0, len(frame), BASELINE_ROWS):
+        buffer = io.BytesIO()
+        frame.iloc[offset : offset + BASELINE_ROWS].to_parquet(
+            buffer, engine="pyarrow", compression="snappy", index=False, use_deprecated_int96_timestamps=True
+        )
+        body = buffer.getvalue()
+        answer = session.post(f"{jobs}{job_id}/chunks/upserted", files={"file": ("chunk.parquet", body)})
+        answer.raise_for_status()
+        sent += len(body)
+    uploaded = time.perf_counter()
+    session.post(f"{jobs}{job_id}").raise_for_status()
+    status = "NEW"
+    while status not in ("DONE", "ERROR", "CANCELED"):
+        time.sleep(0.5)
+        status = session.get(f"{jobs}{job_id}").json()["status"]
+    return {
+        "seconds": uploaded - started,
+        "execute_seconds": time.perf_counter() - uploaded,
+        "status": status,
+        "rows": len(frame),
+        "parquet_bytes": sent,
+    }
+
+
+def child(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    csv = Path(args.csv)
+    if args.child == "limit":
+        result = run_limit(csv, args.chunk_size)
+    elif args.child == "ours":
+        result = run_ours(csv, args.chunk_size, args.url, args.profile)
+    else:
+        result = run_baseline(csv, args.url)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result), flush=True)
+
+
+# -- the driver ------------------------------------------------------------------------------------
+
+
+def measure(mode: str, csv: Path, chunk: int, url: str, profile: bool) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", mode, "--csv", str(csv), "--chunk-size", str(chunk)]
+    cmd += ["--url", url] + (["--profile"] if profile else [])
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{mode:>8}: {json.dumps(result)}", file=sys.stderr, flush=True)
+    return dict(result)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="1GB", help="CSV size, e.g. 256MB, 1GB, 4GB (default 1GB)")
+    parser.add_argument("--chunk-size", default="128MiB", help="our chunk size cap (default 128MiB)")
+    parser.add_argument("--modes", default="limit,ours,baseline", help="comma-separated subset to run")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile ours; stats to stderr and out/ours.prof"
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, last")
+    parser.add_argument("--child", choices=["limit", "ours", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.chunk_size = int(args.chunk_size)
+        child(args)
+        return
+    size, chunk = parse_size(args.size), parse_size(args.chunk_size)
+    csv = synthetic_csv(size)
+    input_bytes = csv.stat().st_size
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    data_dir = OUT / f"emulator-{os.getpid()}"
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        with EmulatorProcess(data_dir, ["--max-chunk-bytes", "1GiB"]) as emulator:
+            for mode in modes:
+                results[mode] = measure(mode, csv, chunk, emulator.url, args.profile and mode == "ours")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    def mb_s(mode: str) -> float | None:
+        return round(input_bytes / 1e6 / results[mode]["seconds"], 1) if mode in results else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a and b else None
+
+    figures = {
+        "input_bytes": input_bytes,
+        "chunk_size_bytes": chunk,
+        "limit_mb_s": mb_s("limit"),
+        "ours_mb_s": mb_s("ours"),
+        "baseline_mb_s": mb_s("baseline"),
+        "ours_peak_rss_mb": round(results["ours"]["peak_rss_mb"], 1) if "ours" in results else None,
+        "baseline_peak_rss_mb": round(results["baseline"]["peak_rss_mb"], 1)
+        if "baseline" in results
+        else None,
+        "ours_vs_limit": ratio(mb_s("ours"), mb_s("limit")),
+        "ours_vs_baseline": ratio(mb_s("ours"), mb_s("baseline")),
+        "ours_execute_seconds": round(results["ours"]["execute_seconds"], 1) if "ours" in results else None,
+        "limit_peak_rss_mb": round(results["limit"]["peak_rss_mb"], 1) if "limit" in results else None,
+    }
+    for mode, result in results.items():
+        print(
+            f"{mode}: {input_bytes / 1e6:.0f} MB in {result['seconds']:.1f}s, peak RSS {result['peak_rss_mb']:.0f} MB"
+        )
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

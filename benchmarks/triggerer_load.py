@@ -1,0 +1,194 @@
+"""Triggerer load: ``--jobs`` DataPushJobTriggers waiting at once in one event loop, as in one triggerer.
+
+The emulator runs in its own process. Every job is created NEW (a waiting trigger sees a non-terminal
+status); a separate "finisher" process cancels each one at a random moment within ``--duration``
+seconds (CANCELED is terminal: the trigger fires), recording when each job became terminal.
+
+Reported: peak RSS of the trigger process, the longest event-loop stall (a ticker task measuring how late
+its 10 ms sleeps wake), requests per second seen by the emulator (``GET /emulator/api/stats``), and how
+late each trigger fired after its job finished (worst and 95th percentile), against the targets.
+
+    python benchmarks/triggerer_load.py --jobs 1000 --duration 120 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import APP_KEY, OUT, POOL, EmulatorProcess, peak_rss_mb
+
+TICK = 0.01
+#: The first seconds include one-off costs (the first poll imports aiohttp inside the loop): reported apart.
+WARMUP = 3.0
+
+
+def create_jobs(url: str, count: int) -> list[str]:
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"AppKey {APP_KEY}"
+    jobs = f"{url}/data-ingestion/api/v1/data-push/{POOL}/jobs/"
+    ids = []
+    for i in range(count):
+        answer = session.post(jobs, json={"targetName": f"t{i}", "type": "DELTA", "fileType": "PARQUET"})
+        answer.raise_for_status()
+        ids.append(answer.json()["id"])
+    return ids
+
+
+def finisher(url: str, schedule_path: Path) -> None:
+    """Cancels each job at its moment; prints ``{job_id: unix time it became terminal}``."""
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"AppKey {APP_KEY}"
+    schedule = sorted(json.loads(schedule_path.read_text()).items(), key=lambda kv: kv[1])
+    done: dict[str, float] = {}
+    for job_id, at in schedule:
+        pause = at - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        session.post(f"{url}/data-ingestion/api/v1/data-push/{POOL}/jobs/{job_id}/cancel").raise_for_status()
+        done[job_id] = time.time()
+    print(json.dumps(done), flush=True)
+
+
+async def run_triggers(job_ids: list[str], poll_interval: float) -> dict[str, Any]:
+    from airflow_provider_celonis.triggers.data_push import DataPushJobTrigger
+
+    loop = asyncio.get_running_loop()
+    fired: dict[str, float] = {}
+    stalls = {"warmup": 0.0, "steady": 0.0}
+    running = True
+    warm_until = loop.time() + WARMUP
+
+    async def ticker() -> None:
+        while running:
+            before = loop.time()
+            await asyncio.sleep(TICK)
+            phase = "warmup" if before < warm_until else "steady"
+            stalls[phase] = max(stalls[phase], loop.time() - before - TICK)
+
+    async def wait(job_id: str) -> None:
+        trigger = DataPushJobTrigger(job_id, POOL, "celonis_bench", poll_interval=poll_interval)
+        async for _event in trigger.run():
+            fired[job_id] = time.time()
+            return
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.gather(*(wait(job_id) for job_id in job_ids))
+    running = False
+    await tick
+    return {"fired": fired, "stalls": stalls}
+
+
+def stats(url: str) -> dict[str, Any]:
+    import requests
+
+    answer = requests.get(
+        f"{url}/emulator/api/stats", headers={"Authorization": f"AppKey {APP_KEY}"}, timeout=30
+    )
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=120.0, help="jobs finish at random within this (s)")
+    parser.add_argument("--poll-interval", type=float, default=10.0, help="the triggers' poll_interval")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=float(os.environ.get("AIRFLOW__CELONIS__TRIGGER_REQUESTS_PER_SECOND", 10)),
+        help="[celonis] trigger_requests_per_second (default: the env var, else 10)",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, last")
+    parser.add_argument("--finisher", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.finisher:
+        finisher(args.url, Path(args.finisher))
+        return
+
+    os.environ["AIRFLOW__CELONIS__TRIGGER_REQUESTS_PER_SECOND"] = str(args.budget)
+    OUT.mkdir(parents=True, exist_ok=True)
+    data_dir = OUT / f"triggerer-emulator-{os.getpid()}"
+    try:
+        with EmulatorProcess(data_dir, ["--log-level", "error"]) as emulator:
+            os.environ["AIRFLOW_CONN_CELONIS_BENCH"] = json.dumps(
+                {
+                    "conn_type": "celonis",
+                    "host": emulator.url,
+                    "password": APP_KEY,
+                    "extra": {"data_pool_id": POOL},
+                }
+            )
+            job_ids = create_jobs(emulator.url, args.jobs)
+            rng = random.Random(args.seed)
+            started = time.time()
+            schedule = {j: started + rng.uniform(0.05, 1.0) * args.duration for j in job_ids}
+            schedule_path = data_dir / "schedule.json"
+            schedule_path.write_text(json.dumps(schedule))
+            before = stats(emulator.url)
+            cmd = [sys.executable, __file__, "--finisher", str(schedule_path), "--url", emulator.url]
+            finishing = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            result = asyncio.run(run_triggers(job_ids, args.poll_interval))
+            elapsed = time.time() - started
+            after = stats(emulator.url)
+            out, _ = finishing.communicate(timeout=60)
+            finished = json.loads(out.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    polls = sum(
+        n for route, n in after["requests"].items() if route.startswith("GET ") and "{job_id}" in route
+    )
+    polls -= sum(
+        n for route, n in before["requests"].items() if route.startswith("GET ") and "{job_id}" in route
+    )
+    lateness = sorted(result["fired"][j] - finished[j] for j in job_ids)
+    figures = {
+        "jobs": args.jobs,
+        "duration_s": args.duration,
+        "poll_interval_s": args.poll_interval,
+        "budget_req_s": args.budget,
+        "elapsed_s": round(elapsed, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "max_loop_stall_ms": round(result["stalls"]["steady"] * 1000, 1),
+        "warmup_loop_stall_ms": round(result["stalls"]["warmup"] * 1000, 1),
+        "poll_requests": polls,
+        "requests_per_s": round(polls / elapsed, 2),
+        "worst_fire_lateness_s": round(lateness[-1], 2),
+        "p95_fire_lateness_s": round(lateness[int(0.95 * (len(lateness) - 1))], 2),
+        "median_fire_lateness_s": round(lateness[len(lateness) // 2], 2),
+    }
+    figures["meets"] = {
+        "stall<=50ms": figures["max_loop_stall_ms"] <= 50,
+        "rss<=300MB": figures["peak_rss_mb"] <= 300,
+        "within_budget": figures["requests_per_s"] <= args.budget * 1.05,
+        "fires_within_one_poll_interval": figures["worst_fire_lateness_s"] <= args.poll_interval,
+    }
+    for key, value in figures.items():
+        print(f"{key}: {value}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
