@@ -117,7 +117,8 @@ class RetryPolicy:
     max_elapsed: float = 300.0
     base_delay: float = 0.5
     max_delay: float = 30.0
-    max_inline_wait: float = 60.0
+    #: A 429 asking for a longer wait (the hourly budget) goes to the operator, which defers or sleeps.
+    max_inline_wait: float = 10.0
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter: spreads retries of many workers hitting one limit."""

@@ -183,7 +183,7 @@ class DataPushOperator(BaseOperator):
             report = push()
             summary = report.as_xcom("NEW")
             self._state.save(summary)
-            self._publish_job(context, report.job_id, pool)
+            self._publish_job(context, summary)
             self._submit(report.job_id, pool, summary)
         except TaskDeferred:
             raise  # waiting for the execute budget: the job stays, uploaded and NEW
@@ -211,14 +211,14 @@ class DataPushOperator(BaseOperator):
         summary = {**saved, "status": status}
         if status == "DONE":
             self.log.info("Job %s of an earlier try is already DONE; not pushing again", job_id)
-            self._publish_job(context, job_id, pool)
+            self._publish_job(context, summary)
             return self._finish(summary, status)
         if status in ("QUEUED", "RUNNING"):
             self.log.info(
                 "Job %s of an earlier try is %s; waiting for it instead of pushing again", job_id, status
             )
             self._job_id = job_id
-            self._publish_job(context, job_id, pool)
+            self._publish_job(context, summary)
             return self._wait(context, summary)
         if status == "NEW":
             self.log.warning(
@@ -236,11 +236,9 @@ class DataPushOperator(BaseOperator):
         self._job_id = job_id
         self._state.save({"job_id": job_id, "data_pool_id": self._pool, "target_table": self.target_table})
 
-    def _publish_job(self, context: Context, job_id: str, pool: str) -> None:
-        context["ti"].xcom_push(
-            key=XCOM_JOB_KEY,
-            value={"job_id": job_id, "data_pool_id": pool, "team_url": self.hook.config.base_url},
-        )
+    def _publish_job(self, context: Context, summary: Mapping[str, Any]) -> None:
+        """The job for the extra link, and the push summary for a resumption after a deferral."""
+        context["ti"].xcom_push(key=XCOM_JOB_KEY, value={**summary, "team_url": self.hook.config.base_url})
 
     def _submit(self, job_id: str, pool: str, summary: dict[str, Any]) -> None:
         """Execute; when the team's hourly budget is spent, wait for the window instead of failing.
@@ -272,7 +270,9 @@ class DataPushOperator(BaseOperator):
         self, context: Context, event: Any = None, summary: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
         """Resumes when the execute window has reopened: execute (again deferring if needed), then wait."""
-        summary = dict(summary or {})
+        # The deferral's kwargs carry the summary; dag.test() drops them, so the XCom is the fallback.
+        summary = dict(summary or context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_JOB_KEY) or {})
+        summary.pop("team_url", None)
         self._pool = str(summary["data_pool_id"])
         self._job_id = str(summary["job_id"])
         self._submit(self._job_id, self._pool, summary)
