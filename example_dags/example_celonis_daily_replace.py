@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-
 from airflow.sdk import DAG
 
 from airflow_provider_celonis.operators.data_push import DataPushOperator

@@ -201,7 +201,7 @@ def test_bad_input_fails_and_leaves_no_job(
 def test_csv_pass_through_split_at_record_boundaries(
     run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
 ) -> None:
-    rows = [{"id": i, "note": f"line one {i};\nline two \"quoted\" ü"} for i in range(6000)]
+    rows = [{"id": i, "note": f'line one {i};\nline two "quoted" ü'} for i in range(6000)]
     path = tmp_path / "notes.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["id", "note"], delimiter=";")
