@@ -206,10 +206,15 @@ def create_app(settings: EmulatorSettings, state: EmulatorState) -> ASGIApp:
     api = FastAPI(title="Celonis emulator", lifespan=lifespan, docs_url="/emulator/docs", openapi_url=None)
     api.state.emulator = state
     _install_error_handlers(api)
-    for base in BASE_PATHS:
-        api.include_router(data_push_router(), prefix=base)
+    routers = [(base, data_push_router()) for base in BASE_PATHS]
+    routers += [("", inspection.router()), (s3.PREFIX, s3.router()), ("", s3.status_router())]
+    for prefix, router in routers:  # s3: the Standard Data Ingestion (S3) API
+        api.include_router(router, prefix=prefix)
     api.add_api_route("/oauth2/token", oauth_token, methods=["POST"])
-    api.include_router(inspection.router())
-    api.include_router(s3.router(), prefix=s3.PREFIX)  # the Standard Data Ingestion (S3) API
-    api.include_router(s3.status_router())
-    return StatsMiddleware(FaultMiddleware(api, state.faults), api.routes, state.stats)
+    templates = [("/oauth2/token", ["POST"])]
+    templates += [
+        (prefix + str(getattr(route, "path", "")), getattr(route, "methods", None) or ["GET"])
+        for prefix, router in routers
+        for route in router.routes
+    ]
+    return StatsMiddleware(FaultMiddleware(api, state.faults), templates, state.stats)
