@@ -233,13 +233,19 @@ class DataPusher:
         return parts
 
     def _csv_job_spec(self) -> dict[str, Any]:
+        return self._job_body("CSV", list(self.spec.keys), self.spec.table_schema)
+
+    def _job_body(
+        self, file_type: str, keys: list[str], table_schema: Sequence[Mapping[str, Any]] | None
+    ) -> dict[str, Any]:
+        """Keyword arguments of ``CelonisHook.create_job`` for this push."""
         spec = self.spec
         return {
             "target_table": spec.target_table,
             "job_type": spec.job_type,
-            "file_type": "CSV",
-            "keys": list(spec.keys),
-            "table_schema": spec.table_schema,
+            "file_type": file_type,
+            "keys": keys,
+            "table_schema": table_schema,
             "csv_parsing_options": spec.csv_parsing_options,
             "connection_id": spec.connection_id,
             "upsert_strategy": spec.upsert_strategy,
@@ -326,19 +332,9 @@ class DataPusher:
         raise CelonisConfigError(f"{what} {source.description} has no rows; nothing to push")
 
     def _job_spec(self, parts: Sequence[_Part]) -> dict[str, Any]:
-        spec = self.spec
         upserted = next((p for p in parts if p.kind == "upserted"), None)
-        return {
-            "target_table": spec.target_table,
-            "job_type": spec.job_type,
-            "file_type": spec.file_type,
-            "keys": list(upserted.plan.keys if upserted else spec.keys),
-            "table_schema": upserted.plan.table_schema() if upserted else None,
-            "csv_parsing_options": spec.csv_parsing_options,
-            "connection_id": spec.connection_id,
-            "upsert_strategy": spec.upsert_strategy,
-            "fallback_varchar_length": spec.fallback_varchar_length,
-        }
+        keys = list(upserted.plan.keys if upserted else self.spec.keys)
+        return self._job_body(self.spec.file_type, keys, upserted.plan.table_schema() if upserted else None)
 
     # -- the push ---------------------------------------------------------------------------------
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +16,7 @@ from typing import Any
 from .server import EmulatorServer
 from .settings import EmulatorSettings, KeySpec, OAuthClientSpec
 
-__all__ = ["EmulatorServer", "build_settings", "running_emulator"]
+__all__ = ["EmulatorServer", "build_settings", "emulator_process", "running_emulator"]
 
 _FIELDS = {f.name for f in dataclasses.fields(EmulatorSettings)}
 
@@ -75,3 +80,52 @@ def running_emulator(
         yield server
     finally:
         server.close()
+
+
+@contextmanager
+def emulator_process(
+    *options: str, startup_timeout: float = 60.0
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The emulator in a child process (its memory and CPU apart from the caller's): yields (process, URL).
+
+    ``options`` are CLI options (``"--app-key", "k"``, ...); ``--port 0`` is added. Stopped with SIGTERM.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_celonis.emulator", "--port", "0", *options],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = _read_url(proc, startup_timeout)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _read_url(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The base URL from the line the emulator prints when ready."""
+    assert proc.stdout is not None
+    found: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # keeps draining afterwards, so the child never blocks on a full pipe
+            if not found and (match := re.search(r"http://[\w.\-\[\]:]+", line)):
+                found.append(match.group(0))
+                ready.set()
+
+    ready = threading.Event()
+    threading.Thread(target=read, daemon=True).start()
+    ready.wait(timeout)
+    if not found:
+        proc.kill()
+        raise RuntimeError(f"the emulator printed no URL within {timeout:.0f}s (exit code {proc.poll()})")
+    return found[0]
