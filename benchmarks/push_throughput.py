@@ -149,13 +149,25 @@ def _hook(url: str) -> Any:
     return CelonisHook("celonis_bench")
 
 
-def run_ours(csv: Path, chunk: int, url: str, profile: bool) -> dict[str, Any]:
+#: With STRING lengths given, the job is created first and chunks upload while the next is written.
+KNOWN_SCHEMA = [
+    {"columnName": "description", "columnType": "STRING", "fieldLength": 200},
+    {"columnName": "status", "columnType": "STRING", "fieldLength": 20},
+]
+
+
+def run_ours(csv: Path, chunk: int, url: str, profile: bool, known_schema: bool = False) -> dict[str, Any]:
     from airflow_provider_celonis.datapath.pipeline import DataPusher, PushSpec
     from airflow_provider_celonis.datapath.sources import open_source
 
     hook = _hook(url)
     log = logging.getLogger("bench.ours")
-    spec = PushSpec(target_table="bench_ours", job_type="REPLACE", chunk_size_bytes=chunk)
+    spec = PushSpec(
+        target_table="bench_ours",
+        job_type="REPLACE",
+        chunk_size_bytes=chunk,
+        table_schema=KNOWN_SCHEMA if known_schema else None,
+    )
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if profiler:
@@ -225,8 +237,8 @@ def child(args: argparse.Namespace) -> None:
     csv = Path(args.csv)
     if args.child == "limit":
         result = run_limit(csv, args.chunk_size)
-    elif args.child == "ours":
-        result = run_ours(csv, args.chunk_size, args.url, args.profile)
+    elif args.child in ("ours", "ours_known_schema"):
+        result = run_ours(csv, args.chunk_size, args.url, args.profile, args.child == "ours_known_schema")
     else:
         result = run_baseline(csv, args.url)
     result["peak_rss_mb"] = peak_rss_mb()
@@ -245,18 +257,110 @@ def measure(mode: str, csv: Path, chunk: int, url: str, profile: bool) -> dict[s
     return dict(result)
 
 
+def run_size(size: int, chunk: int, modes: list[str], profile: bool) -> dict[str, Any]:
+    """Measure every mode on one input size; returns the figures (see the module docstring)."""
+    csv = synthetic_csv(size)
+    input_bytes = csv.stat().st_size
+    data_dir = OUT / f"emulator-{os.getpid()}"
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        with EmulatorProcess(data_dir, ["--max-chunk-bytes", "1GiB"]) as emulator:
+            for mode in modes:
+                results[mode] = measure(mode, csv, chunk, emulator.url, profile and mode.startswith("ours"))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    def mb_s(mode: str) -> float | None:
+        return round(input_bytes / 1e6 / results[mode]["seconds"], 1) if mode in results else None
+
+    def rss(mode: str) -> float | None:
+        return round(results[mode]["peak_rss_mb"], 1) if mode in results else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 2) if a and b else None
+
+    for mode, result in results.items():
+        print(
+            f"{mode}: {input_bytes / 1e6:.0f} MB in {result['seconds']:.1f}s, peak RSS {result['peak_rss_mb']:.0f} MB",
+            file=sys.stderr,
+        )
+    return {
+        "input_bytes": input_bytes,
+        "chunk_size_bytes": chunk,
+        "limit_mb_s": mb_s("limit"),
+        "ours_mb_s": mb_s("ours"),
+        "baseline_mb_s": mb_s("baseline"),
+        "ours_peak_rss_mb": rss("ours"),
+        "baseline_peak_rss_mb": rss("baseline"),
+        "ours_vs_limit": ratio(mb_s("ours"), mb_s("limit")),
+        "ours_vs_baseline": ratio(mb_s("ours"), mb_s("baseline")),
+        "ours_execute_seconds": round(results["ours"]["execute_seconds"], 1) if "ours" in results else None,
+        "limit_peak_rss_mb": rss("limit"),
+        "ours_known_schema_mb_s": mb_s("ours_known_schema"),
+        "ours_known_schema_vs_limit": ratio(mb_s("ours_known_schema"), mb_s("limit")),
+        "ours_known_schema_peak_rss_mb": rss("ours_known_schema"),
+    }
+
+
+def draw_chart(sweep: list[dict[str, Any]], path: Path) -> None:
+    """Throughput and peak RSS against input size (needs matplotlib; the benchmark itself does not)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [row["input_bytes"] / 1e9 for row in sweep]
+    fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    series = [
+        ("limit_mb_s", None, "limit (pyarrow CSV -> parquet, no HTTP)", "0.6"),
+        ("ours_mb_s", "ours_peak_rss_mb", "ours (default: STRING lengths measured)", "tab:blue"),
+        (
+            "ours_known_schema_mb_s",
+            "ours_known_schema_peak_rss_mb",
+            "ours (STRING lengths given)",
+            "tab:green",
+        ),
+        ("baseline_mb_s", "baseline_peak_rss_mb", "baseline (pycelonis way)", "tab:red"),
+    ]
+    for speed_key, rss_key, label, color in series:
+        if any(row.get(speed_key) for row in sweep):
+            speed.plot(sizes, [row.get(speed_key) for row in sweep], "o-", label=label, color=color)
+        if rss_key and any(row.get(rss_key) for row in sweep):
+            memory.plot(sizes, [row.get(rss_key) for row in sweep], "o-", label=label, color=color)
+    speed.set(title="Throughput (input CSV MB/s)", xlabel="input size (GB)", ylabel="MB/s", xscale="log")
+    memory.set(title="Peak RSS of the pushing process", xlabel="input size (GB)", ylabel="MB", xscale="log")
+    for axis in (speed, memory):
+        axis.set_xticks(sizes, [f"{s:.2g}" for s in sizes])
+        axis.grid(alpha=0.3)
+        axis.set_ylim(bottom=0)
+    speed.legend(fontsize=8)
+    memory.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", default="1GB", help="CSV size, e.g. 256MB, 1GB, 4GB (default 1GB)")
     parser.add_argument("--chunk-size", default="128MiB", help="our chunk size cap (default 128MiB)")
-    parser.add_argument("--modes", default="limit,ours,baseline", help="comma-separated subset to run")
+    parser.add_argument(
+        "--modes",
+        default="limit,ours,ours_known_schema,baseline",
+        help="comma-separated subset; ours_known_schema pushes with STRING lengths given (job created first)",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="cProfile ours; stats to stderr and out/ours.prof"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, last")
-    parser.add_argument("--child", choices=["limit", "ours", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sweep", help="comma-separated sizes: one JSON line per size, kept in out/sweep.json"
+    )
+    parser.add_argument("--chart", help="draw throughput/RSS against size into this PNG (needs matplotlib)")
+    parser.add_argument(
+        "--child", choices=["limit", "ours", "ours_known_schema", "baseline"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -264,44 +368,20 @@ def main() -> None:
         args.chunk_size = int(args.chunk_size)
         child(args)
         return
-    size, chunk = parse_size(args.size), parse_size(args.chunk_size)
-    csv = synthetic_csv(size)
-    input_bytes = csv.stat().st_size
+    chunk = parse_size(args.chunk_size)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    data_dir = OUT / f"emulator-{os.getpid()}"
-    results: dict[str, dict[str, Any]] = {}
-    try:
-        with EmulatorProcess(data_dir, ["--max-chunk-bytes", "1GiB"]) as emulator:
-            for mode in modes:
-                results[mode] = measure(mode, csv, chunk, emulator.url, args.profile and mode == "ours")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-    def mb_s(mode: str) -> float | None:
-        return round(input_bytes / 1e6 / results[mode]["seconds"], 1) if mode in results else None
-
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return round(a / b, 2) if a and b else None
-
-    figures = {
-        "input_bytes": input_bytes,
-        "chunk_size_bytes": chunk,
-        "limit_mb_s": mb_s("limit"),
-        "ours_mb_s": mb_s("ours"),
-        "baseline_mb_s": mb_s("baseline"),
-        "ours_peak_rss_mb": round(results["ours"]["peak_rss_mb"], 1) if "ours" in results else None,
-        "baseline_peak_rss_mb": round(results["baseline"]["peak_rss_mb"], 1)
-        if "baseline" in results
-        else None,
-        "ours_vs_limit": ratio(mb_s("ours"), mb_s("limit")),
-        "ours_vs_baseline": ratio(mb_s("ours"), mb_s("baseline")),
-        "ours_execute_seconds": round(results["ours"]["execute_seconds"], 1) if "ours" in results else None,
-        "limit_peak_rss_mb": round(results["limit"]["peak_rss_mb"], 1) if "limit" in results else None,
-    }
-    for mode, result in results.items():
-        print(
-            f"{mode}: {input_bytes / 1e6:.0f} MB in {result['seconds']:.1f}s, peak RSS {result['peak_rss_mb']:.0f} MB"
-        )
+    if args.chart and not args.sweep:
+        draw_chart(json.loads((OUT / "sweep.json").read_text()), Path(args.chart))
+        return
+    if args.sweep:
+        sweep = [run_size(parse_size(size), chunk, modes, args.profile) for size in args.sweep.split(",")]
+        (OUT / "sweep.json").write_text(json.dumps(sweep, indent=1))
+        for row in sweep:
+            print(json.dumps(row))
+        if args.chart:
+            draw_chart(sweep, Path(args.chart))
+        return
+    figures = run_size(parse_size(args.size), chunk, modes, args.profile)
     if args.json:
         print(json.dumps(figures))
 
