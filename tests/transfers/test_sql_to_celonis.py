@@ -381,3 +381,33 @@ def test_postgres_memory_stays_flat(
     # Holding 1M rows as Python tuples would take ~10x the memory of 100k; streaming keeps it level.
     # Allocator noise and Arrow pools make a few tens of MB normal: the margin is generous.
     assert growth[big] <= growth[small] * 1.5 + 100, growth
+
+
+def test_kill_cancels_the_query_and_closes_the_connection(sqlite_conn: Any) -> None:
+    """``on_kill`` (the task was stopped mid-push) interrupts the query and closes cursor and connection."""
+    sqlite_conn("CREATE TABLE t (id INTEGER);" + "".join(f"INSERT INTO t VALUES ({i});" for i in range(10)))
+    op = SqlToCelonisOperator(
+        task_id="t", sql_conn_id="sqlite_src", sql="SELECT id FROM t", target_table="t", fetch_size=3
+    )
+    source = op._open("source", None)
+    assert source.schema == pa.schema([("id", pa.int64())])
+    stream = op._stream
+    assert stream is not None
+    conn = stream.conn
+    op.on_kill()
+    assert op._stream is None and stream.conn is None and stream.cursor is None
+    with pytest.raises(sqlite3.ProgrammingError):
+        conn.execute("SELECT 1")
+
+
+def test_a_later_row_that_does_not_fit_names_the_column_and_closes(sqlite_conn: Any) -> None:
+    sqlite_conn("CREATE TABLE t (id INTEGER, n INTEGER); INSERT INTO t VALUES (1, 1), (2, 2), (3, 'x');")
+    op = SqlToCelonisOperator(
+        task_id="t", sql_conn_id="sqlite_src", sql="SELECT * FROM t", target_table="t", fetch_size=2
+    )
+    source = op._open("source", None)
+    stream = op._stream
+    assert stream is not None
+    with pytest.raises(Exception, match=r"column 'n'.*CAST"):
+        list(source.batches())
+    assert stream.conn is None
