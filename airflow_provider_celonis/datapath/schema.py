@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -23,6 +24,9 @@ DEFAULT_VARCHAR = 80
 #: Celonis' (Vertica's) VARCHAR ceiling in characters; longer strings are refused rather than cut.
 MAX_VARCHAR = 65_000
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\- ]*$")
+#: Celonis keeps DATE/DATETIME values of the years 1400-9999 and stores NULL for the rest (days since 1970).
+_FIRST_DAY = (date(1400, 1, 1) - date(1970, 1, 1)).days
+_LAST_DAY = (date(9999, 12, 31) - date(1970, 1, 1)).days
 
 
 def celonis_type(arrow_type: pa.DataType, column: str, what: str = "source") -> str:
@@ -107,6 +111,20 @@ class SchemaPlan:
     #: STRING columns whose fieldLength comes from the data (filled in while writing).
     measured: set[str] = field(default_factory=set)
     lengths: dict[str, int] = field(default_factory=dict)
+    #: Rows observed so far: ``conform`` uses it to name the absolute row of a bad value.
+    rows_seen: int = 0
+
+    @property
+    def declared_lengths(self) -> dict[str, int]:
+        """STRING columns with an explicit ``fieldLength`` (Celonis would cut longer values silently)."""
+        return {
+            str(c["columnName"]): int(c["fieldLength"])
+            for c in self.columns
+            if c.get("columnType") == "STRING"
+            and c["columnName"] not in self.measured
+            and isinstance(c.get("fieldLength"), int)
+            and not isinstance(c.get("fieldLength"), bool)
+        }
 
     def table_schema(self) -> list[dict[str, Any]]:
         out = []
@@ -120,6 +138,7 @@ class SchemaPlan:
 
     def observe(self, batch: pa.RecordBatch) -> None:
         """Track the longest string per measured column (characters, as Celonis counts them)."""
+        self.rows_seen += batch.num_rows
         for name in self.measured:
             col = batch.column(name)
             if col.null_count == len(col):
@@ -206,8 +225,13 @@ def _arrow_for(ctype: str, source_type: pa.DataType, column: str, what: str) -> 
 
 
 def conform(batch: pa.RecordBatch, plan: SchemaPlan, where: str) -> pa.RecordBatch:
-    """Cast a batch to the planned types; a value that does not fit names its column and where."""
+    """Cast a batch to the planned types; a value that does not fit names its column and where.
+
+    Values Celonis would change silently are refused too: strings longer than a declared ``fieldLength``
+    (cut) and dates outside the years 1400-9999 (NULL). Rows are counted from ``plan.rows_seen``.
+    """
     if batch.schema.equals(plan.target):
+        _check_values(batch, plan, where)
         return batch
     arrays = []
     for fld in plan.target:
@@ -222,7 +246,49 @@ def conform(batch: pa.RecordBatch, plan: SchemaPlan, where: str) -> pa.RecordBat
                     f"{where}: column {fld.name!r} cannot be converted from {col.type} to {fld.type}: {exc}"
                 ) from exc
         arrays.append(col)
-    return pa.RecordBatch.from_arrays(arrays, schema=plan.target)
+    out = pa.RecordBatch.from_arrays(arrays, schema=plan.target)
+    _check_values(out, plan, where)
+    return out
+
+
+def _check_values(batch: pa.RecordBatch, plan: SchemaPlan, where: str) -> None:
+    for name, limit in plan.declared_lengths.items():
+        lengths = pc.utf8_length(batch.column(name))
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limit:
+            row = plan.rows_seen + pc.index(pc.greater(lengths, limit), True).as_py() + 1
+            raise CelonisConfigError(
+                f"{where}: column {name!r} holds a string of {longest} characters in row {row}, longer than "
+                f"its fieldLength {limit} in table_schema; Celonis would cut it: raise fieldLength or "
+                "shorten the value"
+            )
+    for fld in batch.schema:
+        index = _first_out_of_range(batch.column(fld.name))
+        if index is not None:
+            year = pc.year(batch.column(fld.name).slice(index, 1))[0].as_py()
+            raise CelonisConfigError(
+                f"{where}: column {fld.name!r} holds a date in the year {year} in row "
+                f"{plan.rows_seen + index + 1}; Celonis keeps dates of the years 1400-9999 only and would "
+                "store NULL: fix or drop the value"
+            )
+
+
+def _first_out_of_range(col: pa.Array) -> int | None:
+    """Index of the first DATE/DATETIME value outside the years 1400-9999, else None."""
+    t = col.type
+    if pa.types.is_date32(t):
+        low, high, ints = _FIRST_DAY, _LAST_DAY, col.cast(pa.int32())
+    elif pa.types.is_timestamp(t) and t.unit in ("s", "ms", "us"):
+        per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}[t.unit]
+        low, high, ints = _FIRST_DAY * per_day, (_LAST_DAY + 1) * per_day - 1, col.cast(pa.int64())
+    else:  # nanoseconds cannot leave 1677-2262; other types hold no dates
+        return None
+    bounds = pc.min_max(ints)
+    lowest, highest = bounds["min"].as_py(), bounds["max"].as_py()
+    if lowest is None or (lowest >= low and highest <= high):
+        return None
+    outside = pc.or_(pc.less(ints, low), pc.greater(ints, high))
+    return int(pc.index(outside, True).as_py())
 
 
 def check_keys_not_null(batch: pa.RecordBatch, keys: Sequence[str], where: str, first_row: int) -> None:

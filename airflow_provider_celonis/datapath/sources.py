@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob as globlib
 import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -331,7 +332,11 @@ def _file_schema(
         return _read_json(path).schema
     except CelonisConfigError:
         raise
-    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+    except pa.ArrowInvalid as exc:
+        if fmt == "csv":
+            raise CelonisConfigError(_csv_error(what, path, exc, None, read_options, parse_options)) from exc
+        raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
+    except (OSError, ValueError) as exc:
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
 
 
@@ -372,8 +377,82 @@ def _file_batches(
                 yield from pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, use_threads=True)
         elif fmt == "csv":
             with _open_csv(path, read_options, parse_options, convert_options) as reader:
-                yield from reader
+                try:
+                    yield from reader
+                except pa.ArrowInvalid as exc:
+                    names = reader.schema.names
+                    message = _csv_error(what, path, exc, names, read_options, parse_options)
+                    raise CelonisConfigError(message) from exc
         else:
             yield from _read_json(path).to_batches(max_chunksize=BATCH_ROWS)
     except (pa.ArrowInvalid, OSError) as exc:
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
+
+
+_CSV_COLUMN_ERROR = re.compile(r"In CSV column #(\d+): (.*?invalid value '(.*)')", re.S)
+_CSV_FIELDS_ERROR = re.compile(r"Expected (\d+) columns, got (\d+): (.*)", re.S)
+
+
+def _csv_error(
+    what: str,
+    path: Any,
+    exc: pa.ArrowInvalid,
+    names: Sequence[str] | None,
+    read_options: pacsv.ReadOptions | None,
+    parse_options: pacsv.ParseOptions | None,
+) -> str:
+    """pyarrow's CSV error with the column name and the row or line added (found by a second read)."""
+    text = str(exc)
+    if found := _CSV_FIELDS_ERROR.search(text):
+        line = _csv_line_of(path, found.group(3))
+        where = f"line {line}" if line else "a line"
+        return (
+            f"{what}: {path}: {where} has {found.group(2)} fields, but the header has {found.group(1)}: "
+            f"{found.group(3)[:200]!r} (a separator or quote inside an unquoted value?)"
+        )
+    if (found := _CSV_COLUMN_ERROR.search(text)) and names is not None and int(found.group(1)) < len(names):
+        column, value = names[int(found.group(1))], found.group(3)
+        row = _csv_row_of(path, column, value, read_options, parse_options)
+        where = f"row {row}" if row else "a later row"
+        return (
+            f"{what}: {path}: column {column!r} holds {value[:100]!r} in {where}, which does not fit the "
+            f"type read from the rows before it ({found.group(2)}); make the column's values consistent"
+        )
+    return f"{what}: cannot read csv file {path}: {text}"
+
+
+def _csv_line_of(path: Any, record: str) -> int | None:
+    """The physical line number (1-based) where ``record`` starts; None when it cannot be found."""
+    first = record.splitlines()[0].encode() if record else b""
+    try:
+        with path.open("rb") if _is_object_storage_path(path) else open(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.rstrip(b"\r\n") == first:
+                    return number
+    except (OSError, pa.ArrowException):
+        return None
+    return None
+
+
+def _csv_row_of(
+    path: Any,
+    column: str,
+    value: str,
+    read_options: pacsv.ReadOptions | None,
+    parse_options: pacsv.ParseOptions | None,
+) -> int | None:
+    """The data row (1-based, header not counted) where ``column`` first holds ``value``."""
+    import pyarrow.compute as pc
+
+    convert = pacsv.ConvertOptions(column_types={column: pa.string()}, include_columns=[column])
+    seen = 0
+    try:
+        with _open_csv(path, read_options, parse_options, convert) as reader:
+            for batch in reader:
+                index = pc.index(batch.column(0), value).as_py()
+                if index is not None and index >= 0:
+                    return seen + index + 1
+                seen += batch.num_rows
+    except (OSError, pa.ArrowException):
+        return None
+    return None

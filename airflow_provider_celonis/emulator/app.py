@@ -5,7 +5,6 @@ Handlers stay thin: they authenticate, validate and delegate to the store, the w
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from . import inspection, s3
 from .auth import OAuthError
 from .errors import ApiError, validation_error
 from .faults import FaultMiddleware
-from .models import OPEN, JobStatus, new_job, now_iso
+from .models import OPEN, JobStatus, new_job, now_iso, parse_json
 from .settings import EmulatorSettings
 from .state import EmulatorState, retry_after_error
 from .stats import StatsMiddleware
@@ -49,8 +48,8 @@ def data_push_router() -> APIRouter:
     async def create_job(request: Request, pool_id: str) -> JSONResponse:
         state = _login(request, pool_id)
         try:
-            body = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
+            body = parse_json(await request.body())
+        except ValueError as exc:
             raise validation_error(None, f"Malformed JSON: {exc}", "MALFORMED_JSON") from exc
         job = new_job(body, pool_id)
         state.db.add_job(job)

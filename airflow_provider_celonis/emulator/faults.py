@@ -16,6 +16,14 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACTIONS = frozenset({"status", "close", "close_after", "delay"})
+MAX_DELAY = 600.0
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _header_safe(name: str, value: str) -> bool:
+    return bool(_TOKEN.match(name)) and value.isascii() and value.isprintable()
 
 
 @dataclass
@@ -36,20 +44,32 @@ class Fault:
         """Validate a request body; raises ValueError with a readable reason."""
         if not isinstance(data, dict) or not isinstance(data.get("path"), str):
             raise ValueError("a fault needs at least a 'path' regex")
-        fault = cls(
-            path=data["path"],
-            action=str(data.get("action", "status")),
-            method=str(data["method"]).upper() if data.get("method") else None,
-            count=int(data.get("count", 1)),
-            status=int(data.get("status", 503)),
-            body=None if data.get("body") is None else str(data["body"]),
-            headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()},
-            delay_seconds=float(data.get("delay_seconds", 0.0)),
-        )
+        headers = data.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise ValueError("headers must be an object of header names to values")
+        try:
+            fault = cls(
+                path=data["path"],
+                action=str(data.get("action", "status")),
+                method=str(data["method"]).upper() if data.get("method") else None,
+                count=int(data.get("count", 1)),
+                status=int(data.get("status", 503)),
+                body=None if data.get("body") is None else str(data["body"]),
+                headers={str(k): str(v) for k, v in headers.items()},
+                delay_seconds=float(data.get("delay_seconds", 0.0)),
+            )
+        except OverflowError as exc:  # int(float("inf"))
+            raise ValueError(f"a number is out of range: {exc}") from exc
         if fault.action not in ACTIONS:
             raise ValueError(f"action must be one of {sorted(ACTIONS)}")
         if fault.count < 1:
             raise ValueError("count must be at least 1")
+        if not 100 <= fault.status <= 599:
+            raise ValueError("status must be an HTTP status between 100 and 599")
+        if not 0 <= fault.delay_seconds <= MAX_DELAY:  # also refuses NaN
+            raise ValueError(f"delay_seconds must be between 0 and {MAX_DELAY}")
+        if not all(_header_safe(name, value) for name, value in fault.headers.items()):
+            raise ValueError("header names must be tokens and values printable ASCII without line breaks")
         try:
             re.compile(fault.path)
         except re.error as exc:

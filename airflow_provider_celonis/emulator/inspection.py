@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from .engine import find_table, lit, q
 from .errors import not_found, validation_error
 from .faults import Fault
+from .models import parse_json
 from .state import EmulatorState
 
 HTML_ROWS = 5
@@ -104,7 +104,10 @@ def router() -> APIRouter:
         if suffix == "json":
             limit = request.query_params.get("limit")
             return JSONResponse(
-                table_rows(state, pool_id, stem, int(limit) if limit and limit.isdigit() else None)
+                # DuckDB's LIMIT is a BIGINT: a larger number means "all rows" anyway.
+                table_rows(
+                    state, pool_id, stem, min(int(limit), 2**62) if limit and limit.isdigit() else None
+                )
             )
         if suffix == "parquet":
             path = table_parquet(state, pool_id, stem)
@@ -122,7 +125,7 @@ def router() -> APIRouter:
     async def add_fault(request: Request) -> JSONResponse:
         state = _login(request)
         try:
-            fault = Fault.from_json(json.loads(await request.body()))
+            fault = Fault.from_json(parse_json(await request.body()))
         except (ValueError, TypeError) as exc:
             raise validation_error("fault", str(exc)) from exc
         state.faults.add(fault)
@@ -138,7 +141,7 @@ def router() -> APIRouter:
     async def next_job_error(request: Request) -> Response:
         state = _login(request)
         try:
-            message = json.loads(await request.body()).get("message")
+            message = parse_json(await request.body()).get("message")
         except (ValueError, AttributeError) as exc:
             raise validation_error("message", f"expected {{'message': str}}: {exc}") from exc
         if not isinstance(message, str) or not message:

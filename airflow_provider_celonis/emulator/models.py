@@ -5,6 +5,7 @@ Jobs are kept as plain dicts in the Celonis field names so what we persist is wh
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime, timezone
@@ -46,6 +47,29 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$")
 POOL_RE = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
 
 
+def parse_json(raw: bytes) -> Any:
+    """Decode a request body as strict JSON (no NaN or Infinity, which could not be answered back).
+
+    Raises ValueError with a readable reason, also for bodies nested too deeply to decode.
+    """
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not valid JSON")
+
+    def finite(text: str) -> float:
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"the number {text[:40]} is out of range")
+        return value
+
+    try:
+        return json.loads(raw or b"null", parse_constant=refuse, parse_float=finite)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the body is not UTF-8: {exc}") from None
+
+
 def now_iso() -> str:
     """Timestamps as ISO-8601 with milliseconds, the way Spring/Jackson renders them."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -60,7 +84,7 @@ def _check_enum(body: dict[str, Any], name: str, default: str | None) -> str | N
     value = body.get(name, default)
     if value is None:
         return default
-    if value not in ENUMS[name]:
+    if not isinstance(value, str) or value not in ENUMS[name]:
         raise validation_error(
             name, f"Unknown value {value!r} for {name}; expected one of {sorted(ENUMS[name])}"
         )

@@ -18,6 +18,9 @@ from .stats import RequestStats
 from .store import Store
 from .worker import Worker
 
+#: DuckDB's own schemas: a pool of that name would share them (each pool is a schema).
+RESERVED_SCHEMAS = frozenset({"main", "information_schema", "pg_catalog", "temp", "system"})
+
 
 class EmulatorState:
     """Everything a request handler needs; one instance per running emulator."""
@@ -78,7 +81,11 @@ class EmulatorState:
 
     def check_pool(self, principal: Principal, pool_id: str) -> None:
         """404 for malformed or (with ``--pool``) unknown pools, then 403 if the caller may not use it."""
-        if not POOL_RE.match(pool_id) or (self.settings.pools and pool_id not in self.settings.pools):
+        if (
+            not POOL_RE.match(pool_id)
+            or pool_id.lower() in RESERVED_SCHEMAS
+            or (self.settings.pools and pool_id not in self.settings.pools)
+        ):
             raise not_found(f"Data pool {pool_id}")
         self.auth.authorize_pool(principal, pool_id)
 

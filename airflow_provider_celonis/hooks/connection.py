@@ -173,9 +173,11 @@ def _timeout(value: Any, conn_id: str) -> float:
     try:
         timeout = float(value)
     except (TypeError, ValueError):
-        raise CelonisConfigError(f"Connection '{conn_id}': timeout must be a number of seconds") from None
-    if timeout <= 0:
-        raise CelonisConfigError(f"Connection '{conn_id}': timeout must be positive")
+        raise CelonisConfigError(
+            f"Connection '{conn_id}': timeout must be a number of seconds, got {value!r}"
+        ) from None
+    if not timeout > 0 or timeout == float("inf"):
+        raise CelonisConfigError(f"Connection '{conn_id}': timeout must be a positive number, got {value!r}")
     return timeout
 
 
@@ -185,7 +187,9 @@ def _retries(value: Any, conn_id: str) -> int:
     try:
         retries = int(value)
     except (TypeError, ValueError):
-        raise CelonisConfigError(f"Connection '{conn_id}': retries must be a whole number") from None
+        raise CelonisConfigError(
+            f"Connection '{conn_id}': retries must be a whole number, got {value!r}"
+        ) from None
     if retries < 0:
-        raise CelonisConfigError(f"Connection '{conn_id}': retries cannot be negative")
+        raise CelonisConfigError(f"Connection '{conn_id}': retries cannot be negative, got {value!r}")
     return retries
