@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import pstats
+import resource
 import shutil
 import subprocess
 import sys
@@ -242,6 +243,8 @@ def child(args: argparse.Namespace) -> None:
     else:
         result = run_baseline(csv, args.url)
     result["peak_rss_mb"] = peak_rss_mb()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)  # steadier than wall time on a busy box
     print(json.dumps(result), flush=True)
 
 
@@ -299,6 +302,10 @@ def run_size(size: int, chunk: int, modes: list[str], profile: bool) -> dict[str
         "ours_known_schema_mb_s": mb_s("ours_known_schema"),
         "ours_known_schema_vs_limit": ratio(mb_s("ours_known_schema"), mb_s("limit")),
         "ours_known_schema_peak_rss_mb": rss("ours_known_schema"),
+        # CPU seconds of each process: steadier than wall time when other work shares the cores.
+        "limit_cpu_s": results["limit"]["cpu_seconds"] if "limit" in results else None,
+        "ours_cpu_s": results["ours"]["cpu_seconds"] if "ours" in results else None,
+        "baseline_cpu_s": results["baseline"]["cpu_seconds"] if "baseline" in results else None,
     }
 
 
