@@ -29,6 +29,8 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW__CELONIS__TRIGGER_REQUESTS_PER_SECOND": "200",
+        # Example DAGs retry; a failing test should not wait Airflow's default 5 minutes per retry.
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "1",
     }
 )
 REPO = Path(__file__).resolve().parents[1]

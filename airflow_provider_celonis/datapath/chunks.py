@@ -43,7 +43,8 @@ def dictionary_columns(batch: pa.RecordBatch) -> list[str]:
     return [
         name
         for name, column in zip(batch.schema.names, batch.columns, strict=True)
-        if pc.count_distinct(column, mode="all").as_py() <= limit
+        # Nested columns (ingestion API) have no distinct count; parquet encodes their leaves as it likes.
+        if not pa.types.is_nested(column.type) and pc.count_distinct(column, mode="all").as_py() <= limit
     ]
 
 
