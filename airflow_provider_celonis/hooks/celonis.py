@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
 
+import aiohttp
 import requests
 from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
@@ -472,48 +473,52 @@ class CelonisHook(BaseHook):
         hook.__dict__["config"] = cls._config_from(conn)
         return hook
 
-    async def _arequest(self, name: str, *, url: str, data: Any = None, basic: Any = None) -> Any:
-        import aiohttp
+    async def _asession(self) -> aiohttp.ClientSession:
+        """One session per hook, reused by every poll (no handshake and no garbage per request)."""
+        session: aiohttp.ClientSession | None = self.__dict__.get("_aio_session")
+        if session is None or session.closed:
+            ssl: Any = None
+            if self.config.verify is False:
+                ssl = False
+            elif isinstance(self.config.verify, str):
+                import ssl as ssl_module
 
+                ssl = ssl_module.create_default_context(cafile=self.config.verify)
+            session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=self.config.timeout),
+                connector=aiohttp.TCPConnector(ssl=ssl, limit=4),
+                headers={"User-Agent": "airflow-provider-celonis", "Accept": "application/json"},
+            )
+            self.__dict__["_aio_session"] = session
+        return session
+
+    async def aclose(self) -> None:
+        """Close the async session (triggers call this when they finish)."""
+        session: aiohttp.ClientSession | None = self.__dict__.pop("_aio_session", None)
+        if session is not None:
+            await session.close()
+
+    async def _arequest(self, name: str, *, url: str, data: Any = None, basic: Any = None) -> Any:
         endpoint = ENDPOINTS[name]
         call = self._call_label(name, url)
         is_token_call = name == "oauth_token"
         refresh = None if is_token_call else self._refresh_once()
-        timeout = aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=self.config.timeout)
-        ssl: Any = None
-        if self.config.verify is False:
-            ssl = False
-        elif isinstance(self.config.verify, str):
-            import ssl as ssl_module
-
-            ssl = ssl_module.create_default_context(cafile=self.config.verify)
+        session = await self._asession()
         try:
             async for attempt in async_retrying(self.retry_policy):
                 with attempt:
-                    headers = {"User-Agent": "airflow-provider-celonis", "Accept": "application/json"}
-                    if not is_token_call:
-                        headers["Authorization"] = await self._aauthorization()
+                    headers = {} if is_token_call else {"Authorization": await self._aauthorization()}
                     auth = aiohttp.BasicAuth(*basic) if basic else None
                     try:
-                        async with (
-                            aiohttp.ClientSession(timeout=timeout) as session,
-                            session.request(
-                                endpoint.method, url, headers=headers, data=data, auth=auth, ssl=ssl
-                            ) as response,
-                        ):
+                        async with session.request(
+                            endpoint.method, url, headers=headers, data=data, auth=auth
+                        ) as response:
                             content = await response.read()
                             status, resp_headers = response.status, response.headers
                     except Exception as exc:
                         _, failure = judge_transport_error(call, exc)
                         raise failure from exc
-                    return judge_response(
-                        call,
-                        status,
-                        resp_headers,
-                        content,
-                        self.retry_policy,
-                        refresh,
-                    )
+                    return judge_response(call, status, resp_headers, content, self.retry_policy, refresh)
         except RetryableFailure as failure:
             raise final_error(failure) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -529,6 +534,10 @@ class CelonisHook(BaseHook):
                 await self._arequest("oauth_token", url=cfg.token_url, data=form, basic=basic)
             )
         return f"Bearer {token}"
+
+    async def alist_jobs(self, data_pool_id: str | None = None) -> list[dict]:
+        pool = self.resolve_pool(data_pool_id)
+        return list(await self._arequest("list_jobs", url=self._url("list_jobs", pool)) or [])
 
     async def aget_job(self, job_id: str, data_pool_id: str | None = None) -> dict:
         pool = self.resolve_pool(data_pool_id)

@@ -10,8 +10,9 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_celonis.hooks.celonis import TERMINAL_STATUSES, CelonisHook
-from airflow_provider_celonis.hooks.errors import CelonisApiError, CelonisRateLimitError
+from airflow_provider_celonis.hooks.errors import CelonisApiError
 from airflow_provider_celonis.triggers.budget import request_budget
+from airflow_provider_celonis.triggers.status_board import PoolStatusBoard, Snapshot, pool_board
 
 
 class DataPushJobTrigger(BaseTrigger):
@@ -22,9 +23,10 @@ class DataPushJobTrigger(BaseTrigger):
     :param cancel_on_kill: cancel the job when the task is cleared or marked failed/success by a user
         (``BaseTrigger.on_kill``, Airflow >= 3.3); never on triggerer restarts (``cleanup``).
 
-    Every trigger in one triggerer draws its polls from a shared budget (``[celonis]
-    trigger_requests_per_second``, default 10), so a thousand waiting jobs never flood the API: each one
-    polls at ``poll_interval`` when the budget allows and less often when it does not.
+    Triggers waiting on jobs of the same pool share one status poll (``status_board``): a thousand
+    waiting jobs cost one ``GET jobs/`` per poll interval, each trigger fires within one interval of its
+    job finishing, and every request draws from the triggerer's budget (``[celonis]
+    trigger_requests_per_second``, default 10).
     """
 
     def __init__(
@@ -75,43 +77,45 @@ class DataPushJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = await CelonisHook.for_trigger(self.celonis_conn_id)
-        delay = min(1.0, self.poll_interval)
-        while True:
-            if self.end_time is not None and time.time() >= self.end_time:
-                await self._cancel(hook, "the wait timed out")
-                yield self._event(
-                    "timeout",
-                    message=f"job {self.job_id} did not finish before the task's timeout; cancelled it",
-                )
-                return
-            await request_budget().acquire()
-            try:
-                job = await hook.aget_job(self.job_id, self.data_pool_id)
-            except CelonisRateLimitError as exc:
-                await self._sleep(exc.retry_after)
-                continue
-            except CelonisApiError as exc:
-                if exc.status is not None and exc.status < 500 and exc.status != 429:
-                    yield self._event("error", message=str(exc))
+        async with pool_board(self.celonis_conn_id, self.data_pool_id, self.poll_interval) as board:
+            while True:
+                remaining = None if self.end_time is None else self.end_time - time.time()
+                if remaining is not None and remaining <= 0:
+                    await self._cancel(board.hook, "the wait timed out")
+                    yield self._event(
+                        "timeout",
+                        message=f"job {self.job_id} did not finish before the task's timeout; cancelled it",
+                    )
                     return
-                self.log.warning("Polling job %s failed, will retry: %s", self.job_id, exc)
-                await self._sleep(self.poll_interval)
-                continue
-            status = job.get("status")
-            if status == "DONE":
-                yield self._event("success", job)
-                return
-            if status in TERMINAL_STATUSES:
-                yield self._event("error", job, message=f"job {self.job_id} ended {status}")
-                return
-            await self._sleep(delay)
-            delay = min(self.poll_interval, delay * 2)
+                try:
+                    snapshot = await asyncio.wait_for(board.next_snapshot(), timeout=remaining)
+                except TimeoutError:
+                    continue
+                try:
+                    job = await self._job(board, snapshot)
+                except CelonisApiError as exc:
+                    if exc.status is not None and exc.status < 500 and exc.status != 429:
+                        yield self._event("error", message=str(exc))
+                        return
+                    self.log.warning("Polling job %s failed, will retry: %s", self.job_id, exc)
+                    continue
+                status = job.get("status")
+                if status == "DONE":
+                    yield self._event("success", job)
+                    return
+                if status in TERMINAL_STATUSES:
+                    yield self._event("error", job, message=f"job {self.job_id} ended {status}")
+                    return
 
-    async def _sleep(self, seconds: float) -> None:
-        if self.end_time is not None:
-            seconds = max(0.0, min(seconds, self.end_time - time.time()))
-        await asyncio.sleep(seconds)
+    async def _job(self, board: PoolStatusBoard, snapshot: Snapshot) -> dict[str, Any]:
+        """This job from the pool's list; asked for directly if the list does not hold it."""
+        if snapshot.error is not None:
+            raise snapshot.error
+        job = snapshot.jobs.get(self.job_id)
+        if job is None:
+            await request_budget().acquire()
+            job = await board.hook.aget_job(self.job_id, self.data_pool_id)
+        return job
 
     async def _cancel(self, hook: CelonisHook, why: str) -> None:
         try:
@@ -124,4 +128,7 @@ class DataPushJobTrigger(BaseTrigger):
         if not self.cancel_on_kill:
             return
         hook = await CelonisHook.for_trigger(self.celonis_conn_id)
-        await self._cancel(hook, "the task was cleared or marked by a user")
+        try:
+            await self._cancel(hook, "the task was cleared or marked by a user")
+        finally:
+            await hook.aclose()

@@ -1,0 +1,101 @@
+"""One status poll per data pool, shared by every trigger waiting on a job of that pool.
+
+A thousand deferred pushes into one pool cost one ``GET jobs/`` per poll interval instead of a thousand
+``GET jobs/{id}``: each trigger wakes on every refresh and reads its job from the list, so it fires within
+one poll interval of its job finishing, and the triggerer stays inside its request budget. The board
+polls fast right after a trigger joins (small jobs finish in seconds) and backs off to the shortest poll
+interval among its triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_celonis.hooks.celonis import CelonisHook
+from airflow_provider_celonis.triggers.budget import request_budget
+
+FIRST_DELAY = 1.0
+
+
+@dataclass
+class Snapshot:
+    """One refresh: the pool's jobs by id, or the error the list call raised."""
+
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+class PoolStatusBoard:
+    """Polls one pool's job list while at least one trigger subscribes."""
+
+    def __init__(self, hook: CelonisHook, pool: str) -> None:
+        self.hook = hook
+        self.pool = pool
+        self.intervals: list[float] = []
+        self._delay = FIRST_DELAY
+        self._snapshot = Snapshot()
+        self._updated = asyncio.Event()
+        self._poke = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self, poll_interval: float) -> None:
+        self.intervals.append(poll_interval)
+        self._delay = min(FIRST_DELAY, poll_interval)
+        self._poke.set()  # a newcomer gets a fresh status now, not after the current sleep
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+
+    async def unsubscribe(self, poll_interval: float) -> bool:
+        """Returns True when this was the last subscriber (the board is then stopped)."""
+        self.intervals.remove(poll_interval)
+        if self.intervals:
+            return False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.hook.aclose()
+        return True
+
+    async def next_snapshot(self) -> Snapshot:
+        """Wait for the next refresh and return it."""
+        await self._updated.wait()
+        return self._snapshot
+
+    async def _run(self) -> None:
+        while self.intervals:
+            await request_budget().acquire()
+            try:
+                jobs = await self.hook.alist_jobs(self.pool)
+                snapshot = Snapshot({str(job.get("id")): job for job in jobs})
+            except Exception as exc:
+                snapshot = Snapshot(error=exc)
+            self._snapshot = snapshot
+            updated, self._updated = self._updated, asyncio.Event()
+            updated.set()
+            self._poke.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), timeout=self._delay)
+            self._delay = min(self._delay * 2, min(self.intervals, default=self._delay))
+
+
+_boards: dict[tuple[int, str, str], PoolStatusBoard] = {}
+
+
+@contextlib.asynccontextmanager
+async def pool_board(celonis_conn_id: str, pool: str, poll_interval: float) -> AsyncIterator[PoolStatusBoard]:
+    """Join the board of (event loop, connection, pool), creating it on first use."""
+    key = (id(asyncio.get_running_loop()), celonis_conn_id, pool)
+    board = _boards.get(key)
+    if board is None:
+        board = _boards[key] = PoolStatusBoard(await CelonisHook.for_trigger(celonis_conn_id), pool)
+    board.subscribe(poll_interval)
+    try:
+        yield board
+    finally:
+        if await board.unsubscribe(poll_interval) and _boards.get(key) is board:
+            del _boards[key]
