@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,6 +39,8 @@ from airflow_provider_celonis.hooks.http_policy import (
 JOB_TYPES = ("DELTA", "REPLACE")
 FILE_TYPES = ("PARQUET", "CSV")
 UPSERT_STRATEGIES = ("UPSERT_WITH_UNCHANGED_METADATA", "UPSERT_WITH_NULLIFICATION")
+#: Answers above this size are decoded in a worker thread by the async path.
+LARGE_ANSWER = 64 << 10
 TERMINAL_STATUSES = frozenset({"DONE", "ERROR", "CANCELED"})
 ACTIVE_STATUSES = frozenset({"QUEUED", "RUNNING"})
 ChunkKind = Literal["upserted", "deleted"]
@@ -518,7 +521,12 @@ class CelonisHook(BaseHook):
                     except Exception as exc:
                         _, failure = judge_transport_error(call, exc)
                         raise failure from exc
-                    return judge_response(call, status, resp_headers, content, self.retry_policy, refresh)
+                    if len(content) < LARGE_ANSWER:
+                        return judge_response(call, status, resp_headers, content, self.retry_policy, refresh)
+                    # A long job list: decode it off the event loop so that other triggers are not stalled.
+                    return await asyncio.to_thread(
+                        judge_response, call, status, resp_headers, content, self.retry_policy, refresh
+                    )
         except RetryableFailure as failure:
             raise final_error(failure) from None
         raise AssertionError("unreachable")  # pragma: no cover

@@ -81,7 +81,7 @@ class DataPushJobTrigger(BaseTrigger):
             while True:
                 remaining = None if self.end_time is None else self.end_time - time.time()
                 if remaining is not None and remaining <= 0:
-                    await self._cancel(board.hook, "the wait timed out")
+                    await self._cancel(await board.hook(), "the wait timed out")
                     yield self._event(
                         "timeout",
                         message=f"job {self.job_id} did not finish before the task's timeout; cancelled it",
@@ -114,7 +114,7 @@ class DataPushJobTrigger(BaseTrigger):
         job = snapshot.jobs.get(self.job_id)
         if job is None:
             await request_budget().acquire()
-            job = await board.hook.aget_job(self.job_id, self.data_pool_id)
+            job = await (await board.hook()).aget_job(self.job_id, self.data_pool_id)
         return job
 
     async def _cancel(self, hook: CelonisHook, why: str) -> None:

@@ -32,15 +32,22 @@ class Snapshot:
 class PoolStatusBoard:
     """Polls one pool's job list while at least one trigger subscribes."""
 
-    def __init__(self, hook: CelonisHook, pool: str) -> None:
-        self.hook = hook
+    def __init__(self, celonis_conn_id: str, pool: str) -> None:
+        self.celonis_conn_id = celonis_conn_id
         self.pool = pool
+        self._hook: asyncio.Future[CelonisHook] | None = None
         self.intervals: list[float] = []
         self._delay = FIRST_DELAY
         self._snapshot = Snapshot()
         self._updated = asyncio.Event()
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    async def hook(self) -> CelonisHook:
+        """The board's hook, created once (reading the connection must not run once per trigger)."""
+        if self._hook is None:
+            self._hook = asyncio.ensure_future(CelonisHook.for_trigger(self.celonis_conn_id))
+        return await asyncio.shield(self._hook)
 
     def subscribe(self, poll_interval: float) -> None:
         self.intervals.append(poll_interval)
@@ -58,7 +65,8 @@ class PoolStatusBoard:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.hook.aclose()
+        if self._hook is not None and self._hook.done() and not self._hook.exception():
+            await self._hook.result().aclose()
         return True
 
     async def next_snapshot(self) -> Snapshot:
@@ -67,10 +75,12 @@ class PoolStatusBoard:
         return self._snapshot
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.intervals:
             await request_budget().acquire()
+            started = loop.time()
             try:
-                jobs = await self.hook.alist_jobs(self.pool)
+                jobs = await (await self.hook()).alist_jobs(self.pool)
                 snapshot = Snapshot({str(job.get("id")): job for job in jobs})
             except Exception as exc:
                 snapshot = Snapshot(error=exc)
@@ -78,9 +88,13 @@ class PoolStatusBoard:
             updated, self._updated = self._updated, asyncio.Event()
             updated.set()
             self._poke.clear()
+            # Refreshes start one delay apart, so a status is never older than one poll interval.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), timeout=self._delay)
-            self._delay = min(self._delay * 2, min(self.intervals, default=self._delay))
+                await asyncio.wait_for(
+                    self._poke.wait(), timeout=max(0.0, started + self._delay - loop.time())
+                )
+            # A tenth of margin for the list call itself: a status is never a full interval old.
+            self._delay = min(self._delay * 2, 0.9 * min(self.intervals, default=self._delay))
 
 
 _boards: dict[tuple[int, str, str], PoolStatusBoard] = {}
@@ -91,8 +105,8 @@ async def pool_board(celonis_conn_id: str, pool: str, poll_interval: float) -> A
     """Join the board of (event loop, connection, pool), creating it on first use."""
     key = (id(asyncio.get_running_loop()), celonis_conn_id, pool)
     board = _boards.get(key)
-    if board is None:
-        board = _boards[key] = PoolStatusBoard(await CelonisHook.for_trigger(celonis_conn_id), pool)
+    if board is None:  # no await between the lookup and the insert: one board per key, even at a rush
+        board = _boards[key] = PoolStatusBoard(celonis_conn_id, pool)
     board.subscribe(poll_interval)
     try:
         yield board
