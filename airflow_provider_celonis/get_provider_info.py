@@ -95,6 +95,11 @@ INGESTION_CONN_FIELDS: dict[str, Any] = {
 }
 
 
+def _declarative(behaviour: dict[str, Any]) -> dict[str, Any]:
+    """Provider info spells ``hidden-fields`` in kebab case (hooks' ``get_ui_field_behaviour`` does not)."""
+    return {key.replace("_", "-"): value for key, value in behaviour.items()}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-celonis",
@@ -107,14 +112,14 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_celonis.hooks.celonis.CelonisHook",
                 "hook-name": "Celonis",
                 "connection-type": "celonis",
-                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "ui-field-behaviour": _declarative(UI_FIELD_BEHAVIOUR),
                 "conn-fields": CELONIS_CONN_FIELDS,
             },
             {
                 "hook-class-name": "airflow_provider_celonis.hooks.data_ingestion.CelonisDataIngestionHook",
                 "hook-name": "Celonis Data Ingestion",
                 "connection-type": "celonis_data_ingestion",
-                "ui-field-behaviour": INGESTION_UI_FIELD_BEHAVIOUR,
+                "ui-field-behaviour": _declarative(INGESTION_UI_FIELD_BEHAVIOUR),
                 "conn-fields": INGESTION_CONN_FIELDS,
             },
         ],

@@ -43,6 +43,7 @@ def test_providers_manager_sees_form_and_link() -> None:
     assert any(name.startswith("extra__celonis__auth_type") for name in widgets)
     behaviours = manager.field_behaviours
     assert behaviours["celonis"]["relabeling"]["host"] == "Team URL"
+    assert set(behaviours["celonis"]["hidden_fields"]) == {"schema", "port"}
     assert (
         "airflow_provider_celonis.operators.data_push.CelonisDataPushJobLink"
         in manager.extra_links_class_names
