@@ -95,6 +95,17 @@ async def run_triggers(job_ids: list[str], poll_interval: float) -> dict[str, An
     return {"fired": fired, "stalls": stalls}
 
 
+def status_polls(snapshot: dict[str, Any]) -> int:
+    """Status requests seen by the emulator: job lists (the shared poll) and single-job reads."""
+    return sum(
+        n
+        for route, n in snapshot["requests"].items()
+        if route.startswith("GET ")
+        and "/data-push/" in route
+        and route.rstrip("/").endswith(("jobs", "{job_id}"))
+    )
+
+
 def stats(url: str) -> dict[str, Any]:
     import requests
 
@@ -167,12 +178,7 @@ def main() -> None:
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    polls = sum(
-        n for route, n in after["requests"].items() if route.startswith("GET ") and "{job_id}" in route
-    )
-    polls -= sum(
-        n for route, n in before["requests"].items() if route.startswith("GET ") and "{job_id}" in route
-    )
+    polls = status_polls(after) - status_polls(before)
     lateness = sorted(result["fired"][j] - finished[j] for j in job_ids)
     figures = {
         "jobs": args.jobs,
