@@ -150,7 +150,12 @@ def data_push_router() -> APIRouter:
 
 async def oauth_token(request: Request) -> JSONResponse:
     """OAuth 2.0 client credentials (RFC 6749 4.4), client auth by HTTP Basic or form fields."""
-    form = await request.form()
+    try:
+        form = await request.form()
+    except Exception as exc:  # a malformed body (multipart without parts, bad boundary) is the client's error
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": f"unreadable form body: {exc}"}, status_code=400
+        )
 
     def field(name: str) -> str | None:
         value = form.get(name)
