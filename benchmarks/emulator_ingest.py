@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +20,7 @@ import requests
 from requests_toolbelt import MultipartEncoder
 
 from airflow_provider_celonis.emulator.settings import parse_size
+from airflow_provider_celonis.emulator.testing import emulator_process
 
 ROWS_PER_GROUP = 500_000
 
@@ -52,25 +50,6 @@ def make_parquet(path: Path, size: int) -> int:
     return rows
 
 
-def start_emulator(data_dir: Path, max_chunk: int) -> tuple[subprocess.Popen[str], str, str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "airflow_provider_celonis.emulator",
-        "--port",
-        "0",
-        "--data-dir",
-        str(data_dir),
-    ]
-    cmd += ["--app-key", "bench", "--max-chunk-bytes", str(max_chunk)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if found := re.search(r"http://[\d.]+:\d+", line):
-            return proc, found.group(0), "bench"
-    raise RuntimeError("emulator did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="1GB", help="parquet size, e.g. 256MB or 1GB")
@@ -83,10 +62,11 @@ def main() -> None:
         rows = make_parquet(chunk, size)
         file_mb = chunk.stat().st_size / 1e6
         print(f"generated {file_mb:.0f} MB, {rows} rows in {time.perf_counter() - t0:.1f}s", flush=True)
-        proc, url, key = start_emulator(work / "data", chunk.stat().st_size + (1 << 20))
-        try:
+        max_chunk = str(chunk.stat().st_size + (1 << 20))
+        options = ("--data-dir", str(work / "data"), "--app-key", "bench", "--max-chunk-bytes", max_chunk)
+        with emulator_process(*options) as (_, url):
             session = requests.Session()
-            session.headers["Authorization"] = f"AppKey {key}"
+            session.headers["Authorization"] = "AppKey bench"
             base = f"{url}/integration/api/v1/data-push/bench/jobs/"
             job = session.post(
                 base, json={"targetName": "bench", "type": "REPLACE", "fileType": "PARQUET"}
@@ -121,9 +101,6 @@ def main() -> None:
                 "execute_s": round(execute_s, 2),
             }
             print(json.dumps(figures))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -298,35 +295,13 @@ def test_postgres_million_rows(
 @pytest.fixture
 def emulator_process(tmp_path: Path) -> Iterator[Any]:
     """An emulator in its own process, so that its memory (DuckDB) does not count as the operator's."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "airflow_provider_celonis.emulator",
-        "--port",
-        "0",
-        "--data-dir",
-        str(tmp_path / "emu"),
-    ]
-    cmd += ["--app-key", "app-key-0123456789", "--app-key", ADMIN_KEY, "--job-duration", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    url = None
-    for line in proc.stdout:
-        if found := re.search(r"http://[\d.]+:\d+", line):
-            url = found.group(0)
-            break
-    assert url, "the emulator did not start"
+    from types import SimpleNamespace
 
-    class Emu:
-        app_key = "app-key-0123456789"
+    from airflow_provider_celonis.emulator.testing import emulator_process as child_emulator
 
-    emu = Emu()
-    emu.url = url  # type: ignore[attr-defined]
-    try:
-        yield emu
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    options = ["--data-dir", str(tmp_path / "emu"), "--app-key", "app-key-0123456789", "--app-key", ADMIN_KEY]
+    with child_emulator(*options, "--job-duration", "0") as (_, url):
+        yield SimpleNamespace(url=url, app_key="app-key-0123456789")
 
 
 class PeakRss:
