@@ -91,10 +91,10 @@ $(DOCS_VENV)/.installed: requirements/docs.txt
 	touch $@
 
 docs: $(DOCS_VENV)/.installed
-	$(DOCS_VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
 
 docs-serve: $(DOCS_VENV)/.installed
-	$(DOCS_VENV)/bin/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve
 
 ## make wheel-check: build sdist and wheel, check them, install the wheel with Airflow's constraints, run it
 wheel-check:
