@@ -25,7 +25,7 @@ XDIST ?= 2
 PYTEST_ARGS ?=
 LINT_PATHS := airflow_provider_celonis tests example_dags benchmarks scripts .ci
 
-.PHONY: venv test test-compat unit integration e2e lint fmt demo emulator bench docs docs-serve wheel-check \
+.PHONY: venv test test-compat unit integration e2e lint lint-ruff lint-mypy fmt demo emulator bench docs docs-serve wheel-check \
 	requirements clean
 
 $(VENV)/.installed: $(REQS) pyproject.toml
@@ -38,9 +38,13 @@ $(VENV)/.installed: $(REQS) pyproject.toml
 
 venv: $(VENV)/.installed
 
-lint: venv
+lint: lint-ruff lint-mypy
+
+lint-ruff: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+lint-mypy: venv
 	$(VENV)/bin/mypy
 
 ## make fmt: fix what ruff can fix (imports, pyupgrade, formatting)

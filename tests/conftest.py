@@ -2,20 +2,27 @@
 
 Airflow reads its configuration when first imported, so the environment is set here, before any test
 module imports it. DAGs run through ``dag.test()`` must live in the DAGs folder (Airflow 3 parses the
-bundle to serialize them), so ``run_dag`` writes each test's DAG there first.
+bundle to serialize them), so ``run_dag`` writes each test's DAG there first (``make_dag`` builds one from an operator and its arguments).
+
+Each pytest-xdist worker imports this module in its own process, so each gets its own AIRFLOW_HOME and SQLite
+DB. Tests under ``tests/unit/`` form the fast layer (``make unit``): they may not use the emulator or the
+Airflow DB, and collection fails if one does. Tests under ``tests/e2e/`` are marked ``e2e`` and run alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, conn_uri_env, load_dag, write_dag
+from tests import dag_builder
+from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, load_dag, write_dag
 
 _HOME = Path(tempfile.mkdtemp(prefix="celonis-airflow-home-"))
 _DAGS = _HOME / "dags"
@@ -39,6 +46,30 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "airflow: needs the migrated Airflow metadata DB")
+    config.addinivalue_line("markers", "unit: the fast layer under tests/unit/ (no emulator, no Airflow DB)")
+    config.addinivalue_line("markers", "e2e: starts real Airflow services; never on xdist workers")
+
+
+#: Fixtures that start a service or need the Airflow DB: not allowed in the unit layer.
+SERVICE_FIXTURES = frozenset(
+    {"airflow_db", "run_dag", "make_dag", "emulator", "celonis_conn", "landed", "celonis_emulator"}
+    | {"celonis_emulator_factory", "shared_emulator", "postgres"}
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = item.path.relative_to(REPO).parts[1:2] if item.path.is_relative_to(REPO) else ()
+        if layer == ("unit",):
+            item.add_marker(pytest.mark.unit)
+            used = SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            if used:
+                raise pytest.UsageError(
+                    f"{item.nodeid} is in tests/unit/ (no emulator, no Airflow DB) but uses {sorted(used)}: "
+                    "move it to the integration layer"
+                )
+        elif layer == ("e2e",):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -62,14 +93,35 @@ def emulator(celonis_emulator_factory: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def celonis_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+def airflow_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Register any Airflow connection as users would (a JSON ``AIRFLOW_CONN_<ID>`` variable); returns its id.
+
+    ``airflow_conn("down", host=url, password="k", data_pool_id="p", retries=1)``: the connection fields
+    (``conn_type``, ``host``, ``login``, ``password``, ``schema``, ``port``) by name, every other keyword into
+    ``extra``. Removed again after the test.
+    """
+
+    def make(conn_id: str, conn_type: str = "celonis", **fields_and_extra: Any) -> str:
+        fields = {
+            name: fields_and_extra.pop(name)
+            for name in ("host", "login", "password", "schema", "port")
+            if name in fields_and_extra
+        }
+        value = {"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}}
+        value["extra"] = fields_and_extra
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+        return conn_id
+
+    return make
+
+
+@pytest.fixture
+def celonis_conn(emulator: Any, airflow_conn: Callable[..., str]) -> Callable[..., str]:
     """Register a ``celonis`` connection to the emulator (env var, as users would); returns its id."""
 
     def make(conn_id: str = "celonis_default", password: str | None = None, **extra: Any) -> str:
         extra.setdefault("data_pool_id", POOL)
-        name, value = conn_uri_env(conn_id, emulator.url, password or emulator.app_key, **extra)
-        monkeypatch.setenv(name, value)
-        return conn_id
+        return airflow_conn(conn_id, host=emulator.url, password=password or emulator.app_key, **extra)
 
     make()
     return make
@@ -88,6 +140,38 @@ def run_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
 
     yield run
     for path in written:
+        path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def make_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
+    """Build a one-task DAG from an operator class and its keyword arguments (real objects, not source text).
+
+    ``dag = make_dag(source=df, target_table="orders", keys=["id"])`` builds a ``DataPushOperator`` task
+    ``push``; ``make_dag(SomeOperator, task_id="t", dag_kwargs={"params": {...}}, **kwargs)`` any other. The
+    DAG lives in the DAGs folder (as ``dag.test()`` requires); run it with ``dag.test()`` and assert the run's
+    state, which ``dag.test()`` does not raise on.
+    """
+    written: list[tuple[str, Path]] = []
+
+    def make(
+        operator: type | None = None,
+        *,
+        task_id: str = "push",
+        dag_kwargs: dict[str, Any] | None = None,
+        **operator_kwargs: Any,
+    ) -> Any:
+        if operator is None:
+            from airflow_provider_celonis.operators.data_push import DataPushOperator as operator
+        dag_id = f"t_{uuid.uuid4().hex[:10]}"
+        dag_builder.SPECS[dag_id] = dag_builder.DagSpec(operator, task_id, operator_kwargs, dag_kwargs or {})
+        _, path = write_dag(dag_builder.DAG_FILE.format(dag_id=dag_id), name=dag_id)
+        written.append((dag_id, path))
+        return load_dag(path, dag_id)
+
+    yield make
+    for dag_id, path in written:
+        dag_builder.SPECS.pop(dag_id, None)
         path.unlink(missing_ok=True)
 
 

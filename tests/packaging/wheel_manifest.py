@@ -24,7 +24,16 @@ ENTRY_POINTS = (
     "celonis-emulator = airflow_provider_celonis.emulator.__main__:main",
     "[pytest11]",
 )
-NEVER_SHIPPED = ("tests/", "benchmarks/", "scripts/", "example_dags/", ".venv", ".git/", "__pycache__", ".pyc")
+NEVER_SHIPPED = (
+    "tests/",
+    "benchmarks/",
+    "scripts/",
+    "example_dags/",
+    ".venv",
+    ".git/",
+    "__pycache__",
+    ".pyc",
+)
 
 
 def package_files(repo: Path = REPO) -> set[str]:
@@ -39,7 +48,9 @@ def package_files(repo: Path = REPO) -> set[str]:
     files = {line for line in out.splitlines() if line and (repo / line).is_file()}
     missing = [a for a in ANCHORS if f"{PACKAGE}/{a}" not in files]
     if missing:
-        raise AssertionError(f"the source tree lacks {missing}: the manifest rules no longer match the layout")
+        raise AssertionError(
+            f"the source tree lacks {missing}: the manifest rules no longer match the layout"
+        )
     return files
 
 
@@ -48,14 +59,20 @@ def wheel_problems(wheel: Path, repo: Path = REPO) -> list[str]:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         dist_info = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
-        problems = [f"expected one .dist-info folder, found {sorted(dist_info)}"] if len(dist_info) != 1 else []
+        problems = (
+            [f"expected one .dist-info folder, found {sorted(dist_info)}"] if len(dist_info) != 1 else []
+        )
         info = next(iter(dist_info), "")
-        entry_points = zf.read(f"{info}/entry_points.txt").decode() if f"{info}/entry_points.txt" in names else ""
+        entry_points = (
+            zf.read(f"{info}/entry_points.txt").decode() if f"{info}/entry_points.txt" in names else ""
+        )
     expected = package_files(repo)
     payload = {n for n in names if not n.startswith(f"{info}/")}
     problems += [f"missing from the wheel: {n}" for n in sorted(expected - payload)]
     problems += [f"not expected in the wheel: {n}" for n in sorted(payload - expected)]
-    problems += [f"shipped but never should be: {n}" for n in sorted(names) if any(p in n for p in NEVER_SHIPPED)]
+    problems += [
+        f"shipped but never should be: {n}" for n in sorted(names) if any(p in n for p in NEVER_SHIPPED)
+    ]
     for meta in ("METADATA", "WHEEL", "RECORD", "entry_points.txt", "licenses/LICENSE"):
         if f"{info}/{meta}" not in names:
             problems.append(f"missing from the wheel: {info}/{meta}")
@@ -72,7 +89,8 @@ def sdist_problems(sdist: Path, repo: Path = REPO) -> list[str]:
     problems += [
         f"shipped in the sdist but never should be: {n}"
         for n in sorted(names)
-        if any(n.startswith(p) for p in (".venv", ".git/", "dist/", "site/", "tests/output/")) or "__pycache__" in n
+        if any(n.startswith(p) for p in (".venv", ".git/", "dist/", "site/", "tests/output/"))
+        or "__pycache__" in n
     ]
     return problems
 
@@ -87,7 +105,9 @@ def main(argv: list[str]) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        print(f"{wheels[0].name}: {len(package_files())} package files, metadata and entry points as expected")
+        print(
+            f"{wheels[0].name}: {len(package_files())} package files, metadata and entry points as expected"
+        )
         print(f"{sdists[0].name}: package, pyproject, README, LICENSE and CHANGELOG present")
     return 1 if problems else 0
 
