@@ -1,1 +1,1 @@
-"""A local Celonis emulator: a real HTTP server that behaves like Celonis, for development and tests."""
+"""A local Celonis emulator: the Data Push and the Standard Data Ingestion services (never imported by the provider)."""

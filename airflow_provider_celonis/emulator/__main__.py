@@ -13,6 +13,10 @@ from types import FrameType
 
 from .server import EmulatorServer
 from .settings import (
+    CHUNK_CHECKSUMS,
+    DEFAULT_REGION,
+    PROFILES,
+    ConnectionSpec,
     EmulatorSettings,
     IngestionKeySpec,
     IngestionTableSpec,
@@ -24,7 +28,27 @@ from .settings import (
 
 def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
     p = argparse.ArgumentParser(
-        prog="celonis-emulator", description="A local Celonis Data Push API emulator."
+        prog="celonis-emulator",
+        description="A local Celonis emulator: the Data Push API and the Standard Data Ingestion (S3) API.",
+    )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="documented",
+        help="documented: answer only what the Celonis docs promise; lenient: add the old extras",
+    )
+    p.add_argument(
+        "--chunk-checksum",
+        choices=CHUNK_CHECKSUMS,
+        help="the chunk listing's checksum (default: opaque when documented, md5 when lenient)",
+    )
+    p.add_argument("--region", default=DEFAULT_REGION, help="the team's S3 region for the ingestion API")
+    p.add_argument(
+        "--connection",
+        action="append",
+        default=[],
+        metavar="ID[=POOL]",
+        help="known data connections (connectionId of jobs; default: any)",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -54,6 +78,11 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
         help="primary keys (and age column) of an ingestion table, as configured in the Celonis UI",
     )
     p.add_argument(
+        "--ingestion-config",
+        type=Path,
+        help="JSON file of ingestion tables, their primary keys and child tables (see docs/emulator.md)",
+    )
+    p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     a = p.parse_args(argv)
@@ -75,6 +104,11 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
             log_level=a.log_level,
             ingestion_keys=tuple(IngestionKeySpec.parse(k) for k in a.ingestion_key),
             ingestion_tables=tuple(IngestionTableSpec.parse(t) for t in a.ingestion_table),
+            ingestion_config=a.ingestion_config,
+            connections=tuple(ConnectionSpec.parse(c) for c in a.connection),
+            profile=a.profile,
+            chunk_checksum=a.chunk_checksum,
+            region=a.region,
         )
     except ValueError as exc:
         p.error(str(exc))
@@ -97,7 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.start()
     if settings.generated_app_key:
         print(f"Generated application key: {server.app_key}  (use: Authorization: AppKey <key>)", flush=True)
-    print(f"Celonis emulator listening on {server.url} (data dir {server.data_dir})", flush=True)
+    print(
+        f"Celonis emulator listening on {server.url} (profile {settings.profile}, data dir {server.data_dir})",
+        flush=True,
+    )
     while not stop.wait(0.5):
         if not server.running:
             print("Celonis emulator stopped unexpectedly", file=sys.stderr)

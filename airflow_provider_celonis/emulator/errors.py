@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 
 class ApiError(Exception):
@@ -20,6 +20,7 @@ class ApiError(Exception):
         attribute: str | None = None,
         validation: bool = False,
         headers: dict[str, str] | None = None,
+        empty: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -28,6 +29,7 @@ class ApiError(Exception):
         self.attribute = attribute
         self.validation = validation
         self.headers = headers or {}
+        self.empty = empty  # "No Content", as the docs list most error answers
 
     def body(self) -> dict[str, Any]:
         """The JSON body Celonis would send."""
@@ -44,7 +46,9 @@ class ApiError(Exception):
             }
         return {"reference": str(uuid.uuid4()), "message": self.message, "shortMessage": self.short}
 
-    def response(self) -> JSONResponse:
+    def response(self) -> Response:
+        if self.empty:
+            return Response(status_code=self.status, headers=self.headers)
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 

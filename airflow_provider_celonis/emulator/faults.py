@@ -1,4 +1,5 @@
-"""Fault injection: answer with an error, drop the connection before or after processing, or delay.
+"""Fault injection: answer with an error, drop the connection before or after processing, lose the answer
+of a processed request behind an error status, or delay.
 
 Dropping a connection needs the socket, which ASGI hides. uvicorn passes its per-request cycle's bound
 ``send`` to the outermost app, and that cycle owns the asyncio transport; aborting it sends a TCP reset,
@@ -15,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ACTIONS = frozenset({"status", "close", "close_after", "delay"})
+ACTIONS = frozenset({"status", "status_after", "close", "close_after", "delay"})
 MAX_DELAY = 600.0
 
 
@@ -28,12 +29,13 @@ def _header_safe(name: str, value: str) -> bool:
 
 @dataclass
 class Fault:
-    """One rule; ``count`` is how many more requests it applies to."""
+    """One rule; ``skip`` matching requests pass untouched first, then it applies to ``count`` more."""
 
     path: str
     action: str = "status"
     method: str | None = None
     count: int = 1
+    skip: int = 0
     status: int = 503
     body: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -53,6 +55,7 @@ class Fault:
                 action=str(data.get("action", "status")),
                 method=str(data["method"]).upper() if data.get("method") else None,
                 count=int(data.get("count", 1)),
+                skip=int(data.get("skip", 0)),
                 status=int(data.get("status", 503)),
                 body=None if data.get("body") is None else str(data["body"]),
                 headers={str(k): str(v) for k, v in headers.items()},
@@ -64,6 +67,8 @@ class Fault:
             raise ValueError(f"action must be one of {sorted(ACTIONS)}")
         if fault.count < 1:
             raise ValueError("count must be at least 1")
+        if fault.skip < 0:
+            raise ValueError("skip must be 0 or more")
         if not 100 <= fault.status <= 599:
             raise ValueError("status must be an HTTP status between 100 and 599")
         if not 0 <= fault.delay_seconds <= MAX_DELAY:  # also refuses NaN
@@ -102,10 +107,13 @@ class FaultRegistry:
             return [asdict(f) for f in self._faults]
 
     def take(self, method: str, path: str) -> Fault | None:
-        """The first matching fault, consuming one of its uses."""
+        """The first matching fault, consuming one of its uses (or one of the requests it lets pass)."""
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)
@@ -153,13 +161,16 @@ class FaultMiddleware:
         elif fault.action == "delay":
             await asyncio.sleep(fault.delay_seconds)
             await self.app(scope, receive, send)
-        else:  # close_after: process fully, swallow the answer, then drop the connection
+        else:  # close_after / status_after: process fully, swallow the answer, then drop it or replace it
 
             async def swallow(message: Message) -> None:
                 return None
 
             await self.app(scope, receive, swallow)
-            drop_connection(send)
+            if fault.action == "status_after":
+                await self._answer(fault, send)
+            else:
+                drop_connection(send)
 
     @staticmethod
     async def _answer(fault: Fault, send: Send) -> None:

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from .engine import find_table, lit, q
+from .data_push.models import parse_json
 from .errors import not_found, validation_error
 from .faults import Fault
-from .models import parse_json
 from .state import EmulatorState
+from .storage import find_table, lit, q
 
 HTML_ROWS = 5
 
@@ -177,7 +177,8 @@ def _table_html(rows: list[dict[str, Any]]) -> str:
 def render_overview(state: EmulatorState) -> str:
     """Jobs and tables at a glance; deliberately shows no credentials."""
     parts = ["<h1>Celonis emulator</h1><h2>Jobs</h2>"]
-    jobs = state.db.list_jobs()
+    store = state.data_push.store
+    jobs = store.list_jobs()
     job_rows = [
         {
             "pool": j["dataPoolId"],
@@ -185,14 +186,14 @@ def render_overview(state: EmulatorState) -> str:
             "table": j["targetName"],
             "type": j["type"],
             "status": j["status"],
-            "chunks": len(state.db.list_chunks(j["id"])),
+            "chunks": len(store.list_chunks(j["id"])),
             "logs": " | ".join(j["logs"]),
         }
         for j in jobs
     ]
     parts.append(_table_html(job_rows))
     parts.append("<h2>Tables</h2>")
-    for pool in sorted({j["dataPoolId"] for j in jobs} | state.ingestion_service.pools()):
+    for pool in sorted({j["dataPoolId"] for j in jobs} | state.ingestion.pools()):
         for info in list_tables(state, pool):
             parts.append(f"<h3>{html.escape(pool)}.{html.escape(info['name'])} ({info['rows']} rows)</h3>")
             parts.append(_table_html(table_rows(state, pool, info["name"], HTML_ROWS)))

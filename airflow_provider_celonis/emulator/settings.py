@@ -1,15 +1,23 @@
 """Emulator settings, shared by the CLI, the in-process test helper and the app.
 
-One mutable dataclass so tests can tighten limits (e.g. ``execute_per_hour``) on a running emulator.
+One mutable dataclass so tests can tighten limits (e.g. ``execute_per_hour``) or switch the chunk checksum
+on a running emulator. ``profile`` chooses how much the emulator promises: ``documented`` (the default)
+answers only what the Celonis docs promise, ``lenient`` adds the extras older clients relied on.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 GIB = 1024**3
+PROFILES = ("documented", "lenient")
+CHUNK_CHECKSUMS = ("none", "md5", "sha256", "opaque")
+#: The region of the docs' demo team (US-1) and of every public client: ``us-east-1``.
+DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,47 @@ class IngestionTableSpec:
         return cls(parts[0], parts[1], keys, (parts[3] or None) if len(parts) == 4 else None)
 
 
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """A Data Push data connection (``connectionId``), optionally bound to one pool."""
+
+    connection_id: str
+    pool_id: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ConnectionSpec:
+        """Parse ``ID`` or ``ID=POOL``."""
+        conn, _, pool = text.partition("=")
+        if not conn.strip():
+            raise ValueError(f"expected ID[=POOL], got {text!r}")
+        return cls(conn.strip(), pool.strip() or None)
+
+
+def load_ingestion_config(path: Path) -> tuple[IngestionTableSpec, ...]:
+    """Tables from a JSON file: ``{"tables": [{"connection", "table", "primaryKeys", "ageColumn",
+    "children": {"<nested field>": {"primaryKeys": [...]}}}]}``; a child becomes ``<table>_<field>``."""
+    try:
+        doc: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the ingestion config {path}: {exc}") from exc
+    specs: list[IngestionTableSpec] = []
+    for i, t in enumerate(doc.get("tables", []) if isinstance(doc, dict) else []):
+        where = f"{path}: tables[{i}]"
+        try:
+            conn, table, keys = str(t["connection"]), str(t["table"]), tuple(map(str, t["primaryKeys"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{where} needs connection, table and primaryKeys") from exc
+        if not keys:
+            raise ValueError(f"{where}: primaryKeys must not be empty")
+        specs.append(IngestionTableSpec(conn, table, keys, t.get("ageColumn") or None))
+        for name, child in (t.get("children") or {}).items():
+            child_keys = tuple(map(str, (child or {}).get("primaryKeys") or ()))
+            if not child_keys:
+                raise ValueError(f"{where}: child '{name}' needs primaryKeys")
+            specs.append(IngestionTableSpec(conn, f"{table}_{name}", child_keys))
+    return tuple(specs)
+
+
 @dataclass
 class EmulatorSettings:
     """Everything configurable; field names are the CLI options in snake_case."""
@@ -104,10 +153,15 @@ class EmulatorSettings:
     log_level: str = "warning"
     ingestion_keys: tuple[IngestionKeySpec, ...] = ()
     ingestion_tables: tuple[IngestionTableSpec, ...] = ()
+    ingestion_config: Path | None = None
+    connections: tuple[ConnectionSpec, ...] = ()
+    profile: str = "documented"
+    chunk_checksum: str | None = None
+    region: str = DEFAULT_REGION
     generated_app_key: bool = field(default=False)
 
     def __post_init__(self) -> None:
-        """Accept ``"ACCESS:SECRET:CONN"`` strings too, so ``running_emulator(ingestion_keys=...)`` works."""
+        """Accept strings for every spec (``"ACCESS:SECRET:CONN"``...), so keyword helpers can pass them."""
         self.ingestion_keys = tuple(
             k if isinstance(k, IngestionKeySpec) else IngestionKeySpec.parse(k) for k in self.ingestion_keys
         )
@@ -115,6 +169,25 @@ class EmulatorSettings:
             t if isinstance(t, IngestionTableSpec) else IngestionTableSpec.parse(t)
             for t in self.ingestion_tables
         )
+        if self.ingestion_config is not None:
+            self.ingestion_tables += load_ingestion_config(Path(self.ingestion_config))
+        self.connections = tuple(
+            c if isinstance(c, ConnectionSpec) else ConnectionSpec.parse(c) for c in self.connections
+        )
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
+        if self.chunk_checksum is not None and self.chunk_checksum not in CHUNK_CHECKSUMS:
+            raise ValueError(f"chunk_checksum must be one of {', '.join(CHUNK_CHECKSUMS)}")
+
+    @property
+    def documented(self) -> bool:
+        """True when the emulator promises only what the Celonis docs promise."""
+        return self.profile == "documented"
+
+    @property
+    def checksum_mode(self) -> str:
+        """The chunk listing's ``checksum``: as set, else ``opaque`` (documented) or ``md5`` (lenient)."""
+        return self.chunk_checksum or ("opaque" if self.documented else "md5")
 
     def ensure_a_key(self) -> None:
         """Invent an application key when no credential at all was configured."""

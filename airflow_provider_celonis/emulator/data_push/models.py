@@ -6,13 +6,13 @@ Jobs are kept as plain dicts in the Celonis field names so what we persist is wh
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from .errors import validation_error
+from ..errors import ApiError, validation_error
+from ..storage import NAME_RULE, valid_name
 
 
 class JobStatus(str, Enum):
@@ -43,8 +43,6 @@ CSV_OPTION_FIELDS = (
     "separatorSequence",
     "thousandSeparator",
 )
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}$")
-POOL_RE = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
 
 
 def parse_json(raw: bytes) -> Any:
@@ -75,9 +73,10 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def valid_name(name: object) -> bool:
-    """Table and column names: letters, digits, ``_`` and ``-`` (what Celonis recommends)."""
-    return isinstance(name, str) and bool(NAME_RE.match(name))
+def name_error(attribute: str, what: str, name: object) -> ApiError:
+    """A 400 naming the offending name and the rule it breaks."""
+    shown = "missing" if name is None else f"{name!r} is not a valid name"
+    return validation_error(attribute, f"{what} {shown}: {NAME_RULE}", "INVALID_NAME")
 
 
 def _check_enum(body: dict[str, Any], name: str, default: str | None) -> str | None:
@@ -99,8 +98,10 @@ def _check_table_schema(schema: Any) -> dict[str, Any] | None:
     columns = []
     for i, col in enumerate(schema.get("columns") or []):
         attr = f"tableSchema.columns[{i}]"
-        if not isinstance(col, dict) or not valid_name(col.get("columnName")):
-            raise validation_error(f"{attr}.columnName", "columnName missing or not a valid name")
+        if not isinstance(col, dict):
+            raise validation_error(attr, "a column must be an object")
+        if not valid_name(col.get("columnName")):
+            raise name_error(f"{attr}.columnName", "columnName", col.get("columnName"))
         ctype = col.get("columnType")
         if ctype is not None and ctype not in COLUMN_TYPES:
             raise validation_error(f"{attr}.columnType", f"Unknown columnType {ctype!r}")
@@ -150,14 +151,14 @@ def new_job(body: Any, pool_id: str) -> dict[str, Any]:
         raise validation_error(None, "Request body must be a JSON object", "MALFORMED_JSON")
     target = body.get("targetName")
     if not valid_name(target):
-        raise validation_error("targetName", "targetName missing or not a valid table name", "INVALID_NAME")
+        raise name_error("targetName", "targetName", target)
     job_type = _check_enum(body, "type", None)
     if job_type is None:
         raise validation_error("type", "type is required (REPLACE or DELTA)", "REQUIRED")
     keys = _string_list(body, "keys")
     for key in keys:
         if not valid_name(key):
-            raise validation_error("keys", f"invalid key column name {key!r}")
+            raise name_error("keys", "key column", key)
     fallback = body.get("fallbackVarcharLength")
     if fallback is not None and (not isinstance(fallback, int) or fallback <= 0):
         raise validation_error("fallbackVarcharLength", "fallbackVarcharLength must be a positive integer")

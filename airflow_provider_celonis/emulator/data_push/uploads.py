@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from .errors import ApiError
+from ..errors import ApiError
 
 FILE_FIELDS = frozenset({b"file", b"chunk"})
 MULTIPART_OVERHEAD = 64 * 1024  # room for part headers when judging a Content-Length up front
@@ -24,11 +24,11 @@ MULTIPART_OVERHEAD = 64 * 1024  # room for part headers when judging a Content-L
 
 @dataclass
 class Upload:
-    """A received chunk file: where it is, its size and MD5 (our stand-in for the unspecified checksum)."""
+    """A received chunk file: where it is, its size and its digest (the algorithm the caller asked for)."""
 
     path: Path
     size: int
-    md5: str
+    digest: str
 
 
 def too_large(limit: int) -> ApiError:
@@ -38,11 +38,11 @@ def too_large(limit: int) -> ApiError:
 class _FilePartWriter:
     """Callbacks for python-multipart: keep the first ``file``/``chunk`` part, drop every other part."""
 
-    def __init__(self, out: BinaryIO, limit: int) -> None:
+    def __init__(self, out: BinaryIO, limit: int, algorithm: str) -> None:
         self.out = out
         self.limit = limit
         self.size = 0
-        self.md5 = hashlib.md5()
+        self.hash = hashlib.new(algorithm)
         self.found = False
         self._header_field = b""
         self._header_value = b""
@@ -77,14 +77,22 @@ class _FilePartWriter:
         if self.size > self.limit:
             raise too_large(self.limit)
         piece = data[start:end]
-        self.md5.update(piece)
+        self.hash.update(piece)
         self.out.write(piece)
 
 
 async def receive_chunk(
-    content_type: str, content_length: str | None, stream: AsyncIterator[bytes], directory: Path, limit: int
+    content_type: str,
+    content_length: str | None,
+    stream: AsyncIterator[bytes],
+    directory: Path,
+    limit: int,
+    algorithm: str = "md5",
 ) -> Upload:
-    """Stream a multipart body to a file in ``directory``; 400 if malformed, 413 once over ``limit``."""
+    """Stream a multipart body to a file in ``directory``, hashing it with ``algorithm`` on the way.
+
+    400 if malformed, 413 as soon as the file part crosses ``limit``.
+    """
     mime, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if mime != b"multipart/form-data" or not boundary:
@@ -95,7 +103,7 @@ async def receive_chunk(
     path = Path(name)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as out:
-            writer = _FilePartWriter(out, limit)
+            writer = _FilePartWriter(out, limit, algorithm)
             parser = MultipartParser(
                 boundary,
                 {
@@ -115,7 +123,7 @@ async def receive_chunk(
                 raise ApiError(400, f"Malformed multipart body: {exc}", short="BAD_REQUEST") from exc
         if not writer.found:
             raise ApiError(400, "Multipart body has no 'file' (or 'chunk') part", short="BAD_REQUEST")
-        return Upload(path, writer.size, writer.md5.hexdigest())
+        return Upload(path, writer.size, writer.hash.hexdigest())
     except BaseException:
         path.unlink(missing_ok=True)
         raise

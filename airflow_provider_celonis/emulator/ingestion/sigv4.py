@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
-from .settings import IngestionKeySpec
+from ..settings import IngestionKeySpec
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -88,8 +88,12 @@ def verify_headers(
     query: str,
     headers: Mapping[str, str],
     keys: tuple[IngestionKeySpec, ...],
+    region: str | None = None,
 ) -> SignedRequest:
-    """Check the ``Authorization`` header; returns the caller and the payload mode, or raises S3Error."""
+    """Check the ``Authorization`` header; returns the caller and the payload mode, or raises S3Error.
+
+    With ``region`` the credential scope must name it, as S3 refuses a request signed for another region.
+    """
     auth = headers.get("authorization", "")
     match = _AUTH_RE.match(auth.strip())
     if not match:
@@ -107,6 +111,13 @@ def verify_headers(
     scope_parts = scope.split("/")
     if len(scope_parts) != 4 or scope_parts[3] != "aws4_request":
         raise S3Error(400, "AuthorizationHeaderMalformed", f"Malformed credential scope {scope!r}")
+    if region is not None and scope_parts[1] != region:
+        raise S3Error(
+            400,
+            "AuthorizationHeaderMalformed",
+            f"The authorization header is malformed; the region '{scope_parts[1]}' is wrong; "
+            f"expecting '{region}'",
+        )
     amz_date = headers.get("x-amz-date", "")
     try:
         when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)

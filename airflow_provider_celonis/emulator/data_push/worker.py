@@ -11,10 +11,10 @@ import queue
 import threading
 import time
 
+from ..faults import FaultRegistry
+from ..settings import EmulatorSettings
 from .engine import Engine, JobAborted, JobFailed
-from .faults import FaultRegistry
 from .models import JobStatus
-from .settings import EmulatorSettings
 from .store import Store
 
 log = logging.getLogger(__name__)

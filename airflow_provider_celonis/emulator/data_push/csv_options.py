@@ -71,7 +71,8 @@ def _decode_escapes(value: str) -> str:
 def read_csv_options(options: dict[str, Any] | None) -> dict[str, Any]:
     """Keyword arguments for DuckDB's ``read_csv`` (values still to be bound as parameters)."""
     opts = options or {}
-    result: dict[str, Any] = {"header": True}
+    # PostgreSQL COPY CSV / Spark: unquoted empty = NULL, quoted "" = empty string (DuckDB's default is NULL).
+    result: dict[str, Any] = {"header": True, "allow_quoted_nulls": False}
     if opts.get("separatorSequence"):
         result["delim"] = _decode_escapes(opts["separatorSequence"])
     if opts.get("quoteSequence"):
