@@ -18,19 +18,43 @@ from tests.helpers import ADMIN_KEY, EmulatorClient
 ACCESS, SECRET, CONN = "AKIAINGEST0001", "ingest-secret-0123456789", "conn-1"
 OTHER = "AKIAOTHER0002:other-secret-0123456789:conn-2:pool-9"
 KEY_PREFIX = f"connection/{CONN}/"
+#: The tables configured on conn-1 (in Celonis: in the data connection's UI), keyed by ``id`` unless named;
+#: ``orders`` is the nested example's parent and ``orders_line_items`` its child table.
+TABLES = (
+    *(f"{CONN}:{t}:id" for t in ("wide", "retried", "u", "t", "flat", "big", "chunked", "objects", "sales")),
+    f"{CONN}:orders:order_id",
+    f"{CONN}:orders_line_items:line_id",
+    "conn-2:configured:id:version",
+)
 
 
 @pytest.fixture
 def emulator(celonis_emulator_factory: Callable[..., Any]) -> Any:
-    """The root fixture's emulator plus two ingestion keys (conn-1 into pool conn-1, conn-2 into pool-9)."""
+    """An emulator with two ingestion keys (conn-1 into pool conn-1, conn-2 into pool-9) and their tables."""
     return celonis_emulator_factory(
         app_keys=("app-key-0123456789=pool-1,pool-2,p", ADMIN_KEY),
         ingestion_keys=(f"{ACCESS}:{SECRET}:{CONN}", OTHER),
-        ingestion_tables=("conn-2:configured:id:version",),
+        ingestion_tables=TABLES,
     )
 
 
-def s3_client(emu: Any, access: str = ACCESS, secret: str = SECRET) -> Any:
+@pytest.fixture
+def configure(emulator: Any) -> Callable[..., None]:
+    """``configure(table, "k1,k2", age=None)``: (re)configure a conn-1 table on the running emulator.
+
+    Keys are looked up when a file arrives, so a change applies to the files uploaded after it.
+    """
+    from airflow_provider_celonis.emulator.settings import IngestionTableSpec
+
+    def _configure(table: str, keys: str, age: str | None = None) -> None:
+        spec = IngestionTableSpec.parse(f"{CONN}:{table}:{keys}" + (f":{age}" if age else ""))
+        kept = [t for t in emulator.settings.ingestion_tables if (t.connection_id, t.table) != (CONN, table)]
+        emulator.settings.ingestion_tables = (*kept, spec)
+
+    return _configure
+
+
+def s3_client(emu: Any, access: str = ACCESS, secret: str = SECRET, region: str = "us-east-1") -> Any:
     import boto3
     from botocore.config import Config
 
@@ -39,7 +63,7 @@ def s3_client(emu: Any, access: str = ACCESS, secret: str = SECRET) -> Any:
         endpoint_url=f"{emu.url}/api/data-ingestion",
         aws_access_key_id=access,
         aws_secret_access_key=secret,
-        region_name="us-east-1",
+        region_name=region,
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
     )
 
@@ -90,7 +114,8 @@ def ingestion(emulator: Any) -> Ingestion:
 
 @pytest.fixture
 def put(s3: Any) -> Callable[..., Any]:
-    """``put(table, name, data, keys="id", age=None)``: PutObject with the emulator's key metadata."""
+    """``put(table, name, data, keys="id", age=None)``: PutObject with key metadata (only the lenient
+    profile reads it; the documented one takes keys from the configured table, as Celonis does)."""
 
     def _put(table: str, name: str, data: bytes, keys: str | None = "id", age: str | None = None) -> Any:
         meta = {"primary-keys": keys} if keys else {}

@@ -69,21 +69,20 @@ def test_aws_cli_cp_lands_and_lists(emulator: Any, ingestion: Ingestion, tmp_pat
     )
     assert listing.returncode == 0 and "flat_order.parquet" in listing.stdout, listing.stderr
     ingestion.wait(1)
-    # No key configured on the table and none declared: a delta without keys appends.
     assert ingestion.sorted_rows("flat", "id") == [{"id": 1, "amount": 597.0}, {"id": 2, "amount": 10.5}]
 
 
 def test_boto3_put_object_head_list_delete(s3: Any, put: Any, ingestion: Ingestion) -> None:
     assert s3.head_bucket(Bucket="continuous")["ResponseMetadata"]["HTTPStatusCode"] == 200
-    put("orders", "a.parquet", parquet({"id": [1], "v": ["x"]}))
-    head = s3.head_object(Bucket="continuous", Key=f"{KEY_PREFIX}orders/a.parquet")
+    put("objects", "a.parquet", parquet({"id": [1], "v": ["x"]}))
+    head = s3.head_object(Bucket="continuous", Key=f"{KEY_PREFIX}objects/a.parquet")
     assert head["Metadata"] == {"primary-keys": "id"} and head["ContentLength"] > 0
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="continuous", Prefix=KEY_PREFIX)["Contents"]]
-    assert keys == [f"{KEY_PREFIX}orders/a.parquet"]
-    s3.delete_object(Bucket="continuous", Key=f"{KEY_PREFIX}orders/a.parquet")
+    assert keys == [f"{KEY_PREFIX}objects/a.parquet"]
+    s3.delete_object(Bucket="continuous", Key=f"{KEY_PREFIX}objects/a.parquet")
     assert s3.list_objects_v2(Bucket="continuous", Prefix=KEY_PREFIX)["KeyCount"] == 0
     ingestion.wait(1)
-    assert ingestion.rows("orders", CONN) == [{"id": 1, "v": "x"}]  # deleting the object keeps the rows
+    assert ingestion.rows("objects", CONN) == [{"id": 1, "v": "x"}]  # deleting the object keeps the rows
 
 
 def test_boto3_upload_file_multipart(s3: Any, ingestion: Ingestion, emulator: Any, tmp_path: Path) -> None:
