@@ -192,6 +192,8 @@ def test_ingestion_config_file_errors_name_the_entry(tmp_path: Path) -> None:
     config.write_text('{"tables": [{"connection": "c", "table": "t"}]}')
     with pytest.raises(ValueError, match=r"tables\[0\] needs connection, table and primaryKeys"):
         load_ingestion_config(config)
-    config.write_text('{"tables": [{"connection": "c", "table": "t", "primaryKeys": ["id"], "children": {"x": {}}}]}')
+    config.write_text(
+        '{"tables": [{"connection": "c", "table": "t", "primaryKeys": ["id"], "children": {"x": {}}}]}'
+    )
     with pytest.raises(ValueError, match="child 'x' needs primaryKeys"):
         load_ingestion_config(config)

@@ -96,7 +96,16 @@ def test_cli_profile_region_connections_and_ingestion_config(tmp_path: Path) -> 
         )
     )
     s = parse_args(
-        ["--region", "eu-central-1", "--connection", "c1=p1", "--connection", "c2", "--ingestion-config", str(config)]
+        [
+            "--region",
+            "eu-central-1",
+            "--connection",
+            "c1=p1",
+            "--connection",
+            "c2",
+            "--ingestion-config",
+            str(config),
+        ]
     )
     assert s.profile == "documented" and s.region == "eu-central-1"
     assert [(c.connection_id, c.pool_id) for c in s.connections] == [("c1", "p1"), ("c2", None)]
@@ -124,7 +133,9 @@ def test_declared_connections_are_checked(shared_emulator: EmulatorServer) -> No
 
 
 @pytest.mark.parametrize("file_type", ["PARQUET", "CSV"])
-def test_documented_names_rule_is_the_same_for_parquet_and_csv(api: Api, lenient: Api, file_type: str) -> None:
+def test_documented_names_rule_is_the_same_for_parquet_and_csv(
+    api: Api, lenient: Api, file_type: str
+) -> None:
     data = b"id,a b\n1,x\n" if file_type == "CSV" else parquet_bytes({"id": [1], "a b": ["x"]})
     job = api.push("t", "REPLACE", [data], fileType=file_type)
     assert job["status"] == "ERROR"
@@ -155,7 +166,12 @@ def test_csv_unquoted_empty_is_null_and_quoted_empty_is_empty_string(api: Api) -
 
 
 def test_csv_quoted_empty_in_a_declared_integer_column_is_an_error(api: Api) -> None:
-    schema = {"columns": [{"columnName": "id", "columnType": "INTEGER"}, {"columnName": "n", "columnType": "INTEGER"}]}
+    schema = {
+        "columns": [
+            {"columnName": "id", "columnType": "INTEGER"},
+            {"columnName": "n", "columnType": "INTEGER"},
+        ]
+    }
     job = api.push("c", "REPLACE", [b'id,n\n1,""\n'], fileType="CSV", tableSchema=schema)
     assert job["status"] == "ERROR" and "'n'" in job["logs"][0]
 

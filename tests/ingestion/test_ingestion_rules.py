@@ -54,7 +54,10 @@ def test_child_tables_are_upserted_by_their_configured_key(put: Any, ingestion: 
     )
     put("orders", "1.parquet", parquet(first), keys=None)
     update = pa.table(
-        {"order_id": [1], "line_items": pa.array([[{"line_id": 11, "qty": 7}, {"line_id": 12, "qty": 9}]], ITEMS)}
+        {
+            "order_id": [1],
+            "line_items": pa.array([[{"line_id": 11, "qty": 7}, {"line_id": 12, "qty": 9}]], ITEMS),
+        }
     )
     put("orders", "2.parquet", parquet(update), keys=None)
     unconfigured = pa.table({"order_id": [3], "ship_to": [{"city": "Munich"}]})
@@ -85,7 +88,9 @@ def test_lenient_nested_rows_replace_their_children(lenient: Any) -> None:
 
     def put(name: str, table: pa.Table) -> None:
         meta = {"primary-keys": "order_id"}
-        s3.put_object(Bucket="continuous", Key=f"{KEY_PREFIX}orders/{name}", Body=parquet(table), Metadata=meta)
+        s3.put_object(
+            Bucket="continuous", Key=f"{KEY_PREFIX}orders/{name}", Body=parquet(table), Metadata=meta
+        )
 
     items = ITEMS
     first = pa.table(

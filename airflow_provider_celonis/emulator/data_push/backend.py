@@ -90,9 +90,7 @@ class DataPushBackend:
         declared = self.settings.connections
         if not declared or connection_id is None:
             return
-        if not any(
-            c.connection_id == connection_id and c.pool_id in (None, pool_id) for c in declared
-        ):
+        if not any(c.connection_id == connection_id and c.pool_id in (None, pool_id) for c in declared):
             raise not_found(f"Data connection {connection_id}")
 
     def list_jobs(self, pool_id: str) -> list[dict[str, Any]]:
@@ -110,7 +108,10 @@ class DataPushBackend:
         if wait is not None:
             raise self.too_many_requests(wait)
         job = self.job(pool_id, job_id)
-        if self.store.transition(job_id, [JobStatus.NEW], JobStatus.QUEUED, dedup_column=dedup_column) is None:
+        if (
+            self.store.transition(job_id, [JobStatus.NEW], JobStatus.QUEUED, dedup_column=dedup_column)
+            is None
+        ):
             raise ApiError(
                 409, f"Job {job_id} is {job['status']}; only NEW jobs can be executed", short="CONFLICT"
             )

@@ -172,7 +172,9 @@ class IngestionBackend:
         if old is not None:
             self._release(old.path)
 
-    def listing(self, own_prefix: str, prefix: str, after: str, max_keys: int) -> tuple[list[StoredObject], bool]:
+    def listing(
+        self, own_prefix: str, prefix: str, after: str, max_keys: int
+    ) -> tuple[list[StoredObject], bool]:
         """One ListObjectsV2 page of the caller's objects, and whether more follow."""
         with self._lock:
             visible = sorted(

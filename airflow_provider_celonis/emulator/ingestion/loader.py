@@ -82,13 +82,17 @@ class FileLoad:
         names = {c.name.lower(): c.name for c in columns}
         for key in keys:
             if key.lower() not in names:
-                raise IngestionFailure(PK_NOT_FOUND, f"primary key column '{key}' of '{table}' is not in the file")
+                raise IngestionFailure(
+                    PK_NOT_FOUND, f"primary key column '{key}' of '{table}' is not in the file"
+                )
         found = [names[k.lower()] for k in keys]
         if found:
             nulls = " OR ".join(f"{q(k)} IS NULL" for k in found)
             missing = self._scalar(f"SELECT count(*) FROM {source} WHERE {nulls}")
             if missing:
-                raise IngestionFailure(PK_NOT_FOUND, f"{missing} rows of '{table}' have no value for the primary key")
+                raise IngestionFailure(
+                    PK_NOT_FOUND, f"{missing} rows of '{table}' have no value for the primary key"
+                )
         return found
 
     def child_table(self, column: _Column) -> tuple[str, tuple[str, ...]]:
@@ -227,7 +231,9 @@ class FileLoad:
         """Unnest one nested column of the winning parent rows into ``<table>_<column>``."""
         table, child_keys = self.child_table(column)
         fks = [f"{self.item.table}_{k}" for k in self.keys]
-        self.cur.execute(f"CREATE OR REPLACE TEMP TABLE __ing_child_raw AS {self._unnest(column, fks, winners)}")
+        self.cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE __ing_child_raw AS {self._unnest(column, fks, winners)}"
+        )
         columns = self.describe("__ing_child_raw")
         keys = self.present_keys("__ing_child_raw", columns, child_keys, table)
         exprs = self._typed(table, columns, "__ing_child_raw")
