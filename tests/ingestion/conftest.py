@@ -35,6 +35,7 @@ def emulator(celonis_emulator_factory: Callable[..., Any]) -> Any:
         app_keys=("app-key-0123456789=pool-1,pool-2,p", ADMIN_KEY),
         ingestion_keys=(f"{ACCESS}:{SECRET}:{CONN}", OTHER),
         ingestion_tables=TABLES,
+        profile="documented",
     )
 
 
