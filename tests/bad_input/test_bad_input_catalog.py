@@ -153,7 +153,7 @@ CASES: list[Case] = [
     Case("files-with-different-types", "operator", 'source=["@csv@", "@other_types@"]',
          ("source: @other_types@ has column types that differ from the first file",)),
     Case("table-name-celonis-rejects", "operator", 'source="@csv@"',
-         ("create_job", "failed (HTTP 400): targetName: targetName missing or not a valid table name",),
+         ("create_job", "failed (HTTP 400): targetName: targetName 'bad table!' is not a valid name: letters, digits",),
          target="bad table!"),
     # -- connection (read by the hook before any request) ----------------------------------------
     Case("no-host", "connection", _conn(host=""), ("Connection 'bad_conn': host is empty; set it to your team URL",)),
