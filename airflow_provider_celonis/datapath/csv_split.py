@@ -28,18 +28,21 @@ import os
 import re
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["BLOCK_SIZE", "CsvChunk", "CsvChunkReader", "split_csv"]
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+__all__ = ["BLOCK_SIZE", "CsvChunk", "CsvChunkReader", "csv_header", "split_csv"]
 
 #: Bytes read at a time while looking for chunk ends; memory use is one such buffer.
 BLOCK_SIZE = 8 << 20
 
 _NL = 0x0A
+UTF8_BOM = b"\xef\xbb\xbf"
 _CR = 0x0D
 
 
@@ -52,9 +55,8 @@ class CsvChunk:
     header: bytes = field(repr=False)
     start: int
     end: int
-    #: Number of records, known when the chunk holds no quote or escape byte (then it is just the line
-    #: count); ``None`` otherwise, because counting records inside quotes would cost a full walk.
-    records: int | None
+    #: Number of records: record terminators outside quoted fields (a last one without line ending too).
+    records: int
 
     @property
     def size(self) -> int:
@@ -140,8 +142,13 @@ def split_csv(
     escape: bytes | None = None,
     line_ending: bytes | None = None,
     has_header: bool = True,
+    header: bytes | None = None,
 ) -> Iterator[CsvChunk]:
     """Yield chunks of at most ``max_bytes`` (header included), each ending on a record boundary.
+
+    A UTF-8 byte-order mark is not sent (every chunk starts with the header line); ``header``, when
+    given, is sent instead of the file's header line (without line ending: the file's is appended),
+    e.g. with sanitized column names. ``CsvChunk.records`` counts the records outside quotes.
 
     Chunks are found lazily, so the first one can be uploaded while the rest of the file is scanned.
     ``line_ending`` None takes the ending of the header line (of the first line without a header).
@@ -161,16 +168,29 @@ def split_csv(
     elif escape is not None and escape in b"\r\n":
         raise ValueError(f"escape {escape!r} cannot be a line ending byte")
     return _split(
-        Path(path), max_bytes, quote[0], None if escape is None else escape[0], line_ending, has_header
+        Path(path),
+        max_bytes,
+        quote[0],
+        None if escape is None else escape[0],
+        line_ending,
+        has_header,
+        header,
     )
 
 
 def _split(
-    path: Path, max_bytes: int, quote: int, escape: int | None, line_ending: bytes | None, has_header: bool
+    path: Path,
+    max_bytes: int,
+    quote: int,
+    escape: int | None,
+    line_ending: bytes | None,
+    has_header: bool,
+    new_header: bytes | None,
 ) -> Iterator[CsvChunk]:
     with open(path, "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
-        if size == 0:
+        skip = len(UTF8_BOM) if f.read(len(UTF8_BOM)) == UTF8_BOM else 0
+        if size <= skip:
             return
         sc = _Scanner(f, path, size, quote, escape, BLOCK_SIZE)
         sc.crlf = line_ending == b"\r\n"
@@ -188,10 +208,12 @@ def _split(
                 raise ValueError(
                     f"{path}: the header line is {first} bytes, max_bytes={max_bytes} leaves no room for records"
                 )
-            header = sc.read_bytes(0, first)
+            header = sc.read_bytes(skip, first - skip)
+            if new_header is not None:
+                header = new_header + (b"\r\n" if sc.crlf else b"\n")
         budget = max_bytes - len(header)
 
-        pos = len(header)
+        pos = first if has_header else skip
         part = 0
         while pos < size:
             if size - pos <= budget:
@@ -352,58 +374,84 @@ class _Scanner:
 
     # -- over a byte range -----------------------------------------------------------------------------
 
-    def scan(self, lo: int, hi: int, *, find_last: bool) -> tuple[int, int | None]:
+    def scan(self, lo: int, hi: int, *, find_last: bool) -> tuple[int, int]:
         """Scan ``source[lo:hi]``, ``lo`` being a record start (outside quotes).
 
         ``find_last``: return the offset just past the last record boundary in ``(lo, hi]`` (-1 if none)
         and the records before it. Otherwise return the quote state at ``hi`` (1: inside a quoted field)
-        and the records in the range, an unterminated last one included. Records are None unless known.
+        and the records in the range, an unterminated last one included.
         """
         assert lo < hi
-        buf, qb, eb, block = self._buf, self._qb, self._eb, len(self._buf)
+        block = len(self._buf)
         # Only the first block may be short, so the block where the chunk must end is a full one.
         b_lo, b_hi = lo, lo + ((hi - lo) % block or block)
         in_quote, pending, prev = 0, False, _NL  # ``lo`` follows a newline or is the file start
-        records: int | None = 0
-        blocks: list[tuple[int, int, int, bool, int]] = []
+        records = 0
+        blocks: list[tuple[int, int, int, bool, int, int]] = []
         while True:
             n = b_hi - b_lo
             self._read(b_lo, n)
             if find_last:
-                blocks.append((b_lo, n, in_quote, pending, prev))
+                blocks.append((b_lo, n, in_quote, pending, prev, records))
                 if b_hi == hi:
                     break
-            if eb is None:
-                quotes = buf.count(qb, 0, n)
-                in_quote ^= quotes & 1
-                if records is not None:
-                    records = None if quotes else records + self._terminators(0, n, prev)
+            records += self._records(n, in_quote, pending, prev)
+            if self._eb is None:
+                in_quote ^= self._buf.count(self._qb, 0, n) & 1
             else:
-                if records is not None:
-                    quote_free = buf.find(qb, 0, n) < 0 and buf.find(eb, 0, n) < 0
-                    records = records + self._terminators(0, n, prev) if quote_free else None
                 in_quote, pending = self._advance_escaped(n, in_quote, pending)
             if b_hi == hi:
-                if records is not None:  # count a last record without line ending
-                    before = buf[n - 2] if n >= 2 else prev
-                    records += buf[n - 1] != _NL or (self.crlf and before != _CR)
+                before = self._buf[n - 2] if n >= 2 else prev
+                # a last record without line ending
+                records += self._buf[n - 1] != _NL or (self.crlf and before != _CR) or bool(in_quote)
                 return in_quote, records
-            prev = buf[n - 1]
+            prev = self._buf[n - 1]
             b_lo, b_hi = b_hi, b_hi + block
 
         for i in range(len(blocks) - 1, -1, -1):
-            b_lo, n, in_quote, pending, prev = blocks[i]
+            b_lo, n, in_quote, pending, prev, records = blocks[i]
             if i != len(blocks) - 1:
                 self._read(b_lo, n)  # rare: no boundary in the last block (a huge record)
             end = self._last_in_block(n, in_quote, pending, prev)
             if end >= 0:
-                if records is not None and i == len(blocks) - 1 and not pending:
-                    quote_free = buf.find(qb, 0, end) < 0 and (eb is None or buf.find(eb, 0, end) < 0)
-                    records = records + self._terminators(0, end, prev) if quote_free else None
-                else:
-                    records = None
-                return b_lo + end, records
-        return -1, None
+                return b_lo + end, records + self._records(end, in_quote, pending, prev)
+        return -1, 0
+
+    def _records(self, n: int, in_quote: int, pending: bool, prev: int) -> int:
+        """Record terminators outside quotes in ``buf[:n]``, given the state at its start.
+
+        Quote-free data is a plain line count at C speed; otherwise numpy finds the quote and newline
+        bytes, and the running quote parity at each newline tells whether it is outside quotes.
+        """
+        buf, qb, eb = self._buf, self._qb, self._eb
+        escaped = eb is not None and (pending or buf.find(eb, 0, n) >= 0)
+        if not escaped and buf.find(qb, 0, n) < 0:
+            return 0 if in_quote else self._terminators(0, n, prev)
+        import numpy as np
+
+        data = np.frombuffer(buf, dtype=np.uint8, count=n)
+        events = np.flatnonzero((data == self._q) | (data == _NL))
+        if escaped:
+            literal = np.asarray(self._escaped_positions(n, pending), dtype=events.dtype)
+            events = np.setdiff1d(events, literal, assume_unique=True)
+        is_quote = data[events] == self._q
+        parity = (np.cumsum(is_quote, dtype=np.uint8) + in_quote) & 1  # a newline leaves it as it was
+        ends = ~is_quote & (parity == 0)
+        if self.crlf:
+            before = np.where(events > 0, data[np.maximum(events - 1, 0)], prev)
+            ends &= before == _CR
+        return int(np.count_nonzero(ends))
+
+    def _escaped_positions(self, n: int, pending: bool) -> list[int]:
+        """Positions in ``buf[:n]`` of bytes made literal by an escape byte."""
+        buf, eb = self._buf, self._eb
+        assert eb is not None
+        out = [0] if pending else []
+        i = 1 if pending else 0
+        while (j := buf.find(eb, i, n)) >= 0 and j + 1 < n:
+            out.append(j + 1)
+            i = j + 2
+        return out
 
     def first_boundary(self) -> tuple[int, bool]:
         """Offset just past the first record boundary of the file (-1 if none), and whether ``\\r\\n`` ended it."""
@@ -444,3 +492,46 @@ class _Scanner:
             f"{self._path}: unterminated quoted field starting near line {self.line_of(start)} "
             f"(in the record at byte offset {start})"
         )
+
+
+def csv_header(path: str | os.PathLike[str], options: Mapping[str, Any], what: str) -> tuple[list[str], bool]:
+    """The column names in a CSV file's first record (job's separator, quote and charset), and whether
+    a record with a value follows the header (looked for in the first MiB).
+
+    A UTF-8 byte-order mark is not part of the first name; a UTF-16/32 one, or bytes that are not the
+    declared charset, are a clear error naming the file and the charset.
+    """
+    import codecs
+    import csv
+
+    charset = str(options.get("charSet") or "UTF-8")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 20)
+        codec = codecs.lookup(charset).name
+        if codec == "utf-8" and head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+            raise CelonisConfigError(
+                f"{what}: {path} starts with a UTF-16/32 byte-order mark, not UTF-8: convert it to UTF-8 "
+                "(or set csv_parsing_options charSet)"
+            )
+        text = codecs.getincrementaldecoder("utf-8-sig" if codec == "utf-8" else charset)().decode(head)
+    except LookupError as exc:
+        raise CelonisConfigError(f"{what}: unknown charSet {charset!r} for {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise CelonisConfigError(
+            f"{what}: {path} is not valid {charset}: byte 0x{head[exc.start]:02x} at offset {exc.start}; "
+            "set csv_parsing_options charSet (or encoding=) to the file's encoding"
+        ) from exc
+    except OSError as exc:
+        raise CelonisConfigError(f"{what}: cannot read the header of {path}: {exc}") from exc
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=str(options.get("separatorSequence") or ","),
+        quotechar=str(options.get("quoteSequence") or '"'),
+        escapechar=str(options["escapeSequence"]) if options.get("escapeSequence") else None,
+    )
+    header = next(reader, None)
+    if not header:
+        raise CelonisConfigError(f"{what}: {path} is empty (no header line)")
+    has_rows = any(any(value.strip() for value in record) for record in reader)
+    return [h.strip() for h in header], has_rows

@@ -8,7 +8,6 @@ the log), because no public Celonis client reads them either.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,13 +16,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_provider_celonis.datapath.names import column_names
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 COLUMN_TYPES = ("INTEGER", "DATE", "TIME", "DATETIME", "FLOAT", "BOOLEAN", "STRING")
 DEFAULT_VARCHAR = 80
 #: Celonis' (Vertica's) VARCHAR ceiling in characters; longer strings are refused rather than cut.
 MAX_VARCHAR = 65_000
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\- ]*$")
 #: Celonis keeps DATE/DATETIME values of the years 1400-9999 and stores NULL for the rest (days since 1970).
 _FIRST_DAY = (date(1400, 1, 1) - date(1970, 1, 1)).days
 _LAST_DAY = (date(9999, 12, 31) - date(1970, 1, 1)).days
@@ -84,20 +83,8 @@ def normalized_type(arrow_type: pa.DataType) -> pa.DataType:
 
 
 def check_column_names(names: Sequence[str], what: str = "source") -> None:
-    seen: dict[str, str] = {}
-    for position, name in enumerate(names, start=1):
-        if not name or not str(name).strip():
-            raise CelonisConfigError(f"{what}: column {position} has an empty name")
-        folded = str(name).lower()
-        if folded in seen:
-            raise CelonisConfigError(
-                f"{what}: columns {seen[folded]!r} and {name!r} clash: Celonis column names are case-insensitive"
-            )
-        seen[folded] = name
-        if not NAME_PATTERN.match(str(name)):
-            raise CelonisConfigError(
-                f"{what}: column name {name!r} has characters Celonis rejects; use letters, digits, '_' and '-'"
-            )
+    """The one name rule (``names.column_names``), without renaming."""
+    column_names(names, what=what)
 
 
 @dataclass

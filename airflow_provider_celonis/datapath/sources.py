@@ -8,12 +8,13 @@ read (from file metadata or a peek), which is what lets the operator validate be
 from __future__ import annotations
 
 import glob as globlib
+import logging
 import os
 import queue
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from airflow_provider_celonis.datapath.drift import SchemaDrift, unify, widen
+from airflow_provider_celonis.datapath.names import column_names
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+#: Under ``airflow.task`` so that these lines land in the task log next to the operator's own.
+log = logging.getLogger(f"airflow.task.{__name__}")
 
 #: Rows per batch: big enough for vectorised work, small enough that a batch is a few MB.
 BATCH_ROWS = 65_536
@@ -33,6 +39,35 @@ READ_AHEAD = 2
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.bz2", ".csv.zst")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz")
+#: Byte-order marks of encodings a CSV read as UTF-8 cannot be (a UTF-8 BOM is skipped by every reader).
+FOREIGN_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How text sources are read; the same defaults for every source kind and both file types.
+
+    ``null_values``: unquoted field values read as NULL. A quoted value is never NULL, so ``""`` is an
+    empty string and an unquoted empty field is NULL, as in PostgreSQL's ``COPY ... CSV``, DuckDB and
+    Spark. ``encoding``: the files' text encoding (UTF-8, with or without a byte-order mark, when None).
+    ``sanitize_names``: map characters Celonis rejects in column names to ``_`` instead of failing.
+    ``column_types``: types forced per column (set when a column was widened, see ``drift``).
+    """
+
+    null_values: tuple[str, ...] = ("",)
+    encoding: str | None = None
+    sanitize_names: bool = False
+    column_types: tuple[tuple[str, pa.DataType], ...] = ()
+
+    def with_type(self, column: str, new: pa.DataType) -> ReadSettings:
+        types = dict(self.column_types)
+        types[column] = new
+        return replace(self, column_types=tuple(types.items()))
 
 
 @dataclass
@@ -134,24 +169,31 @@ def open_source(
     source: Any,
     *,
     what: str = "source",
-    csv_read_options: pacsv.ReadOptions | None = None,
-    csv_parse_options: pacsv.ParseOptions | None = None,
-    csv_convert_options: pacsv.ConvertOptions | None = None,
+    null_values: Sequence[str] | None = None,
+    encoding: str | None = None,
+    sanitize_names: bool = False,
 ) -> BatchSource:
-    """Open any supported source kind as a ``BatchSource``; raises ``CelonisConfigError`` on bad input."""
+    """Open any supported source kind as a ``BatchSource``; raises ``CelonisConfigError`` on bad input.
+
+    ``null_values``, ``encoding`` and ``sanitize_names``: see ``ReadSettings``.
+    """
+    settings = ReadSettings(
+        null_values=("",) if null_values is None else tuple(str(v) for v in null_values),
+        encoding=encoding or None,
+        sanitize_names=bool(sanitize_names),
+    )
+    opened = _open_any(source, what, settings)
+    return _renamed(opened, what) if sanitize_names else opened
+
+
+def _open_any(source: Any, what: str, settings: ReadSettings) -> BatchSource:
     if source is None:
         raise CelonisConfigError(f"{what} is not set")
     if isinstance(source, DeferredSource) or (
         callable(source) and not isinstance(source, pa.RecordBatchReader)
     ):
         produced = source.factory() if isinstance(source, DeferredSource) else source()
-        return open_source(
-            produced,
-            what=what,
-            csv_read_options=csv_read_options,
-            csv_parse_options=csv_parse_options,
-            csv_convert_options=csv_convert_options,
-        )
+        return _open_any(produced, what, settings)
     if isinstance(source, pa.Table):
         return BatchSource(
             source.schema, lambda: iter(source.to_batches(max_chunksize=BATCH_ROWS)), f"Arrow table ({what})"
@@ -161,11 +203,9 @@ def open_source(
     if isinstance(source, pa.RecordBatchReader):
         return BatchSource(source.schema, lambda: iter(source), f"Arrow record batch reader ({what})")
     if _is_dataframe(source):
-        table = pa.Table.from_pandas(source, preserve_index=False)
-        return open_source(table, what=what)
+        return _open_any(pa.Table.from_pandas(source, preserve_index=False), what, settings)
     if is_file_source(source) or _is_object_storage_path(source):
-        paths = expand_paths(source, what)
-        return _open_files(paths, what, csv_read_options, csv_parse_options, csv_convert_options)
+        return _open_files(expand_paths(source, what), what, settings)
     if isinstance(source, Iterable) and not isinstance(source, str | bytes | dict):
         return _open_iterable(iter(source), what)
     raise CelonisConfigError(
@@ -173,6 +213,26 @@ def open_source(
         "pandas DataFrame, pyarrow Table or RecordBatchReader, or a callable returning one of these "
         "or an iterable of record batches or DataFrames"
     )
+
+
+def _renamed(source: BatchSource, what: str) -> BatchSource:
+    """``source`` with its columns named as ``sanitize_names`` makes them (a widened re-read too)."""
+    names = column_names(source.schema.names, sanitize=True, what=what)
+    if names == source.schema.names:
+        return source
+    schema = pa.schema([f.with_name(n) for f, n in zip(source.schema, names, strict=True)])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in source.batches():
+                yield pa.RecordBatch.from_arrays(batch.columns, names=names)
+        except SchemaDrift as drift:
+            if drift.widened is not None:
+                drift.widened = _renamed(drift.widened, what)
+            drift.column = names[source.schema.get_field_index(drift.column)]
+            raise
+
+    return BatchSource(schema, batches, source.description, source.paths)
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -218,30 +278,48 @@ def _open_iterable(items: Iterator[Any], what: str) -> BatchSource:
     return BatchSource(head.schema, batches, f"iterable of batches ({what})")
 
 
-def _open_files(
-    paths: Sequence[Any],
-    what: str,
-    read_options: pacsv.ReadOptions | None,
-    parse_options: pacsv.ParseOptions | None,
-    convert_options: pacsv.ConvertOptions | None,
-) -> BatchSource:
+def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> BatchSource:
     formats = {file_format(p) for p in paths}
     if len(formats) > 1:
         raise CelonisConfigError(
             f"{what}: mixes file formats ({', '.join(sorted(formats))}); push them separately"
         )
     fmt = formats.pop()
-    schemas = [_file_schema(p, fmt, what, read_options, parse_options, convert_options) for p in paths]
+    if fmt == "csv":
+        settings = _csv_timestamps(paths[0], what, settings)
+    schemas = [_file_schema(p, fmt, what, settings) for p in paths]
     schema = schemas[0]
     for path, other in zip(paths[1:], schemas[1:], strict=True):
         if other.names != schema.names:
             raise CelonisConfigError(
                 f"{what}: {path} has columns {other.names}, but {paths[0]} has {schema.names}"
             )
+        for fld, theirs in zip(schema, other, strict=True):
+            wider = unify(fld.type, theirs.type)
+            if wider is not None:  # files disagree: the column is what holds both (see ``drift``)
+                log.warning(
+                    "%s: column %r widened from %s to %s: %s holds %s values",
+                    what,
+                    fld.name,
+                    fld.type,
+                    wider,
+                    path,
+                    theirs.type,
+                )
+                schema = schema.set(schema.get_field_index(fld.name), pa.field(fld.name, wider))
+    if fmt == "csv" and any(not s.equals(schema) for s in schemas):
+        # Parse the text straight into the wider type, so that "007" stays "007" in a STRING column.
+        for fld in schema:
+            if any(not s.field(fld.name).type.equals(fld.type) for s in schemas):
+                settings = settings.with_type(fld.name, fld.type)
+        return _open_files(paths, what, settings)
+
+    def reopen(column: str, new: pa.DataType) -> BatchSource:
+        return _open_files(paths, what, settings.with_type(column, new))
 
     def batches() -> Iterator[pa.RecordBatch]:
         for path in paths:
-            for batch in _file_batches(path, fmt, what, read_options, parse_options, convert_options):
+            for batch in _file_batches(path, fmt, what, settings, reopen):
                 yield batch if batch.schema.equals(schema) else _cast(batch, schema, path, what)
 
     def read_ahead() -> Iterator[pa.RecordBatch]:
@@ -314,42 +392,123 @@ def _open_binary(path: Any) -> Any:
     return path.open("rb") if _is_object_storage_path(path) else pa.OSFile(str(path), "rb")
 
 
-def _file_schema(
-    path: Any,
-    fmt: str,
-    what: str,
-    read_options: pacsv.ReadOptions | None,
-    parse_options: pacsv.ParseOptions | None,
-    convert_options: pacsv.ConvertOptions | None,
-) -> pa.Schema:
+def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.Schema:
     try:
         if fmt == "parquet":
             with _open_binary(path) as handle:
                 return pq.ParquetFile(handle).schema_arrow
         if fmt == "csv":
-            with _open_csv(path, read_options, parse_options, convert_options) as reader:
+            _check_encoding(path, settings, what)
+            with _open_csv(path, settings) as reader:
                 return reader.schema
         return _read_json(path).schema
     except CelonisConfigError:
         raise
     except pa.ArrowInvalid as exc:
         if fmt == "csv":
-            raise CelonisConfigError(_csv_error(what, path, exc, None, read_options, parse_options)) from exc
+            raise _csv_error(what, path, exc, None, settings) from exc
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
     except (OSError, ValueError) as exc:
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
 
 
-def _open_csv(
-    path: Any,
-    read_options: pacsv.ReadOptions | None,
-    parse_options: pacsv.ParseOptions | None,
-    convert_options: pacsv.ConvertOptions | None,
-) -> pacsv.CSVStreamingReader:
-    read_options = read_options or pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
+_TIMESTAMP = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+_NAIVE = f"^{_TIMESTAMP}$"
+_ZONED = f"^{_TIMESTAMP}(Z|[+-]\\d{{2}}:?\\d{{2}})$"
+
+
+def _csv_timestamps(path: Any, what: str, settings: ReadSettings) -> ReadSettings:
+    """Read timestamps as microseconds, whatever pyarrow's inference made of the first block.
+
+    pyarrow infers ``timestamp[s]`` or, with fractions, ``timestamp[ns]`` (years 1677-2262 only, so a
+    ``9999-12-31`` later on fails), and leaves a column holding both as strings. Microseconds hold
+    every year Celonis keeps (1400-9999) and every fraction it keeps (milliseconds).
+    """
+    import pyarrow.compute as pc
+
+    _check_encoding(path, settings, what)
+    try:
+        with _open_csv(path, settings) as reader:
+            first = reader.read_next_batch()
+    except (StopIteration, pa.ArrowInvalid, OSError):
+        return settings  # no rows, or an error the schema read names properly
+    forced = dict(settings.column_types)
+    for fld, col in zip(first.schema, first.columns, strict=True):
+        t = fld.type
+        if fld.name in forced:
+            continue
+        if pa.types.is_timestamp(t):
+            if t.unit != "us":
+                settings = settings.with_type(fld.name, pa.timestamp("us", t.tz))
+            continue
+        values = col.drop_null()
+        if not pa.types.is_string(t) or not len(values):
+            continue
+        if pc.all(pc.match_substring_regex(values, _NAIVE)).as_py():
+            settings = settings.with_type(fld.name, pa.timestamp("us"))
+        elif pc.all(pc.match_substring_regex(values, _ZONED)).as_py():
+            settings = settings.with_type(fld.name, pa.timestamp("us", "UTC"))
+    return settings
+
+
+def _check_encoding(path: Any, settings: ReadSettings, what: str) -> None:
+    """Name the file and its encoding when it is not what it will be read as (UTF-8 unless given).
+
+    Only the first 64 KiB are checked here, before any job exists; a bad byte further on is named by
+    the reader's error (see ``_csv_error``).
+    """
+    import codecs
+
+    with path.open("rb") if _is_object_storage_path(path) else open(path, "rb") as handle:
+        head = handle.read(64 << 10)
+    if settings.encoding is not None:
+        try:
+            codecs.getincrementaldecoder(settings.encoding)().decode(head, final=False)
+        except LookupError as exc:
+            raise CelonisConfigError(f"{what}: unknown encoding {settings.encoding!r}") from exc
+        except UnicodeDecodeError as exc:
+            raise CelonisConfigError(_not_encoded(what, path, settings.encoding, head, exc)) from exc
+        return
+    for bom, name in FOREIGN_BOMS:
+        if head.startswith(bom):
+            raise CelonisConfigError(
+                f"{what}: {path} is {name.upper()} (it starts with a {name.upper()} byte-order mark), "
+                f"not UTF-8: pass encoding={name!r}"
+            )
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        raise CelonisConfigError(_not_encoded(what, path, "utf-8", head, exc)) from exc
+
+
+def _not_encoded(what: str, path: Any, encoding: str, head: bytes, exc: UnicodeDecodeError) -> str:
+    line = head.count(b"\n", 0, exc.start) + 1
+    hint = (
+        "pass encoding= with the file's encoding (e.g. encoding='cp1252' or 'latin-1')"
+        if encoding == "utf-8"
+        else "is encoding= right?"
+    )
+    return (
+        f"{what}: {path} is not valid {encoding.upper()}: byte 0x{head[exc.start]:02x} at offset {exc.start} "
+        f"(line {line}); {hint}"
+    )
+
+
+def _open_csv(path: Any, settings: ReadSettings, **convert: Any) -> pacsv.CSVStreamingReader:
+    """pyarrow's streaming CSV reader, with the NULL rule of ``ReadSettings`` (quoted values never NULL)."""
+    read_options = pacsv.ReadOptions(
+        block_size=CSV_BLOCK_BYTES, use_threads=True, encoding=settings.encoding or "utf8"
+    )
     # Quoted values may hold line breaks (RFC 4180); without this pyarrow fails on them when a block
     # boundary falls inside one. It costs no measurable throughput (benchmarks/push_throughput.py).
-    parse_options = parse_options or pacsv.ParseOptions(newlines_in_values=True)
+    parse_options = pacsv.ParseOptions(newlines_in_values=True)
+    convert.setdefault("column_types", dict(settings.column_types))
+    convert_options = pacsv.ConvertOptions(
+        null_values=list(settings.null_values),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        **convert,
+    )
     source = path.open("rb") if _is_object_storage_path(path) else str(path)
     return pacsv.open_csv(
         source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
@@ -367,22 +526,19 @@ def _file_batches(
     path: Any,
     fmt: str,
     what: str,
-    read_options: pacsv.ReadOptions | None,
-    parse_options: pacsv.ParseOptions | None,
-    convert_options: pacsv.ConvertOptions | None,
+    settings: ReadSettings,
+    reopen: Callable[[str, pa.DataType], BatchSource],
 ) -> Iterator[pa.RecordBatch]:
     try:
         if fmt == "parquet":
             with _open_binary(path) as handle:
                 yield from pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, use_threads=True)
         elif fmt == "csv":
-            with _open_csv(path, read_options, parse_options, convert_options) as reader:
+            with _open_csv(path, settings) as reader:
                 try:
                     yield from reader
                 except pa.ArrowInvalid as exc:
-                    names = reader.schema.names
-                    message = _csv_error(what, path, exc, names, read_options, parse_options)
-                    raise CelonisConfigError(message) from exc
+                    raise _csv_error(what, path, exc, reader.schema, settings, reopen) from exc
         else:
             yield from _read_json(path).to_batches(max_chunksize=BATCH_ROWS)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -397,28 +553,41 @@ def _csv_error(
     what: str,
     path: Any,
     exc: pa.ArrowInvalid,
-    names: Sequence[str] | None,
-    read_options: pacsv.ReadOptions | None,
-    parse_options: pacsv.ParseOptions | None,
-) -> str:
-    """pyarrow's CSV error with the column name and the row or line added (found by a second read)."""
+    schema: pa.Schema | None,
+    settings: ReadSettings,
+    reopen: Callable[[str, pa.DataType], BatchSource] | None = None,
+) -> CelonisConfigError:
+    """pyarrow's CSV error with the column name and the row or line added (found by a second read).
+
+    A value that does not fit its column's type is a ``SchemaDrift`` carrying the source re-opened
+    with that column widened (see ``drift``).
+    """
     text = str(exc)
     if found := _CSV_FIELDS_ERROR.search(text):
         line = _csv_line_of(path, found.group(3))
         where = f"line {line}" if line else "a line"
-        return (
+        return CelonisConfigError(
             f"{what}: {path}: {where} has {found.group(2)} fields, but the header has {found.group(1)}: "
             f"{found.group(3)[:200]!r} (a separator or quote inside an unquoted value?)"
         )
-    if (found := _CSV_COLUMN_ERROR.search(text)) and names is not None and int(found.group(1)) < len(names):
-        column, value = names[int(found.group(1))], found.group(3)
-        row = _csv_row_of(path, column, value, read_options, parse_options)
+    if "invalid UTF8" in text:
+        return CelonisConfigError(
+            f"{what}: {path} is not valid {(settings.encoding or 'utf-8').upper()} further on ({text}); "
+            "pass encoding= with the file's encoding (e.g. encoding='cp1252' or 'latin-1')"
+        )
+    found = _CSV_COLUMN_ERROR.search(text)
+    if found and schema is not None and int(found.group(1)) < len(schema):
+        fld, value = schema.field(int(found.group(1))), found.group(3)
+        row = _csv_row_of(path, fld.name, value, settings)
         where = f"row {row}" if row else "a later row"
-        return (
-            f"{what}: {path}: column {column!r} holds {value[:100]!r} in {where}, which does not fit the "
+        message = (
+            f"{what}: {path}: column {fld.name!r} holds {value[:100]!r} in {where}, which does not fit the "
             f"type read from the rows before it ({found.group(2)}); make the column's values consistent"
         )
-    return f"{what}: cannot read csv file {path}: {text}"
+        new = widen(fld.type, value)
+        widened = reopen(fld.name, new) if reopen is not None and not new.equals(fld.type) else None
+        return SchemaDrift(message, column=fld.name, old=fld.type, new=new, widened=widened)
+    return CelonisConfigError(f"{what}: cannot read csv file {path}: {text}")
 
 
 def _csv_line_of(path: Any, record: str) -> int | None:
@@ -434,20 +603,15 @@ def _csv_line_of(path: Any, record: str) -> int | None:
     return None
 
 
-def _csv_row_of(
-    path: Any,
-    column: str,
-    value: str,
-    read_options: pacsv.ReadOptions | None,
-    parse_options: pacsv.ParseOptions | None,
-) -> int | None:
+def _csv_row_of(path: Any, column: str, value: str, settings: ReadSettings) -> int | None:
     """The data row (1-based, header not counted) where ``column`` first holds ``value``."""
     import pyarrow.compute as pc
 
-    convert = pacsv.ConvertOptions(column_types={column: pa.string()}, include_columns=[column])
     seen = 0
     try:
-        with _open_csv(path, read_options, parse_options, convert) as reader:
+        with _open_csv(
+            path, settings, column_types={column: pa.string()}, include_columns=[column]
+        ) as reader:
             for batch in reader:
                 index = pc.index(batch.column(0), value).as_py()
                 if index is not None and index >= 0:

@@ -126,7 +126,10 @@ CASES: list[Case] = [
          ("source: columns 'id' and 'ID' clash: Celonis column names are case-insensitive",)),
     Case("empty-column-name", "operator", 'source="@empty_name@"', ("source: column 2 has an empty name",)),
     Case("name-celonis-rejects", "operator", 'source="@bad_name@"',
-         ("source: column name 'amount ($)' has characters Celonis rejects; use letters, digits, '_' and '-'",)),
+         ("source: column name 'amount ($)' has characters Celonis rejects: use letters, digits, '_' and '-' "
+          "only",)),
+    Case("column-name-with-space", "operator", 'source="@space_name@"',
+         ("source: column name 'order id' has characters Celonis rejects: use letters, digits, '_' and '-'",)),
     Case("null-key", "operator", 'source="@null_key@", keys=["id"]',
          ("source @null_key@: key column 'id' is NULL in row 3",)),
     Case("string-longer-than-field-length", "operator",
@@ -151,7 +154,9 @@ CASES: list[Case] = [
     Case("files-with-different-columns", "operator", 'source=["@csv@", "@other_columns@"]',
          ("source: @other_columns@ has columns ['id', 'label'], but @csv@ has ['id', 'name']",)),
     Case("files-with-different-types", "operator", 'source=["@csv@", "@other_types@"]',
-         ("source: @other_types@ has column types that differ from the first file",)),
+         ("source: column 'id' widened from int64 to string",),
+         no_job_in=None, target="widened", succeeds=True,
+         landed=[{"id": "1", "name": "a"}, {"id": "2", "name": "b"}, {"id": "x3", "name": "c"}]),
     Case("table-name-celonis-rejects", "operator", 'source="@csv@"',
          ("create_job", "failed (HTTP 400): targetName: targetName 'bad table!' is not a valid name: letters, digits",),
          target="bad table!"),
@@ -231,6 +236,7 @@ def write_files(root: Path) -> dict[str, Path]:
     text("dup_names.csv", "id,ID\n1,2\n")
     text("empty_name.csv", "id,,x\n1,2,3\n")
     text("bad_name.csv", "id,amount ($)\n1,2\n")
+    text("space_name.csv", "id,order id\n1,2\n")
     text("null_key.csv", "id,name\n1,a\n2,b\n,c\n")
     text("long_string.csv", "id,name\n1,short\n2,much longer\n3,ok\n")
     text("old_date.csv", "id,booked\n1,2024-05-01 10:00:00\n2,1200-05-01 10:00:00\n")
@@ -285,6 +291,7 @@ def test_bad_input(
     run_dag: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
 ) -> None:
     files = write_files(tmp_path)
@@ -319,7 +326,8 @@ def test_bad_input(
     else:
         args = fill(case.args, files)
         run = run_dag(DAG.replace("TARGET", case.target).replace("ARGS", args))
-        output = capsys.readouterr().out
+        captured = capsys.readouterr()
+        output = captured.out + caplog.text  # the data path logs through module loggers
         assert task_states(run) == {"push": "success" if case.succeeds else "failed"}, output[-3000:]
     for part in expected:
         assert part in output, f"{part!r} not in the task's output:\n{output[-3000:]}"

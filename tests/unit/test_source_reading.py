@@ -1,0 +1,173 @@
+"""How sources are read: the NULL rule, byte-order marks and line endings, encodings, type drift.
+
+Pure reading (``open_source``), no emulator: what the batches hold is what the parquet chunks get.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from airflow_provider_celonis.datapath import sources
+from airflow_provider_celonis.datapath.drift import SchemaDrift, with_widening
+from airflow_provider_celonis.datapath.sources import BatchSource, open_source
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+
+def rows(source: BatchSource) -> list[dict[str, Any]]:
+    return [row for batch in source.batches() for row in batch.to_pylist()]
+
+
+def test_unquoted_empty_is_null_quoted_empty_is_empty_string_in_every_type(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    path.write_text(
+        'id,s,n,f,d,b\n1,,,,,\n2,"",,,,\n3,x,5,1.5,2024-01-02,true\n4,"NULL",NULL,,,\n5,"","",,"",""\n'
+    )
+    source = open_source(str(path))
+    got = rows(source)
+    assert [r["s"] for r in got] == [None, "", "x", "NULL", ""]
+    # A quoted "" in a numeric column is an empty string, not a number: the column becomes STRING.
+    assert source.schema.field("n").type == pa.string()
+    assert [r["n"] for r in got] == [None, None, "5", "NULL", ""]
+    assert source.schema.field("f").type == pa.float64() and [r["f"] for r in got][:3] == [None, None, 1.5]
+    assert [r["d"] for r in got] == [None, None, "2024-01-02", None, ""]
+    assert [r["b"] for r in got] == [None, None, "true", None, ""]
+
+
+def test_null_values_option(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    path.write_text('id,s\n1,NULL\n2,"NULL"\n3,\n4,""\n')
+    got = rows(open_source(str(path), null_values=["", "NULL"]))
+    assert [r["s"] for r in got] == [None, "NULL", None, ""]  # a quoted value is never NULL
+    got = rows(open_source(str(path), null_values=[]))
+    assert [r["s"] for r in got] == ["NULL", "NULL", "", ""]
+
+
+def test_bom_and_crlf_need_no_option(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes('\ufeffid,name\r\n1,"a\r\nb"\r\n2,é\r\n'.encode())
+    source = open_source(str(path))
+    assert source.schema.names == ["id", "name"]
+    assert rows(source) == [{"id": 1, "name": "a\r\nb"}, {"id": 2, "name": "é"}]
+
+
+def test_utf16_is_named_or_converted(tmp_path: Path) -> None:
+    path = tmp_path / "u16.csv"
+    path.write_bytes("id,name\n1,日本\n".encode("utf-16"))
+    with pytest.raises(CelonisConfigError, match=r"u16.csv is UTF-16 .*pass encoding='utf-16'"):
+        open_source(str(path))
+    assert rows(open_source(str(path), encoding="utf-16")) == [{"id": 1, "name": "日本"}]
+
+
+def test_latin1_is_named_or_converted(tmp_path: Path) -> None:
+    path = tmp_path / "l1.csv"
+    path.write_bytes("id,name\n1,a\n2,Müller\n".encode("latin-1"))
+    with pytest.raises(CelonisConfigError) as raised:
+        open_source(str(path))
+    assert "l1.csv is not valid UTF-8: byte 0xfc at offset 15 (line 3)" in str(raised.value)
+    assert "encoding=" in str(raised.value)
+    assert rows(open_source(str(path), encoding="latin-1"))[1] == {"id": 2, "name": "Müller"}
+    with pytest.raises(CelonisConfigError, match="unknown encoding 'klingon'"):
+        open_source(str(path), encoding="klingon")
+
+
+def test_sanitize_names_renames_batches(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("id,order id\n1,2\n")
+    source = open_source(str(path), sanitize_names=True)
+    assert source.schema.names == ["id", "order_id"]
+    assert rows(source) == [{"id": 1, "order_id": 2}]
+
+
+def drifting_csv(path: Path, late: str, n: int = 3000) -> Path:
+    path.write_text("id,amount\n" + "".join(f"{i},{i}\n" for i in range(n)) + f"{n},{late}\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("late", "widened", "last"),
+    [("2.5", pa.float64(), 2.5), ("A12", pa.string(), "A12")],
+)
+def test_drift_in_a_later_block_widens_and_rereads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, late: str, widened: pa.DataType, last: Any
+) -> None:
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
+    source = open_source(str(drifting_csv(tmp_path / "d.csv", late)))
+    assert source.schema.field("amount").type == pa.int64()
+    with pytest.raises(SchemaDrift) as raised:
+        rows(source)
+    drift = raised.value
+    assert drift.column == "amount" and drift.new == widened and drift.widened is not None
+    assert "column 'amount' holds" in str(drift) and "in row 3001" in str(drift)
+    got = rows(drift.widened)
+    assert drift.widened.schema.field("amount").type == widened
+    assert len(got) == 3001 and got[-1]["amount"] == last
+    assert got[7]["amount"] == ("7" if widened == pa.string() else 7.0)
+
+
+def test_with_widening_restarts_until_it_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two drifts in one file (int -> float, then float -> string): two restarts, all rows."""
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
+    path = tmp_path / "dd.csv"
+    path.write_text(
+        "id,amount\n"
+        + "".join(f"{i},{i}\n" for i in range(3000))
+        + "3000,2.5\n"
+        + "".join(f"{i},{i}\n" for i in range(3001, 6000))
+        + "6000,n/a\n"
+    )
+    current = {"source": open_source(str(path))}
+    restarts: list[str] = []
+
+    def on_drift(drift: SchemaDrift) -> None:
+        restarts.append(f"{drift.old}->{drift.new}")
+        assert drift.widened is not None
+        current["source"] = drift.widened
+
+    got = with_widening(lambda: rows(current["source"]), on_drift)
+    assert restarts == ["int64->double", "double->string"]
+    assert len(got) == 6001 and got[3000]["amount"] == "2.5" and got[-1]["amount"] == "n/a"
+
+
+def test_drift_in_a_stream_read_once_is_the_clear_error() -> None:
+    def batches() -> Any:
+        yield pa.table({"id": [1, 2]})
+        yield pa.table({"id": ["x"]})
+
+    source = open_source(batches())
+    with pytest.raises(CelonisConfigError, match="a later batch has a different schema than the first"):
+        rows(source)
+
+
+def test_files_with_different_types_read_as_the_wider_type(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id,code,when\n1,7,2024-01-01\n")
+    (tmp_path / "b.csv").write_text("id,code,when\n2,007x,2024-01-02 10:00:00\n")
+    source = open_source(str(tmp_path / "*.csv"))
+    assert source.schema.field("code").type == pa.string()
+    assert rows(source) == [
+        {"id": 1, "code": "7", "when": dt.datetime(2024, 1, 1)},
+        {"id": 2, "code": "007x", "when": dt.datetime(2024, 1, 2, 10)},
+    ]
+
+
+def test_timestamps_read_as_microseconds_whatever_the_first_block_suggests(tmp_path: Path) -> None:
+    path = tmp_path / "ts.csv"
+    path.write_text(
+        "a,b,z\n2024-01-02 03:04:05.123,2024-01-02 03:04:05.5,2024-01-02T03:04:05.5+02:00\n"
+        "9999-12-31 00:00:00,,2024-01-02T03:04:05Z\n"
+    )
+    source = open_source(str(path))
+    assert [f.type for f in source.schema] == [
+        pa.timestamp("us"),
+        pa.timestamp("us"),
+        pa.timestamp("us", "UTC"),
+    ]
+    got = rows(source)
+    assert got[0]["a"] == dt.datetime(2024, 1, 2, 3, 4, 5, 123000) and got[1]["a"] == dt.datetime(
+        9999, 12, 31
+    )
+    assert got[0]["z"] == dt.datetime(2024, 1, 2, 1, 4, 5, 500000, tzinfo=dt.timezone.utc)
