@@ -519,7 +519,35 @@ def _read_json(path: Any) -> pa.Table:
     import pyarrow.json as pajson
 
     with _open_binary(path) as handle:
-        return pajson.read_json(handle)
+        table = pajson.read_json(handle)
+    return _json_timestamps(table)
+
+
+def _json_timestamps(table: pa.Table) -> pa.Table:
+    """JSON has no timestamp type: ISO timestamp strings become timestamps, as in a CSV file.
+
+    pyarrow's reader takes ``2024-01-02 03:04:05`` but leaves fractions (``.123``) as strings, and
+    whole-second ones in ``timestamp[s]``; every column of ISO timestamps becomes ``timestamp[us]``.
+    """
+    import pyarrow.compute as pc
+
+    for index, fld in enumerate(table.schema):
+        col = table.column(index)
+        if pa.types.is_timestamp(fld.type) and fld.type.unit != "us":
+            target: pa.DataType | None = pa.timestamp("us", fld.type.tz)
+        elif not pa.types.is_string(fld.type) or not (values := col.drop_null()).length():
+            continue
+        elif pc.all(pc.match_substring_regex(values, _NAIVE)).as_py():
+            target = pa.timestamp("us")
+        elif pc.all(pc.match_substring_regex(values, _ZONED)).as_py():
+            target = pa.timestamp("us", "UTC")
+        else:
+            continue
+        try:
+            table = table.set_column(index, fld.with_type(target), pc.cast(col, target))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue  # not parseable after all: it stays a string
+    return table
 
 
 def _file_batches(
