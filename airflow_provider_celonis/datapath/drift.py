@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,10 +45,17 @@ class SchemaDrift(CelonisConfigError):
     """
 
     def __init__(
-        self, message: str, *, column: str, old: pa.DataType, new: pa.DataType, widened: BatchSource | None
+        self,
+        message: str,
+        *,
+        column: str,
+        old: pa.DataType,
+        new: pa.DataType,
+        widened: BatchSource | None,
+        what: str = "source",
     ) -> None:
         super().__init__(message)
-        self.column, self.old, self.new, self.widened = column, old, new, widened
+        self.column, self.old, self.new, self.widened, self.what = column, old, new, widened, what
 
     @property
     def explanation(self) -> str:
@@ -110,8 +117,6 @@ def widened_schema(schema: pa.Schema, column: str, new: pa.DataType) -> pa.Schem
 def with_widening(attempt: Callable[[], T], on_drift: Callable[[SchemaDrift], None], log_to: Any = None) -> T:
     """Run ``attempt`` and, each time it raises a ``SchemaDrift`` with a widened source, let
     ``on_drift`` swap that source in (and clean up what the attempt made), log it, and run it again.
-
-    The lifecycle's entry point: ``attempt`` is "plan, convert, upload" for the current sources.
     """
     logger = log_to or log
     for _ in range(MAX_RESTARTS):
@@ -123,3 +128,40 @@ def with_widening(attempt: Callable[[], T], on_drift: Callable[[SchemaDrift], No
             logger.warning("Type drift: %s; reading the source again from the start", drift.explanation)
             on_drift(drift)
     return attempt()
+
+
+class _Part(Protocol):
+    kind: str
+    source: BatchSource
+
+
+P = TypeVar("P", bound=_Part)
+
+
+def push_widening(
+    push: Callable[[list[P]], T],
+    parts: Sequence[P],
+    replan: Callable[[BatchSource | None, BatchSource | None], list[P]],
+    clean_up: Callable[[], None],
+    log_to: Any = None,
+) -> T:
+    """The lifecycle's entry point: ``push(parts)``, and on type drift clean up (``clean_up``: delete the
+    job if one was created), re-plan with the widened source (``replan(upserted, deleted)``, the same
+    planning step that made ``parts``) and push again from the start.
+
+    A drift in one part while another part's source cannot be read twice stays the clear error.
+    """
+    current = list(parts)
+
+    def on_drift(drift: SchemaDrift) -> None:
+        nonlocal current
+        assert drift.widened is not None
+        kind = "deleted" if drift.what == "deleted_source" else "upserted"
+        sources: dict[str, BatchSource | None] = {p.kind: p.source for p in current}
+        if any(k != kind and s is not None and not s.rereadable for k, s in sources.items()):
+            raise drift
+        sources[kind] = drift.widened
+        clean_up()
+        current = replan(sources.get("upserted"), sources.get("deleted"))
+
+    return with_widening(lambda: push(current), on_drift, log_to)

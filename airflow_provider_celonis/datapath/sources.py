@@ -78,6 +78,8 @@ class BatchSource:
     _batches: Callable[[], Iterator[pa.RecordBatch]]
     description: str
     paths: list[str] = field(default_factory=list)
+    #: ``batches()`` may be called again and yields the same rows (files, tables): see ``drift``.
+    rereadable: bool = False
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         return self._batches()
@@ -196,10 +198,15 @@ def _open_any(source: Any, what: str, settings: ReadSettings) -> BatchSource:
         return _open_any(produced, what, settings)
     if isinstance(source, pa.Table):
         return BatchSource(
-            source.schema, lambda: iter(source.to_batches(max_chunksize=BATCH_ROWS)), f"Arrow table ({what})"
+            source.schema,
+            lambda: iter(source.to_batches(max_chunksize=BATCH_ROWS)),
+            f"Arrow table ({what})",
+            rereadable=True,
         )
     if isinstance(source, pa.RecordBatch):
-        return BatchSource(source.schema, lambda: iter([source]), f"Arrow record batch ({what})")
+        return BatchSource(
+            source.schema, lambda: iter([source]), f"Arrow record batch ({what})", rereadable=True
+        )
     if isinstance(source, pa.RecordBatchReader):
         return BatchSource(source.schema, lambda: iter(source), f"Arrow record batch reader ({what})")
     if _is_dataframe(source):
@@ -232,7 +239,7 @@ def _renamed(source: BatchSource, what: str) -> BatchSource:
             drift.column = names[source.schema.get_field_index(drift.column)]
             raise
 
-    return BatchSource(schema, batches, source.description, source.paths)
+    return BatchSource(schema, batches, source.description, source.paths, source.rereadable)
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -325,7 +332,7 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     def read_ahead() -> Iterator[pa.RecordBatch]:
         return _read_ahead(batches())
 
-    return BatchSource(schema, read_ahead, _files_label(paths, fmt), [str(p) for p in paths])
+    return BatchSource(schema, read_ahead, _files_label(paths, fmt), [str(p) for p in paths], True)
 
 
 def _files_label(paths: Sequence[Any], fmt: str) -> str:
@@ -614,7 +621,7 @@ def _csv_error(
         )
         new = widen(fld.type, value)
         widened = reopen(fld.name, new) if reopen is not None and not new.equals(fld.type) else None
-        return SchemaDrift(message, column=fld.name, old=fld.type, new=new, widened=widened)
+        return SchemaDrift(message, column=fld.name, old=fld.type, new=new, widened=widened, what=what)
     return CelonisConfigError(f"{what}: cannot read csv file {path}: {text}")
 
 

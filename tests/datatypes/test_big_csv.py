@@ -38,7 +38,7 @@ def rows() -> list[dict[str, Any]]:
         text = maybe(rnd.choice(TEXTS).format(i=i))
         if text is not None and rnd.random() < 0.05:
             text = ""  # a quoted "" is an empty string, not NULL
-        long = "".join(rnd.choice("abcdéü日😀 ,\"") for _ in range(299)) + "Z"
+        long = "".join(rnd.choice('abcdéü日😀 ,"') for _ in range(299)) + "Z"
         out.append(
             {
                 "id": i,

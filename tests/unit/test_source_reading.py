@@ -171,3 +171,35 @@ def test_timestamps_read_as_microseconds_whatever_the_first_block_suggests(tmp_p
         9999, 12, 31
     )
     assert got[0]["z"] == dt.datetime(2024, 1, 2, 1, 4, 5, 500000, tzinfo=dt.timezone.utc)
+
+
+def test_push_widening_replans_with_the_widened_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lifecycle's entry point: clean up, re-plan with the widened source, push again."""
+    from dataclasses import dataclass
+
+    from airflow_provider_celonis.datapath.drift import push_widening
+
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
+
+    @dataclass
+    class Part:
+        kind: str
+        source: BatchSource
+
+    def replan(up: BatchSource | None, deleted: BatchSource | None) -> list[Part]:
+        return [Part(k, s) for k, s in (("upserted", up), ("deleted", deleted)) if s is not None]
+
+    cleaned: list[int] = []
+    parts = replan(
+        open_source(str(drifting_csv(tmp_path / "d.csv", "A12"))), open_source(pa.table({"id": [1]}))
+    )
+    got = push_widening(lambda ps: [rows(p.source) for p in ps], parts, replan, lambda: cleaned.append(1))
+    assert cleaned == [1] and len(got[0]) == 3001 and got[0][-1]["amount"] == "A12" and got[1] == [{"id": 1}]
+
+    once = replan(
+        open_source(str(drifting_csv(tmp_path / "e.csv", "A12"))), open_source(iter([pa.table({"id": [1]})]))
+    )
+    with pytest.raises(SchemaDrift, match="column 'amount' holds 'A12'"):
+        push_widening(lambda ps: [rows(p.source) for p in ps], once, replan, lambda: None)
