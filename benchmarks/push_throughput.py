@@ -4,7 +4,7 @@ One run measures, each in its own process (so peak RSS is that of one contender 
 
 * ``limit``: pyarrow reads the CSV and writes parquet to a discarded sink, with the reader options and
   parquet settings of our data path, no HTTP: the most any CSV -> parquet push can do on this machine;
-* ``ours``: ``DataPusher`` (what ``DataPushOperator`` runs) with a ``CelonisHook`` pushing the CSV to a
+* ``ours``: ``PushJob`` (what ``DataPushOperator`` runs) with a ``CelonisHook`` pushing the CSV to a
   local emulator (its own process); the upload is timed, execution is reported separately;
 * ``baseline``: what pycelonis does: pandas reads the whole file, each 100,000-row slice is written to an
   in-memory parquet (snappy, INT96 timestamps) and posted with ``requests`` one after another.
@@ -158,7 +158,8 @@ KNOWN_SCHEMA = [
 
 
 def run_ours(csv: Path, chunk: int, url: str, profile: bool, known_schema: bool = False) -> dict[str, Any]:
-    from airflow_provider_celonis.datapath.pipeline import DataPusher, PushSpec
+    from airflow_provider_celonis.datapath.job import PushJob
+    from airflow_provider_celonis.datapath.pipeline import PushSpec, prepare
     from airflow_provider_celonis.datapath.sources import open_source
 
     hook = _hook(url)
@@ -173,8 +174,8 @@ def run_ours(csv: Path, chunk: int, url: str, profile: bool, known_schema: bool 
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    pusher = DataPusher(hook, POOL, spec, log, workdir=OUT)
-    report = pusher.run(pusher.prepare(open_source(str(csv)), None))
+    job = PushJob(hook, POOL, spec, log, workdir=OUT)
+    report = job.push(prepare(spec, POOL, open_source(str(csv)), None, log))
     uploaded = time.perf_counter()
     if profiler:
         profiler.disable()

@@ -10,12 +10,19 @@ Parquet settings, chosen for what Celonis' (Java) parquet reader handles and for
   first batch decides (``dictionary_columns``). Trying it on mostly-unique columns doubled the writer's CPU
   time and made files bigger; data page V1 for the widest reader support;
 * snappy compression: decoded everywhere, and cheap enough that writing keeps pace with the upload.
+
+One writer serves every path; what differs is a parameter: the Data Push parquet chunks (snappy,
+``upserted-00001.parquet``), the ingestion files (uncompressed, ``<stamp>-000001.parquet``). The CSV
+pass-through writes nothing: ``csv_chunks`` yields byte ranges of the source files with the same
+``rows``/``size``/``kind`` the uploader reads from a ``ChunkFile``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -66,18 +73,41 @@ class ChunkFile:
         return open(self.path, "rb")
 
 
+def kind_names(kind: str) -> Callable[[int], str]:
+    """Data Push chunk names: ``upserted-00001.parquet``, ``deleted-00001.parquet``, ..."""
+    return lambda index: f"{kind}-{index:05d}.parquet"
+
+
 class ParquetChunker:
-    """Writes batches into ``<prefix>-00001.parquet``, ... each at most ``max_bytes`` long.
+    """Writes batches into numbered parquet files, each at most ``max_bytes`` long.
 
     The size of the next batch is estimated from the compression seen so far (pessimistically), and a new
     file is started before a batch would cross the cap; a batch too big for one chunk is sliced.
+
+    :param name: file name of the n-th file (1-based); default ``<kind>-00001.parquet``.
+    :param compression: parquet codec (``"snappy"`` for Data Push, ``"NONE"`` for the ingestion API).
+    :param dictionary: ``"auto"`` dictionary-encodes the columns that repeat in the first batch
+        (``dictionary_columns``); ``False`` encodes none.
     """
 
-    def __init__(self, out_dir: Path, schema: pa.Schema, max_bytes: int, kind: str = "upserted") -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        schema: pa.Schema,
+        max_bytes: int,
+        kind: str = "upserted",
+        *,
+        name: Callable[[int], str] | None = None,
+        compression: str = "snappy",
+        dictionary: Literal["auto"] | Literal[False] = "auto",
+    ) -> None:
         self.out_dir = out_dir
         self.schema = schema
         self.max_bytes = max_bytes
         self.kind = kind
+        self.name = name or kind_names(kind)
+        self.options = {**PARQUET_OPTIONS, "compression": compression}
+        self.dictionary = dictionary
         self._budget = max(max_bytes - FOOTER_RESERVE, max_bytes // 2)
         self._index = 0
         self._writer: pq.ParquetWriter | None = None
@@ -94,7 +124,7 @@ class ParquetChunker:
             if self._writer is not None and self._rows and self._position() + estimate > self._budget:
                 done.append(self._close_current())
             if self._dictionary is None:
-                self._dictionary = dictionary_columns(piece)
+                self._dictionary = dictionary_columns(piece) if self.dictionary == "auto" else []
             if self._writer is None:
                 self._open_next()
             before = self._position()
@@ -108,6 +138,12 @@ class ParquetChunker:
 
     def close(self) -> list[ChunkFile]:
         return [self._close_current()] if self._writer is not None and self._rows else self._discard()
+
+    def empty(self) -> ChunkFile:
+        """A chunk with the schema and no rows: a REPLACE of an empty source empties the table."""
+        self._dictionary = []
+        self._open_next()
+        return self._close_current()
 
     def _discard(self) -> list[ChunkFile]:
         if self._writer is not None:
@@ -130,9 +166,9 @@ class ParquetChunker:
 
     def _open_next(self) -> None:
         self._index += 1
-        self._path = self.out_dir / f"{self.kind}-{self._index:05d}.parquet"
+        self._path = self.out_dir / self.name(self._index)
         self._sink = pa.OSFile(str(self._path), "wb")
-        options = {**PARQUET_OPTIONS, "use_dictionary": self._dictionary or False}
+        options = {**self.options, "use_dictionary": self._dictionary or False}
         self._writer = pq.ParquetWriter(self._sink, self.schema, **options)  # type: ignore[arg-type]
         self._rows = 0
 
@@ -144,3 +180,69 @@ class ParquetChunker:
         chunk = ChunkFile(self._path, self._index, self._rows, size, self.kind)
         self._writer, self._sink = None, None
         return chunk
+
+
+@dataclass(frozen=True)
+class CsvPassChunk:
+    """A byte range of a CSV file sent as it is (``file_type="CSV"``), with its record count."""
+
+    part: Any  # csv_split.CsvChunk
+    rows: int
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return str(self.part.name)
+
+    @property
+    def size(self) -> int:
+        return int(self.part.size)
+
+    def open(self) -> Any:
+        return self.part.open()
+
+
+def csv_chunks(
+    paths: Sequence[str], options: Mapping[str, Any], max_bytes: int, kind: str
+) -> Iterator[CsvPassChunk]:
+    """Header-prefixed chunks of each CSV file, split at record boundaries, each with its record count."""
+    from airflow_provider_celonis.datapath.csv_split import split_csv
+
+    quote = str(options.get("quoteSequence") or '"').encode()
+    escape = str(options["escapeSequence"]).encode() if options.get("escapeSequence") else None
+    line_ending = _line_ending(options.get("lineEnding"))
+    for path in paths:
+        for part in split_csv(path, max_bytes, quote=quote, escape=escape, line_ending=line_ending):
+            rows = part.records if part.records is not None else count_csv_records(part, options)
+            yield CsvPassChunk(part, rows, kind)
+
+
+def count_csv_records(part: Any, options: Mapping[str, Any]) -> int:
+    """Records in a chunk holding quotes (the splitter counts only quote-free ones): a C-speed parse."""
+    import pyarrow.csv as pacsv
+
+    escape = options.get("escapeSequence")
+    parse = pacsv.ParseOptions(
+        delimiter=str(options.get("separatorSequence") or ","),
+        quote_char=str(options.get("quoteSequence") or '"'),
+        escape_char=str(escape) if escape else False,
+        double_quote=not escape or escape == options.get("quoteSequence"),
+        newlines_in_values=True,
+    )
+    read = pacsv.ReadOptions(column_names=None, autogenerate_column_names=False, skip_rows=0)
+    convert = pacsv.ConvertOptions(include_columns=[], include_missing_columns=False)
+    rows = 0
+    with (
+        part.open() as handle,
+        pacsv.open_csv(handle, read_options=read, parse_options=parse, convert_options=convert) as reader,
+    ):
+        for batch in reader:
+            rows += batch.num_rows
+    return rows
+
+
+def _line_ending(value: Any) -> bytes | None:
+    if not value:
+        return None
+    text = str(value).replace("\\r", "\r").replace("\\n", "\n")
+    return text.encode() if text in ("\n", "\r\n") else None

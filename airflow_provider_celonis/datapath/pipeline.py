@@ -1,35 +1,35 @@
-"""The push pipeline: validate, write chunks, upload them while the next one is written.
+"""Sources -> batches -> chunk files: what a push sends, checked before any job exists.
 
-One thread reads the source and writes chunk files; one uploader thread streams finished chunks over the
-hook's keep-alive session, in order. A bounded queue between them keeps at most a couple of chunks on
-disk. The job is created as late as possible: before writing when the table schema is already known,
-after writing when STRING lengths must be measured from the data (the schema is fixed at creation). In
-both cases nothing is created until the sources have been opened and their schemas checked.
+``prepare``/``prepare_csv`` open nothing on Celonis: they check the sources (columns, keys, types,
+emptiness) and return the parts to push. ``parquet_chunks`` converts a part's batches into size-capped
+parquet chunk files; ``csv_pass_chunks`` splits CSV files as they are. The job itself (create, upload,
+execute, wait) is ``datapath.job.PushJob``'s.
 """
 
 from __future__ import annotations
 
-import queue
-import shutil
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal
 
 import pyarrow as pa
 
-from airflow_provider_celonis.datapath.chunks import ChunkFile, ParquetChunker
+from airflow_provider_celonis.datapath.chunks import ChunkFile, CsvPassChunk, ParquetChunker, csv_chunks
 from airflow_provider_celonis.datapath.schema import SchemaPlan, check_keys_not_null, conform, plan_schema
 from airflow_provider_celonis.datapath.sources import BatchSource, expand_paths
-from airflow_provider_celonis.hooks.celonis import CelonisHook, ChunkKind, UploadableChunk
+from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 MAX_CHUNK_BYTES = 1 << 30
 MIN_CHUNK_BYTES = 64 << 10
 DEFAULT_CHUNK_BYTES = 128 << 20
+#: At most one conversion progress line per this many seconds.
+PROGRESS_SECONDS = 30.0
+ON_EMPTY = ("skip", "fail")
+
+Chunk = ChunkFile | CsvPassChunk
 
 
 def check_chunk_size(chunk_size_bytes: int) -> int:
@@ -41,6 +41,20 @@ def check_chunk_size(chunk_size_bytes: int) -> int:
     if size < MIN_CHUNK_BYTES:
         raise CelonisConfigError(f"chunk_size_bytes={size} is below the minimum of {MIN_CHUNK_BYTES} bytes")
     return size
+
+
+def normalize_keys(keys: Any, what: str = "keys") -> list[str]:
+    """Key columns as rendered: a string is one key (never its characters), a sequence is kept."""
+    if keys is None or keys == "":
+        return []
+    if isinstance(keys, str):
+        return [keys.strip()]
+    if isinstance(keys, Sequence | set | frozenset):
+        out = [str(k).strip() for k in keys]
+        if any(not k for k in out):
+            raise CelonisConfigError(f"{what} holds an empty column name: {list(keys)!r}")
+        return out
+    raise CelonisConfigError(f"{what} must be a column name or a list of them, got {type(keys).__name__}")
 
 
 @dataclass
@@ -57,6 +71,15 @@ class PushSpec:
     upsert_strategy: str | None = None
     fallback_varchar_length: int | None = None
     chunk_size_bytes: int = DEFAULT_CHUNK_BYTES
+    #: An empty source: ``"skip"`` (DELTA pushes nothing; REPLACE empties the table) or ``"fail"``.
+    on_empty: Literal["skip", "fail"] = "skip"
+
+    def __post_init__(self) -> None:
+        self.chunk_size_bytes = check_chunk_size(self.chunk_size_bytes)
+        self.job_type = str(self.job_type).upper()
+        self.file_type = str(self.file_type).upper()
+        if self.on_empty not in ON_EMPTY:
+            raise CelonisConfigError(f"on_empty must be one of {', '.join(ON_EMPTY)}, got {self.on_empty!r}")
 
 
 @dataclass
@@ -66,9 +89,10 @@ class PushReport:
     target_table: str
     chunks: int = 0
     rows: int = 0
+    deleted_rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
-    chunk_ids: list[str] = field(default_factory=list)
+    skipped: bool = False
 
     def as_xcom(self, status: str) -> dict[str, Any]:
         return {
@@ -78,356 +102,193 @@ class PushReport:
             "status": status,
             "chunks": self.chunks,
             "rows": self.rows,
+            "deleted_rows": self.deleted_rows,
             "bytes": self.bytes,
         }
 
 
+def human_size(size: float) -> str:
+    """Bytes as KB below a megabyte (a small push is not ``0.0 MB``), else MB."""
+    return f"{size / 1e3:.1f} KB" if size < 1e6 else f"{size / 1e6:.1f} MB"
+
+
+def summary_line(push: Mapping[str, Any], status: str) -> str:
+    deleted = push.get("deleted_rows") or 0
+    return (
+        f"Celonis push {status}: job {push.get('job_id') or '(none)'} into {push.get('data_pool_id')}/"
+        f"{push.get('target_table')}: {push.get('rows') or 0:,} rows"
+        + (f", {deleted:,} deleted rows" if deleted else "")
+        + f" in {push.get('chunks') or 0} chunk(s), {human_size(push.get('bytes') or 0)}"
+    )
+
+
 @dataclass
-class _Part:
+class Part:
     """One stream to push: upserted or deleted rows, its plan, and an iterator already past validation."""
 
     kind: str
     source: BatchSource
     plan: SchemaPlan
     batches: Iterator[pa.RecordBatch]
+    empty: bool = False
+
+    @property
+    def what(self) -> str:
+        return "source" if self.kind == "upserted" else "deleted_source"
+
+    def untyped(self, table_schema: Sequence[Mapping[str, Any]] | None) -> list[str]:
+        """Columns with no type (a header-only CSV has none) that ``table_schema`` does not type either."""
+        declared = {str(c.get("columnName", "")).lower() for c in table_schema or ()}
+        return [
+            f.name for f in self.source.schema if pa.types.is_null(f.type) and f.name.lower() not in declared
+        ]
 
 
 @dataclass
-class _CsvPart:
+class CsvPart:
     """CSV files sent as they are (``file_type="CSV"``), split at record boundaries."""
 
     kind: str
     paths: list[str]
     columns: list[str]
+    empty: bool = False
+    described: str = field(default="")
 
 
-class _Uploader(threading.Thread):
-    """Uploads chunks in order once the job id is known; the first error stops it and is re-raised."""
-
-    def __init__(self, hook: CelonisHook, pool: str, log: Any, bound: int) -> None:
-        super().__init__(name="celonis-chunk-uploader", daemon=True)
-        self.hook, self.pool, self.log = hook, pool, log
-        self.queue: queue.Queue[tuple[UploadableChunk, str, int | None, int, bool] | None] = queue.Queue(
-            bound
-        )
-        self.job_ready = threading.Event()
-        self.job_id = ""
-        self.error: BaseException | None = None
-        self.chunk_ids: list[str] = []
-        self.bytes = 0
-
-    def run(self) -> None:
-        try:
-            self.job_ready.wait()
-            while (item := self.queue.get()) is not None:
-                chunk, kind, rows, size, remove = item
-                if self.error is None:
-                    self._upload(chunk, kind, rows, size)
-                if remove and isinstance(chunk, ChunkFile):
-                    chunk.path.unlink(missing_ok=True)
-        except BaseException as exc:
-            self.error = exc
-            self._drain()
-
-    def _upload(self, chunk: UploadableChunk, kind: str, rows: int | None, size: int) -> None:
-        started = time.monotonic()
-        answer = self.hook.upload_chunk(
-            self.job_id,
-            chunk,
-            cast(ChunkKind, kind),
-            self.pool,
-            known_chunk_ids=self.chunk_ids,
-        )
-        elapsed = max(time.monotonic() - started, 1e-6)
-        self.chunk_ids.append(str(answer.get("id", "")))
-        self.bytes += size
-        self.log.info(
-            "Uploaded %s chunk %d (%s rows, %.1f MB) in %.2fs: %.1f MB/s",
-            kind,
-            len(self.chunk_ids),
-            f"{rows:,}" if rows is not None else "?",
-            size / 1e6,
-            elapsed,
-            size / 1e6 / elapsed,
+def check_sources(spec: PushSpec, upserted: Any, deleted: Any) -> None:
+    if upserted is None and deleted is None:
+        raise CelonisConfigError("Give source (rows to upsert), deleted_source (rows to delete), or both")
+    if deleted is not None and not spec.keys:
+        raise CelonisConfigError("deleted_source needs keys: Celonis deletes rows by key")
+    if spec.job_type == "REPLACE" and deleted is not None:
+        raise CelonisConfigError(
+            "deleted_source makes no sense with job_type REPLACE (the table is replaced)"
         )
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                item = self.queue.get(timeout=0.05)
-            except queue.Empty:
-                if not self.is_alive():
-                    return
-                continue
-            if item is None:
-                return
-            if isinstance(item[0], ChunkFile):
-                item[0].path.unlink(missing_ok=True)
 
-    def put(self, item: tuple[UploadableChunk, str, int | None, int, bool]) -> None:
-        while True:
-            if self.error is not None:
-                raise self.error
-            try:
-                self.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+def _refuse_empty(spec: PushSpec, what: str, description: str) -> None:
+    if spec.on_empty == "fail":
+        raise CelonisConfigError(f"{what} {description} has no rows; nothing to push (on_empty='fail')")
 
 
-class DataPusher:
-    """Runs create -> upload for one push. The caller executes and waits (sync or deferred)."""
+def prepare(
+    spec: PushSpec, pool: str, upserted: BatchSource | None, deleted: BatchSource | None, log: Any
+) -> list[Part]:
+    """Plan each source's schema and read its first rows; nothing is sent to Celonis."""
+    check_sources(spec, upserted, deleted)
+    parts = []
+    for kind, source in (("upserted", upserted), ("deleted", deleted)):
+        if source is None:
+            continue
+        what = "source" if kind == "upserted" else "deleted_source"
+        plan = plan_schema(
+            source.schema,
+            keys=spec.keys,
+            table_schema=spec.table_schema if kind == "upserted" else None,
+            fallback_varchar_length=spec.fallback_varchar_length if kind == "upserted" else 1,
+            what=what,
+        )
+        for note in plan.notes:
+            log.warning(note)
+        batches = source.batches()
+        first = next((b for b in batches if b.num_rows), None)
+        if first is None:
+            _refuse_empty(spec, what, source.description)
+        parts.append(Part(kind, source, plan, _chain(first, batches), empty=first is None))
+    # Validates the job body (job_type, file_type, upsert strategy) before anything is sent.
+    CelonisHook.job_body(data_pool_id=pool, **job_spec(spec, parts))
+    return parts
 
-    def __init__(
-        self,
-        hook: CelonisHook,
-        data_pool_id: str,
-        spec: PushSpec,
-        log: Any,
-        on_job_created: Callable[[str], None] | None = None,
-        workdir: str | Path | None = None,
-    ) -> None:
-        self.hook = hook
-        self.pool = data_pool_id
-        self.spec = spec
-        self.log = log
-        self.on_job_created = on_job_created
-        self.workdir = workdir
-        self.job_id: str | None = None
-        self.spec.chunk_size_bytes = check_chunk_size(spec.chunk_size_bytes)
 
-    # -- validation (nothing is created before this passes) -------------------------------------
+def prepare_csv(spec: PushSpec, pool: str, upserted: Any, deleted: Any) -> list[CsvPart]:
+    """CSV pass-through: check every file's header (keys present) without parsing values."""
+    check_sources(spec, upserted, deleted)
+    options = dict(spec.csv_parsing_options or {})
+    parts = []
+    for kind, source in (("upserted", upserted), ("deleted", deleted)):
+        if source is None:
+            continue
+        what = "source" if kind == "upserted" else "deleted_source"
+        paths = [str(p) for p in expand_paths(source, what)]
+        columns: list[str] = []
+        empty = True
+        for path in paths:
+            columns, has_rows = csv_header(path, options, what)
+            empty = empty and not has_rows
+            present = {c.lower() for c in columns}
+            missing = [k for k in spec.keys if k.lower() not in present]
+            if missing:
+                raise CelonisConfigError(
+                    f"{what}: {path} has no key column(s) {', '.join(map(repr, missing))}; header is {columns}"
+                )
+        if empty:
+            _refuse_empty(spec, what, ", ".join(paths))
+        parts.append(CsvPart(kind, paths, columns, empty=empty, described=", ".join(paths)))
+    CelonisHook.job_body(data_pool_id=pool, **job_spec(spec, parts))
+    return parts
 
-    def _check_sources(self, upserted: Any, deleted: Any) -> None:
-        spec = self.spec
-        if upserted is None and deleted is None:
-            raise CelonisConfigError("Give source (rows to upsert), deleted_source (rows to delete), or both")
-        if deleted is not None and not spec.keys:
-            raise CelonisConfigError("deleted_source needs keys: Celonis deletes rows by key")
-        if spec.job_type.upper() == "REPLACE" and deleted is not None:
-            raise CelonisConfigError(
-                "deleted_source makes no sense with job_type REPLACE (the table is replaced)"
+
+def job_spec(spec: PushSpec, parts: Sequence[Part | CsvPart]) -> dict[str, Any]:
+    """Keyword arguments of ``CelonisHook.create_job`` for this push (STRING lengths as measured so far)."""
+    upserted = next((p for p in parts if p.kind == "upserted" and isinstance(p, Part)), None)
+    return {
+        "target_table": spec.target_table,
+        "job_type": spec.job_type,
+        "file_type": spec.file_type,
+        "keys": list(upserted.plan.keys if upserted else spec.keys),
+        "table_schema": upserted.plan.table_schema() if upserted else spec.table_schema,
+        "csv_parsing_options": spec.csv_parsing_options,
+        "connection_id": spec.connection_id,
+        "upsert_strategy": spec.upsert_strategy,
+        "fallback_varchar_length": spec.fallback_varchar_length,
+    }
+
+
+def parquet_chunks(part: Part, workdir: Path, spec: PushSpec, log: Any) -> Iterator[ChunkFile]:
+    """Convert a part's batches into parquet chunk files (an empty part: one chunk with no rows)."""
+    chunker = ParquetChunker(workdir, part.plan.target, spec.chunk_size_bytes, part.kind)
+    if part.empty:
+        yield chunker.empty()
+        return
+    rows, converted, started = 0, 0, time.monotonic()
+    next_progress = started + PROGRESS_SECONDS
+    for batch in part.batches:
+        if not batch.num_rows:
+            continue
+        where = f"{part.what} {part.source.description}, rows {rows + 1}-{rows + batch.num_rows}"
+        batch = conform(batch, part.plan, where)
+        check_keys_not_null(batch, part.plan.keys, f"{part.what} {part.source.description}", rows)
+        part.plan.observe(batch)
+        rows += batch.num_rows
+        converted += batch.nbytes
+        if time.monotonic() >= next_progress:
+            next_progress = time.monotonic() + PROGRESS_SECONDS
+            log.info(
+                "Converting %s: %s rows (%s in memory) so far, %.0fs",
+                part.what,
+                f"{rows:,}",
+                human_size(converted),
+                time.monotonic() - started,
             )
-
-    def prepare_csv(self, upserted: Any, deleted: Any) -> list[_CsvPart]:
-        """CSV pass-through: check every file's header (keys present) without parsing values."""
-        self._check_sources(upserted, deleted)
-        options = dict(self.spec.csv_parsing_options or {})
-        parts = []
-        for kind, source in (("upserted", upserted), ("deleted", deleted)):
-            if source is None:
-                continue
-            what = "source" if kind == "upserted" else "deleted_source"
-            paths = [str(p) for p in expand_paths(source, what)]
-            columns: list[str] = []
-            for path in paths:
-                columns = csv_header(path, options, what)
-                present = {c.lower() for c in columns}
-                missing = [k for k in self.spec.keys if k.lower() not in present]
-                if missing:
-                    raise CelonisConfigError(
-                        f"{what}: {path} has no key column(s) {', '.join(map(repr, missing))}; header is {columns}"
-                    )
-            parts.append(_CsvPart(kind, paths, columns))
-        CelonisHook.job_body(data_pool_id=self.pool, **self._csv_job_spec())
-        return parts
-
-    def _csv_job_spec(self) -> dict[str, Any]:
-        return self._job_body("CSV", list(self.spec.keys), self.spec.table_schema)
-
-    def _job_body(
-        self, file_type: str, keys: list[str], table_schema: Sequence[Mapping[str, Any]] | None
-    ) -> dict[str, Any]:
-        """Keyword arguments of ``CelonisHook.create_job`` for this push."""
-        spec = self.spec
-        return {
-            "target_table": spec.target_table,
-            "job_type": spec.job_type,
-            "file_type": file_type,
-            "keys": keys,
-            "table_schema": table_schema,
-            "csv_parsing_options": spec.csv_parsing_options,
-            "connection_id": spec.connection_id,
-            "upsert_strategy": spec.upsert_strategy,
-            "fallback_varchar_length": spec.fallback_varchar_length,
-        }
-
-    def run_csv(self, parts: Sequence[_CsvPart]) -> PushReport:
-        """Create the job, then stream each file's chunks (byte ranges of the file, no copies)."""
-        from airflow_provider_celonis.datapath.csv_split import split_csv
-
-        started = time.monotonic()
-        options = dict(self.spec.csv_parsing_options or {})
-        quote = str(options.get("quoteSequence") or '"').encode()
-        escape = str(options["escapeSequence"]).encode() if options.get("escapeSequence") else None
-        line_ending = _line_ending(options.get("lineEnding"))
-        uploader = _Uploader(self.hook, self.pool, self.log, bound=2)
-        uploader.start()
-        report = PushReport(job_id="", data_pool_id=self.pool, target_table=self.spec.target_table)
-        try:
-            job = self.hook.create_job(data_pool_id=self.pool, **self._csv_job_spec())
-            self._adopt(str(job["id"]), uploader)
-            for part in parts:
-                for path in part.paths:
-                    try:
-                        for chunk in split_csv(
-                            path,
-                            self.spec.chunk_size_bytes,
-                            quote=quote,
-                            escape=escape,
-                            line_ending=line_ending,
-                        ):
-                            uploader.put((chunk, part.kind, chunk.records, chunk.size, False))
-                    except ValueError as exc:
-                        raise CelonisConfigError(f"source: {exc}") from exc
-            self._finish_upload(uploader)
-        except BaseException:
-            self._abort_upload(uploader)
-            raise
-        return self._report(report, uploader, started)
-
-    @staticmethod
-    def _finish_upload(uploader: _Uploader) -> None:
-        uploader.queue.put(None)
-        uploader.join()
-        if uploader.error is not None:
-            raise uploader.error
-
-    @staticmethod
-    def _abort_upload(uploader: _Uploader) -> None:
-        uploader.error = uploader.error or RuntimeError("push aborted")
-        uploader.job_ready.set()
-        uploader.queue.put(None)
-        uploader.join()
-
-    def prepare(self, upserted: BatchSource | None, deleted: BatchSource | None) -> list[_Part]:
-        spec = self.spec
-        self._check_sources(upserted, deleted)
-        parts = []
-        for kind, source in (("upserted", upserted), ("deleted", deleted)):
-            if source is None:
-                continue
-            what = "source" if kind == "upserted" else "deleted_source"
-            plan = plan_schema(
-                source.schema,
-                keys=spec.keys,
-                table_schema=spec.table_schema if kind == "upserted" else None,
-                fallback_varchar_length=spec.fallback_varchar_length if kind == "upserted" else 1,
-                what=what,
-            )
-            for note in plan.notes:
-                self.log.warning(note)
-            batches = source.batches()
-            first = self._first_rows(batches, what, source)
-            parts.append(_Part(kind, source, plan, _chain(first, batches)))
-        # Validates the job body (job_type, file_type, upsert strategy) before anything is sent.
-        CelonisHook.job_body(data_pool_id=self.pool, **self._job_spec(parts))
-        return parts
-
-    @staticmethod
-    def _first_rows(batches: Iterator[pa.RecordBatch], what: str, source: BatchSource) -> pa.RecordBatch:
-        for batch in batches:
-            if batch.num_rows:
-                return batch
-        raise CelonisConfigError(f"{what} {source.description} has no rows; nothing to push")
-
-    def _job_spec(self, parts: Sequence[_Part]) -> dict[str, Any]:
-        upserted = next((p for p in parts if p.kind == "upserted"), None)
-        keys = list(upserted.plan.keys if upserted else self.spec.keys)
-        return self._job_body(self.spec.file_type, keys, upserted.plan.table_schema() if upserted else None)
-
-    # -- the push ---------------------------------------------------------------------------------
-
-    def run(self, parts: Sequence[_Part]) -> PushReport:
-        """Write and upload every part; the job exists (NEW, all chunks in) when this returns."""
-        started = time.monotonic()
-        late_create = any(p.plan.measured for p in parts)
-        workdir = Path(tempfile.mkdtemp(prefix="celonis-push-", dir=self.workdir))
-        # Late creation spools every chunk before the upload starts: chunks then queue on disk.
-        uploader = _Uploader(self.hook, self.pool, self.log, bound=0 if late_create else 2)
-        uploader.start()
-        report = PushReport(job_id="", data_pool_id=self.pool, target_table=self.spec.target_table)
-        try:
-            if not late_create:
-                self._create(parts, uploader)
-            else:
-                self.log.info("Measuring STRING lengths while writing chunks; the job is created afterwards")
-            for part in parts:
-                self._write(part, workdir, uploader, report)
-            if late_create:
-                self._create(parts, uploader)
-            self._finish_upload(uploader)
-        except BaseException:
-            self._abort_upload(uploader)
-            raise
-        finally:
-            uploader.job_ready.set()
-            shutil.rmtree(workdir, ignore_errors=True)
-        return self._report(report, uploader, started)
-
-    @staticmethod
-    def _report(report: PushReport, uploader: _Uploader, started: float) -> PushReport:
-        report.job_id = uploader.job_id
-        report.chunk_ids = uploader.chunk_ids
-        report.bytes = uploader.bytes
-        report.chunks = len(uploader.chunk_ids)
-        report.seconds = time.monotonic() - started
-        return report
-
-    def _create(self, parts: Sequence[_Part], uploader: _Uploader) -> None:
-        job = self.hook.create_job(data_pool_id=self.pool, **self._job_spec(parts))
-        self._adopt(str(job["id"]), uploader)
-
-    def _adopt(self, job_id: str, uploader: _Uploader) -> None:
-        self.job_id = job_id
-        if self.on_job_created is not None:
-            self.on_job_created(job_id)
-        uploader.job_id = job_id
-        uploader.job_ready.set()
-
-    def _write(self, part: _Part, workdir: Path, uploader: _Uploader, report: PushReport) -> None:
-        what = "source" if part.kind == "upserted" else "deleted_source"
-        chunker = ParquetChunker(workdir, part.plan.target, self.spec.chunk_size_bytes, part.kind)
-        rows = 0
-        for batch in part.batches:
-            if not batch.num_rows:
-                continue
-            where = f"{what} {part.source.description}, rows {rows + 1}-{rows + batch.num_rows}"
-            batch = conform(batch, part.plan, where)
-            check_keys_not_null(batch, part.plan.keys, f"{what} {part.source.description}", rows)
-            part.plan.observe(batch)
-            rows += batch.num_rows
-            for chunk in chunker.write(batch):
-                uploader.put((chunk, chunk.kind, chunk.rows, chunk.size, True))
-        for chunk in chunker.close():
-            uploader.put((chunk, chunk.kind, chunk.rows, chunk.size, True))
-        report.rows += rows if part.kind == "upserted" else 0
-
-    def abandon(self) -> None:
-        """After a failure: leave no NEW job behind (delete it), and stop one already submitted."""
-        if not self.job_id:
-            return
-        try:
-            status = self.hook.get_job(self.job_id, self.pool).get("status")
-            if status == "NEW":
-                self.hook.delete_job(self.job_id, self.pool)
-                self.log.info("Deleted the unexecuted job %s after the failure", self.job_id)
-            elif status in ("QUEUED", "RUNNING"):
-                self.hook.cancel_job(self.job_id, self.pool)
-                self.log.info("Cancelled job %s after the failure", self.job_id)
-        except Exception as exc:  # the original failure matters more than the clean-up's
-            self.log.warning("Could not clean up job %s after the failure: %s", self.job_id, exc)
+        yield from chunker.write(batch)
+    yield from chunker.close()
 
 
-def _line_ending(value: Any) -> bytes | None:
-    if not value:
-        return None
-    text = str(value).replace("\\r", "\r").replace("\\n", "\n")
-    return text.encode() if text in ("\n", "\r\n") else None
+def csv_pass_chunks(part: CsvPart, spec: PushSpec) -> Iterator[CsvPassChunk]:
+    """The part's CSV files as chunks; ``ValueError`` from the splitter becomes a config error."""
+    try:
+        yield from csv_chunks(
+            part.paths, dict(spec.csv_parsing_options or {}), spec.chunk_size_bytes, part.kind
+        )
+    except ValueError as exc:
+        raise CelonisConfigError(
+            f"{'source' if part.kind == 'upserted' else 'deleted_source'}: {exc}"
+        ) from exc
 
 
-def csv_header(path: str, options: Mapping[str, Any], what: str) -> list[str]:
-    """The column names in a CSV file's first record, read with the job's separator, quote and charset."""
+def csv_header(path: str, options: Mapping[str, Any], what: str) -> tuple[list[str], bool]:
+    """The column names in a CSV file's first record (job's separator, quote and charset), and whether
+    anything follows the header."""
     import csv
     import io
 
@@ -447,9 +308,11 @@ def csv_header(path: str, options: Mapping[str, Any], what: str) -> list[str]:
     header = next(reader, None)
     if not header:
         raise CelonisConfigError(f"{what}: {path} is empty (no header line)")
-    return [h.strip() for h in header]
+    has_rows = any(any(field.strip() for field in record) for record in reader)
+    return [h.strip() for h in header], has_rows
 
 
-def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    yield first
+def _chain(first: pa.RecordBatch | None, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    if first is not None:
+        yield first
     yield from rest

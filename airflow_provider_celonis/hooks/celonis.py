@@ -307,11 +307,24 @@ class CelonisHook(BaseHook):
         return body
 
     def create_job(
-        self, target_table: str, job_type: str, data_pool_id: str | None = None, **spec: Any
+        self,
+        target_table: str,
+        job_type: str,
+        data_pool_id: str | None = None,
+        adopt: Callable[[], dict | None] | None = None,
+        **spec: Any,
     ) -> dict:
-        """Create a NEW job; an answer lost on the way back adopts the job instead of creating another."""
+        """Create a NEW job; after an answer lost on the way back, ``adopt`` names the job that was created
+        (None: create another). The default adopts the only NEW job of this table that appeared."""
         pool = self.resolve_pool(data_pool_id)
         body = self.job_body(data_pool_id=pool, target_table=target_table, job_type=job_type, **spec)
+        if adopt is None:
+            adopt = self._default_adopt(pool, target_table)
+        job = self._request("create_job", url=self._url("create_job", pool), json=body, reconcile=adopt)
+        self.log.info("Created Celonis data push job %s (%s into %s)", job.get("id"), job_type, target_table)
+        return job
+
+    def _default_adopt(self, pool: str, target_table: str) -> Callable[[], dict | None]:
         known = {job.get("id") for job in self.list_jobs(pool)}
 
         def adopt() -> dict | None:
@@ -326,9 +339,7 @@ class CelonisHook(BaseHook):
                 return fresh[0]
             return None
 
-        job = self._request("create_job", url=self._url("create_job", pool), json=body, reconcile=adopt)
-        self.log.info("Created Celonis data push job %s (%s into %s)", job.get("id"), job_type, target_table)
-        return job
+        return adopt
 
     def list_jobs(self, data_pool_id: str | None = None) -> list[dict]:
         pool = self.resolve_pool(data_pool_id)

@@ -68,3 +68,7 @@ class CelonisJobFailedError(CelonisError):
 
 class CelonisTimeoutError(CelonisError):
     """A wait for a job outlived its deadline."""
+
+
+class ChunkUploadUndecided(CelonisError):
+    """A chunk upload's answer was lost and the job's chunk list cannot tell whether it was stored."""

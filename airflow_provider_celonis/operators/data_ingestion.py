@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_celonis.datapath.chunks import PARQUET_OPTIONS, ChunkFile, ParquetChunker
+from airflow_provider_celonis.datapath.chunks import ChunkFile, ParquetChunker
+from airflow_provider_celonis.datapath.pipeline import human_size, normalize_keys
 from airflow_provider_celonis.datapath.schema import check_keys_not_null, normalized_type
 from airflow_provider_celonis.datapath.sources import BatchSource, hold_callable, open_source
 from airflow_provider_celonis.hooks.data_ingestion import (
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 DEFAULT_FILE_BYTES = 128 * 1024 * 1024
 #: The ingestion API reads uncompressed parquet only; everything else follows the Data Push chunks.
-UNCOMPRESSED = {"compression": "NONE"}
+COMPRESSION = "NONE"
 NOT_YET_INGESTED = (
     "a successful upload is not yet a successful ingestion: Celonis applies the files afterwards and "
     "reports failures (e.g. PK NOT FOUND IN INPUT FILE) on the data connection's monitoring page"
@@ -46,22 +46,6 @@ def run_stamp(dag_id: str, run_id: str, task_id: str, map_index: int, run_after:
     when = (run_after or datetime(1970, 1, 1, tzinfo=timezone.utc)).astimezone(timezone.utc)
     identity = hashlib.sha256(f"{dag_id}\0{run_id}\0{task_id}\0{map_index}".encode()).hexdigest()[:12]
     return f"{when:%Y%m%dT%H%M%S}{when.microsecond // 1000:03d}Z-{identity}"
-
-
-class _IngestionChunker(ParquetChunker):
-    """Data Push's size-capped parquet writer, uncompressed and named ``<stamp>-<seq:06d>.parquet``."""
-
-    def __init__(self, out_dir: Path, schema: pa.Schema, max_bytes: int, stamp: str) -> None:
-        super().__init__(out_dir, schema, max_bytes)
-        self.stamp = stamp
-
-    def _open_next(self) -> None:
-        self._index += 1
-        self._path = self.out_dir / f"{self.stamp}-{self._index:06d}.parquet"
-        self._sink = pa.OSFile(str(self._path), "wb")
-        options = {**PARQUET_OPTIONS, **UNCOMPRESSED}
-        self._writer = pq.ParquetWriter(self._sink, self.schema, **options)  # type: ignore[arg-type]
-        self._rows = 0
 
 
 class DataIngestionOperator(BaseOperator):
@@ -116,7 +100,7 @@ class DataIngestionOperator(BaseOperator):
         super().__init__(**kwargs)
         self.target_table = target_table
         self.source = hold_callable(source)
-        self.primary_keys = list(primary_keys) if primary_keys is not None else []
+        self.primary_keys: Any = primary_keys  # normalised after rendering: a string is one key
         self.age_column = age_column
         self.celonis_data_ingestion_conn_id = celonis_data_ingestion_conn_id
         self.declare_keys = declare_keys
@@ -135,6 +119,7 @@ class DataIngestionOperator(BaseOperator):
         return run_stamp(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1), run_after)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.primary_keys = normalize_keys(self.primary_keys, "primary_keys")
         table = check_table_name(self.target_table)
         source = open_source(self.source, what="source")
         schema = self._check_schema(source.schema)
@@ -157,10 +142,10 @@ class DataIngestionOperator(BaseOperator):
                 self.log.info("Uploaded %s (%d rows, %d bytes)", keys[-1], chunk.rows, chunk.size)
         rows, size = sum(f.rows for f in files), sum(f.size for f in files)
         self.log.info(
-            "Uploaded %d rows in %d file(s), %.1f MB, to table %s; %s",
+            "Uploaded %d rows in %d file(s), %s, to table %s; %s",
             rows,
             len(files),
-            size / 1e6,
+            human_size(size),
             table,
             NOT_YET_INGESTED,
         )
@@ -192,7 +177,13 @@ class DataIngestionOperator(BaseOperator):
         return pa.schema([f.with_type(normalized_type(f.type)) for f in schema])
 
     def _write(self, source: BatchSource, schema: pa.Schema, workdir: Path, stamp: str) -> list[ChunkFile]:
-        chunker = _IngestionChunker(workdir, schema, self.file_size_bytes, stamp)
+        chunker = ParquetChunker(
+            workdir,
+            schema,
+            self.file_size_bytes,
+            name=lambda index: f"{stamp}-{index:06d}.parquet",
+            compression=COMPRESSION,
+        )
         files: list[ChunkFile] = []
         first_row = 0
         for batch in source.batches():

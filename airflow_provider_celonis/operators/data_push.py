@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property, partial
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, TaskDeferred, XCom, conf
 
-from airflow_provider_celonis.datapath.pipeline import DEFAULT_CHUNK_BYTES, DataPusher, PushReport, PushSpec
+from airflow_provider_celonis.datapath.job import JobState, PushJob
+from airflow_provider_celonis.datapath.pipeline import (
+    DEFAULT_CHUNK_BYTES,
+    PushSpec,
+    normalize_keys,
+    prepare,
+    prepare_csv,
+    summary_line,
+)
 from airflow_provider_celonis.datapath.sources import hold_callable, open_source
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import (
+    CelonisConfigError,
     CelonisJobFailedError,
-    CelonisNotFoundError,
     CelonisRateLimitError,
     CelonisTimeoutError,
 )
@@ -27,22 +35,9 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
 XCOM_JOB_KEY = "celonis_job"
-STATE_KEY = "celonis_data_push_job"
-
-
-class _TaskState:
-    """The job this task instance created, kept across tries in ``task_state_store`` (Airflow >= 3.3)."""
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    def load(self) -> dict[str, Any] | None:
-        value = self.store.get(STATE_KEY) if self.store is not None else None
-        return dict(value) if isinstance(value, dict) and value.get("job_id") else None
-
-    def save(self, value: dict[str, Any]) -> None:
-        if self.store is not None:
-            self.store.set(STATE_KEY, value)
+#: The deferred wait's scheduler timeout is this much later than the trigger's own deadline, so the
+#: trigger always fires first and cancels the job it waits for.
+DEFER_MARGIN = 60.0
 
 
 class CelonisDataPushJobLink(BaseOperatorLink):
@@ -51,10 +46,28 @@ class CelonisDataPushJobLink(BaseOperatorLink):
     name = "Celonis data push job"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        job = XCom.get_value(ti_key=ti_key, key=XCOM_JOB_KEY)
+        # The try that published the job knows it; only a retry may find one an earlier try left.
+        job = getattr(operator, "_published", None)
+        if job is None and ti_key.try_number > 1:
+            job = _quiet_xcom(ti_key, XCOM_JOB_KEY)
         if not job:
             return ""
         return f"{job['team_url']}/integration/ui/pools/{job['data_pool_id']}"
+
+
+def _quiet_xcom(ti_key: TaskInstanceKey, key: str) -> Any:
+    """An XCom that may well be missing: its absence is normal here, not an error worth a log line."""
+    import logging
+
+    client_log = logging.getLogger("airflow.sdk.api.client")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        return XCom.get_value(ti_key=ti_key, key=key)
+    except Exception:
+        return None
+    finally:
+        client_log.setLevel(level)
 
 
 class DataPushOperator(BaseOperator):
@@ -86,10 +99,20 @@ class DataPushOperator(BaseOperator):
     :param poll_interval: seconds between status polls while waiting.
     :param timeout: seconds to wait for the job before cancelling it and failing.
     :param delete_job_on_success: delete the job once DONE (its chunks are no longer needed).
+    :param on_empty: a source with no rows: ``"skip"`` (default; DELTA succeeds without a job, XCom
+        ``status: "SKIPPED"``; REPLACE empties the table when the column types are known) or ``"fail"``.
     """
 
-    template_fields: Sequence[str] = ("source", "deleted_source", "target_table", "data_pool_id", "keys")
-    template_fields_renderers = {"keys": "json"}
+    template_fields: Sequence[str] = (
+        "source",
+        "deleted_source",
+        "target_table",
+        "data_pool_id",
+        "keys",
+        "job_type",
+        "table_schema",
+    )
+    template_fields_renderers = {"keys": "json", "table_schema": "json"}
     ui_color = "#1e3a8a"
     ui_fgcolor = "#ffffff"
     operator_extra_links = (CelonisDataPushJobLink(),)
@@ -117,6 +140,7 @@ class DataPushOperator(BaseOperator):
         poll_interval: float = 10.0,
         timeout: float | None = None,
         delete_job_on_success: bool = False,
+        on_empty: str = "skip",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -126,7 +150,7 @@ class DataPushOperator(BaseOperator):
         self.celonis_conn_id = celonis_conn_id
         self.data_pool_id = data_pool_id
         self.job_type = job_type
-        self.keys = list(keys) if keys is not None else []
+        self.keys: Any = keys if keys is not None else []  # normalised after rendering
         self.file_type = file_type
         self.csv_parsing_options = csv_parsing_options
         self.table_schema = table_schema
@@ -140,131 +164,114 @@ class DataPushOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.timeout_seconds = timeout
         self.delete_job_on_success = delete_job_on_success
+        self.on_empty = on_empty
         self._job_id: str | None = None
         self._pool: str | None = None
-        self._state = _TaskState(None)
+        self._published: dict[str, Any] | None = None
 
     @cached_property
     def hook(self) -> CelonisHook:
         return CelonisHook(self.celonis_conn_id)
 
     def push_spec(self) -> PushSpec:
+        self.keys = normalize_keys(self.keys)
         return PushSpec(
             target_table=self.target_table,
-            job_type=str(self.job_type).upper(),
-            keys=list(self.keys or []),
-            file_type=str(self.file_type).upper(),
+            job_type=str(self.job_type),
+            keys=self.keys,
+            file_type=str(self.file_type),
             table_schema=self.table_schema,
             csv_parsing_options=self.csv_parsing_options,
             connection_id=self.connection_id,
             upsert_strategy=self.upsert_strategy,
             fallback_varchar_length=self.fallback_varchar_length,
             chunk_size_bytes=self.chunk_size_bytes,
+            on_empty=self.on_empty,  # type: ignore[arg-type]
+        )
+
+    def push_job(self, pool: str, context: Context | None = None, spec: PushSpec | None = None) -> PushJob:
+        store = context.get("task_state_store") if context is not None else None
+        return PushJob(
+            self.hook,
+            pool,
+            spec or self.push_spec(),
+            self.log,
+            state=JobState(store),
+            on_job=self._remember_job,
         )
 
     # -- execution --------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        spec = self.push_spec()
         pool = self._pool = self.hook.resolve_pool(self.data_pool_id)
-        self._state = _TaskState(context.get("task_state_store"))
-        resumed = self._resume(context)
+        job = self.push_job(pool, context, spec)
+        resumed = job.resume()
         if resumed is not None:
-            return resumed
-        pusher = DataPusher(self.hook, pool, self.push_spec(), self.log, on_job_created=self._remember_job)
-        push: Callable[[], PushReport]
-        if pusher.spec.file_type == "CSV":
-            push = partial(pusher.run_csv, pusher.prepare_csv(self.source, self.deleted_source))
+            self._publish_job(context, resumed)
+            if resumed["status"] == "DONE":
+                return self._finish(job, resumed, "DONE")
+            return self._wait(context, job, resumed)
+        job.check_access()  # a wrong key, secret or pool fails here, before the source is read
+        if spec.file_type == "CSV":
+            parts: Sequence[Any] = prepare_csv(spec, pool, self.source, self.deleted_source)
         else:
-            parts = pusher.prepare(
-                self._open("source", self.source), self._open("deleted_source", self.deleted_source)
-            )
-            push = partial(pusher.run, parts)
+            upserted = self._open("source", self.source)
+            parts = prepare(spec, pool, upserted, self._open("deleted_source", self.deleted_source), self.log)
         try:
-            report = push()
+            report = job.push(parts)
+            if report.skipped:
+                skipped = report.as_xcom("SKIPPED")
+                self.log.info(summary_line(skipped, "SKIPPED (nothing to push)"))
+                return skipped
             summary = report.as_xcom("NEW")
-            self._state.save(summary)
+            job.state.save(summary)
             self._publish_job(context, summary)
-            self._submit(report.job_id, pool, summary)
+            job.execute(self.duplicate_removal_column, on_quota=self._quota_deferral(summary))
         except TaskDeferred:
             raise  # waiting for the execute budget: the job stays, uploaded and NEW
         except BaseException:
-            pusher.abandon()
+            job.abandon()
             raise
-        return self._wait(context, summary)
-
-    def _resume(self, context: Context) -> dict[str, Any] | None:
-        """On a retry, pick up the job an earlier try created instead of pushing the data twice.
-
-        DONE: succeed without pushing. QUEUED/RUNNING: wait for it. NEW (the worker died mid-upload):
-        delete it and push anew. ERROR, CANCELED or gone: push anew. Needs ``task_state_store``
-        (Airflow >= 3.3); on 3.2 every try pushes anew, and an earlier try's NEW job is left behind.
-        """
-        saved = self._state.load()
-        if not saved:
-            return None
-        job_id, pool = str(saved["job_id"]), str(saved["data_pool_id"])
-        try:
-            status = str(self.hook.get_job(job_id, pool).get("status"))
-        except CelonisNotFoundError:
-            self.log.info("Job %s of an earlier try is gone; pushing anew", job_id)
-            return None
-        summary = {**saved, "status": status}
-        if status == "DONE":
-            self.log.info("Job %s of an earlier try is already DONE; not pushing again", job_id)
-            self._publish_job(context, summary)
-            return self._finish(summary, status)
-        if status in ("QUEUED", "RUNNING"):
-            self.log.info(
-                "Job %s of an earlier try is %s; waiting for it instead of pushing again", job_id, status
-            )
-            self._job_id = job_id
-            self._publish_job(context, summary)
-            return self._wait(context, summary)
-        if status == "NEW":
-            self.log.warning(
-                "Job %s of an earlier try was never executed; deleting it and pushing anew", job_id
-            )
-            self.hook.delete_job(job_id, pool)
-        else:
-            self.log.info("Job %s of an earlier try ended %s; pushing anew", job_id, status)
-        return None
+        return self._wait(context, job, summary)
 
     def _open(self, what: str, source: Any) -> Any:
-        return None if source is None else open_source(source, what=what)
+        if source is None:
+            return None
+        try:
+            return open_source(source, what=what)
+        except CelonisConfigError as exc:
+            if isinstance(source, str) and "matches no file" in str(exc) and _looks_rendered(source):
+                raise CelonisConfigError(
+                    f"{exc}. The value looks like a DataFrame or table rendered to text by a Jinja template "
+                    "(e.g. an xcom_pull string): pass the upstream task's output itself instead, "
+                    "source=upstream_task.output (an XComArg), so the object arrives unrendered"
+                ) from exc
+            raise
 
     def _remember_job(self, job_id: str) -> None:
         self._job_id = job_id
-        self._state.save({"job_id": job_id, "data_pool_id": self._pool, "target_table": self.target_table})
 
     def _publish_job(self, context: Context, summary: Mapping[str, Any]) -> None:
         """The job for the extra link, and the push summary for a resumption after a deferral."""
-        context["ti"].xcom_push(key=XCOM_JOB_KEY, value={**summary, "team_url": self.hook.config.base_url})
+        self._published = {**summary, "team_url": self.hook.config.base_url}
+        context["ti"].xcom_push(key=XCOM_JOB_KEY, value=self._published)
 
-    def _submit(self, job_id: str, pool: str, summary: dict[str, Any]) -> None:
-        """Execute; when the team's hourly budget is spent, wait for the window instead of failing.
+    def _quota_deferral(self, summary: dict[str, Any]) -> Any:
+        """Deferrable: wait for the execute window in the triggerer (the worker slot is freed)."""
+        if not self.deferrable:
+            return None
 
-        Deferrable: defer until the window reopens (the worker slot is freed). Otherwise: sleep.
-        """
-        while True:
-            try:
-                self.hook.execute_job(job_id, pool, self.duplicate_removal_column)
-                return
-            except CelonisRateLimitError as exc:
-                self.log.warning(
-                    "Celonis' execute budget is spent; job %s will be executed at %s (in %.0fs)",
-                    job_id,
-                    exc.resume_at.isoformat(),
-                    exc.retry_after,
-                )
-                if self.deferrable:
-                    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+        def defer(exc: CelonisRateLimitError) -> None:
+            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-                    self.defer(
-                        trigger=DateTimeTrigger(moment=exc.resume_at),
-                        method_name="execute_after_quota",
-                        kwargs={"summary": summary},
-                    )
-                time.sleep(max(exc.retry_after, 1.0))
+            self.defer(
+                trigger=DateTimeTrigger(moment=exc.resume_at),
+                method_name="execute_after_quota",
+                kwargs={"summary": summary},
+            )
+
+        return defer
 
     def execute_after_quota(
         self, context: Context, event: Any = None, summary: dict[str, Any] | None = None
@@ -274,43 +281,41 @@ class DataPushOperator(BaseOperator):
         summary = dict(summary or context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_JOB_KEY) or {})
         summary.pop("team_url", None)
         self._pool = str(summary["data_pool_id"])
-        self._job_id = str(summary["job_id"])
-        self._submit(self._job_id, self._pool, summary)
-        return self._wait(context, summary)
+        job = self.push_job(self._pool, context)
+        job.job_id = self._job_id = str(summary["job_id"])
+        job.execute(self.duplicate_removal_column, on_quota=self._quota_deferral(summary))
+        return self._wait(context, job, summary)
 
-    def _wait(self, context: Context, summary: dict[str, Any]) -> dict[str, Any] | None:
+    def _wait(self, context: Context, job: PushJob, summary: dict[str, Any]) -> dict[str, Any] | None:
         push = {**summary, "status": "QUEUED"}
-        job_id, pool = str(push["job_id"]), str(push["data_pool_id"])
+        self._job_id = str(push["job_id"])
         if not self.wait_for_completion:
-            self.log.info(self._summary(push, "submitted"))
+            self.log.info(summary_line(push, "submitted"))
             return push
         if self.deferrable:
             end_time = time.time() + self.timeout_seconds if self.timeout_seconds else None
+            margin = max(DEFER_MARGIN, 3 * self.poll_interval)
             self.defer(
                 trigger=DataPushJobTrigger(
-                    job_id=job_id,
-                    data_pool_id=pool,
+                    job_id=self._job_id,
+                    data_pool_id=str(push["data_pool_id"]),
                     celonis_conn_id=self.celonis_conn_id,
                     poll_interval=self.poll_interval,
                     end_time=end_time,
                     push=push,
                 ),
                 method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout_seconds) if self.timeout_seconds else None,
+                timeout=timedelta(seconds=self.timeout_seconds + margin) if self.timeout_seconds else None,
             )
-        try:
-            job = self.hook.wait_for_job(job_id, pool, self.poll_interval, self.timeout_seconds)
-        except CelonisTimeoutError:
-            self.hook.cancel_job(job_id, pool)
-            raise
-        return self._finish(push, str(job.get("status")))
+        return self._finish(job, push, job.wait(self.poll_interval, self.timeout_seconds))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resumes after the trigger fired: success returns the push summary, anything else fails."""
         push = dict(event.get("push") or {})
         self._job_id = event.get("job_id")
+        self._published = {**push, "team_url": self.hook.config.base_url}
         if event.get("status") == "success":
-            return self._finish(push, str(event.get("job_status")))
+            return self._finish(self.push_job(str(push["data_pool_id"])), push, str(event.get("job_status")))
         if event.get("status") == "timeout":
             raise CelonisTimeoutError(event.get("message") or "timed out")
         if event.get("job_status"):
@@ -319,21 +324,9 @@ class DataPushOperator(BaseOperator):
             )
         raise CelonisJobFailedError(str(event.get("job_id")), "UNKNOWN", [str(event.get("message"))])
 
-    def _finish(self, push: dict[str, Any], status: str) -> dict[str, Any]:
-        push["status"] = status
+    def _finish(self, job: PushJob, push: dict[str, Any], status: str) -> dict[str, Any]:
         report_hook_lineage(self, push.get("data_pool_id"))
-        if self.delete_job_on_success and push.get("job_id"):
-            self.hook.delete_job(push["job_id"], push["data_pool_id"])
-        self.log.info(self._summary(push, status))
-        return push
-
-    @staticmethod
-    def _summary(push: Mapping[str, Any], status: str) -> str:
-        return (
-            f"Celonis push {status}: job {push.get('job_id')} into {push.get('data_pool_id')}/"
-            f"{push.get('target_table')}: {push.get('rows', 0):,} rows in {push.get('chunks', 0)} chunk(s), "
-            f"{push.get('bytes', 0) / 1e6:.1f} MB"
-        )
+        return job.finish(push, status, self.delete_job_on_success)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the file, object-storage path or SQL table read -> ``celonis://<host>`` ``<pool>/<table>``
@@ -344,3 +337,8 @@ class DataPushOperator(BaseOperator):
         if self._job_id and self._pool:
             self.hook.cancel_job(self._job_id, self._pool)
             self.log.info("Cancelled Celonis job %s because the task was killed", self._job_id)
+
+
+def _looks_rendered(text: str) -> bool:
+    """A DataFrame's or table's text form (what a Jinja template makes of one): no path spans lines."""
+    return "\n" in text or text.startswith("pyarrow.")

@@ -163,7 +163,7 @@ def test_job_error_fails_task_with_logs(
         ('source="SRC", keys=["nope"]', "key column(s) 'nope' not found"),
         ('source="SRC", chunk_size_bytes=2 * 1024**3', "over Celonis' limit of 1 GiB"),
         ('source="SRC", job_type="MERGE"', "job_type must be one of DELTA, REPLACE, got 'MERGE'"),
-        ('source="EMPTY"', "has no rows; nothing to push"),
+        ('source="EMPTY", on_empty="fail"', "has no rows; nothing to push (on_empty='fail')"),
         ('source="SRC", celonis_conn_id="wrongkey"', "HTTP 401"),
         ('source="SRC", celonis_conn_id="down"', "no answer"),
         ('source="SRC", data_pool_id="forbidden-pool"', "HTTP 403"),

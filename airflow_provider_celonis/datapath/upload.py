@@ -1,0 +1,131 @@
+"""The uploader thread: sends finished chunks in order while the next one is written.
+
+Chunk files stay on disk until the push is over: when a lost answer cannot be decided from the job's
+chunk list (``ChunkUploadUndecided``), the job is started over (deleted, created anew) and every chunk
+sent so far is sent again to the new job, so no chunk is dropped or sent twice into one job.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from airflow_provider_celonis.hooks.celonis import CelonisHook, ChunkKind
+from airflow_provider_celonis.hooks.errors import ChunkUploadUndecided
+
+#: How many times one push may start its job over before giving up.
+MAX_RESTARTS = 3
+
+
+class Uploader(threading.Thread):
+    """Uploads chunks once the job id is known; the first error stops it and is re-raised by ``put``.
+
+    :param bound: chunks allowed to wait in the queue (0: no limit, when the job is created after
+        every chunk was written).
+    :param start_over: deletes the job and creates a new one; returns the new job's id.
+    """
+
+    def __init__(
+        self, hook: CelonisHook, pool: str, log: Any, bound: int, start_over: Callable[[str], str]
+    ) -> None:
+        super().__init__(name="celonis-chunk-uploader", daemon=True)
+        self.hook, self.pool, self.log, self.start_over = hook, pool, log, start_over
+        self.queue: queue.Queue[Any] = queue.Queue(bound)
+        self.job_ready = threading.Event()
+        self.job_id = ""
+        self.error: BaseException | None = None
+        self.sent: list[Any] = []
+        self.restarts = 0
+
+    @property
+    def bytes(self) -> int:
+        return sum(int(chunk.size) for chunk in self.sent)
+
+    def run(self) -> None:
+        try:
+            self.job_ready.wait()
+            while (chunk := self.queue.get()) is not None:
+                if self.error is None:
+                    self._send(chunk)
+        except BaseException as exc:
+            self.error = exc
+            self._drain()
+
+    def _send(self, chunk: Any) -> None:
+        try:
+            self._upload(chunk, len(self.sent) + 1)
+        except ChunkUploadUndecided as exc:
+            self._restart(exc)
+            self._upload(chunk, len(self.sent) + 1)
+        self.sent.append(chunk)
+
+    def _restart(self, why: ChunkUploadUndecided) -> None:
+        """A new job with every chunk sent so far; the undecided chunk is sent again by the caller."""
+        while True:
+            self.restarts += 1
+            if self.restarts > MAX_RESTARTS:
+                raise why
+            self.log.warning(
+                "Cannot tell whether a chunk of job %s was stored (%s): starting the job over (attempt %d)",
+                self.job_id,
+                why,
+                self.restarts,
+            )
+            self.job_id = self.start_over(self.job_id)
+            try:
+                for number, chunk in enumerate(self.sent, 1):
+                    self._upload(chunk, number)
+                return
+            except ChunkUploadUndecided as again:
+                why = again
+
+    def _upload(self, chunk: Any, number: int) -> None:
+        started = time.monotonic()
+        self.hook.upload_chunk(self.job_id, chunk, cast(ChunkKind, chunk.kind), self.pool)
+        elapsed = max(time.monotonic() - started, 1e-6)
+        self.log.info(
+            "Uploaded %s chunk %d (%s rows, %.1f MB) in %.2fs: %.1f MB/s",
+            chunk.kind,
+            number,
+            f"{chunk.rows:,}",
+            chunk.size / 1e6,
+            elapsed,
+            chunk.size / 1e6 / elapsed,
+        )
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                if not self.is_alive():
+                    return
+                continue
+            if item is None:
+                return
+
+    def put(self, chunk: Any) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self.queue.put(chunk, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Wait for every queued chunk; re-raises the upload's error."""
+        self.queue.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        self.error = self.error or RuntimeError("push aborted")
+        self.job_ready.set()
+        self.queue.put(None)
+        self.join()
