@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from airflow_provider_celonis.datapath.pipeline import human_size
 from airflow_provider_celonis.hooks.celonis import CelonisHook, ChunkKind
 from airflow_provider_celonis.hooks.errors import ChunkUploadUndecided
 
@@ -87,11 +88,11 @@ class Uploader(threading.Thread):
         self.hook.upload_chunk(self.job_id, chunk, cast(ChunkKind, chunk.kind), self.pool)
         elapsed = max(time.monotonic() - started, 1e-6)
         self.log.info(
-            "Uploaded %s chunk %d (%s rows, %.1f MB) in %.2fs: %.1f MB/s",
+            "Uploaded %s chunk %d (%s rows, %s) in %.2fs: %.1f MB/s",
             chunk.kind,
             number,
             f"{chunk.rows:,}",
-            chunk.size / 1e6,
+            human_size(chunk.size),
             elapsed,
             chunk.size / 1e6 / elapsed,
         )

@@ -241,7 +241,7 @@ class DataPushOperator(BaseOperator):
         try:
             return open_source(source, what=what)
         except CelonisConfigError as exc:
-            if isinstance(source, str) and "matches no file" in str(exc) and _looks_rendered(source):
+            if isinstance(source, str) and _looks_rendered(source):
                 raise CelonisConfigError(
                     f"{exc}. The value looks like a DataFrame or table rendered to text by a Jinja template "
                     "(e.g. an xcom_pull string): pass the upstream task's output itself instead, "

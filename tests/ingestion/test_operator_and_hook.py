@@ -210,3 +210,28 @@ def test_written_files_are_uncompressed(run_dag: Any, ingestion_conn: Any, s3: A
     (tmp_path / "f.parquet").write_bytes(s3.get_object(Bucket="continuous", Key=key)["Body"].read())
     meta = pq.ParquetFile(tmp_path / "f.parquet").metadata
     assert meta.row_group(0).column(0).compression == "UNCOMPRESSED"
+
+
+def test_written_files_dictionary_encode_only_repeating_columns(
+    run_dag: Any, ingestion_conn: Any, s3: Any, tmp_path: Path
+) -> None:
+    """The ingestion files use the Data Push writer's dictionary choice: a column of unique values is
+    written plain, a column that repeats is dictionary-encoded. primary_keys given as a template string
+    is one key."""
+    source = (
+        'lambda: __import__("pyarrow").table({"id": list(range(5000)), '
+        '"status": ["open", "closed"] * 2500})'
+    )
+    run = run_dag(
+        dag_with(
+            f'DataIngestionOperator(task_id="ingest", source={source}, target_table="enc", '
+            'primary_keys="{{ params.pk }}", params={"pk": "id"})'
+        )
+    )
+    assert task_states(run) == {"ingest": "success"}
+    key = xcom(run, "ingest")["keys"][0]
+    (tmp_path / "f.parquet").write_bytes(s3.get_object(Bucket="continuous", Key=key)["Body"].read())
+    group = pq.ParquetFile(tmp_path / "f.parquet").metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: set(group.column(i).encodings) for i in range(2)}
+    assert not encodings["id"] & {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert encodings["status"] & {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}

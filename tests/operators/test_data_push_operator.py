@@ -137,10 +137,14 @@ def test_deferrable_push_and_sensor(
 
 
 def test_job_error_fails_task_with_logs(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+    run_dag: Any,
+    celonis_conn: Any,
+    landed: EmulatorClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """A job that ends in ERROR fails the task, and the task log quotes Celonis' job log."""
     src = write_csv(tmp_path / "a.csv", [{"id": 1}])
-    landed.fault(method="POST", path="/emulator/none", count=1)  # no-op rule: the API must not be affected
     import requests
 
     requests.post(
@@ -153,6 +157,8 @@ def test_job_error_fails_task_with_logs(
         dag_with(f'DataPushOperator(task_id="push", source="{src}", target_table="t", poll_interval=0.2)')
     )
     assert task_states(run) == {"push": "failed"}
+    output = capsys.readouterr().out
+    assert "ended ERROR" in output and "simulated failure in column id" in output
     assert [j["status"] for j in landed.jobs()] == ["ERROR"]
 
 
@@ -194,6 +200,7 @@ def test_bad_input_fails_and_leaves_no_job(
     output = capsys.readouterr().out
     assert message in output
     assert "definitely-wrong-key" not in output
+    assert "XCom not found" not in output
     assert landed.jobs() == [] and landed.jobs("forbidden-pool") == []
     assert landed.rows("bad") == []
 
@@ -218,5 +225,149 @@ def test_csv_pass_through_split_at_record_boundaries(
     )
     assert task_states(run) == {"push": "success"}
     assert xcom(run, "push")["chunks"] >= 3
+    assert xcom(run, "push")["rows"] == len(rows)  # records sent, quoted newlines not counted as rows
     got = sorted(landed.rows("notes"), key=lambda r: r["id"])
     assert got == rows
+
+
+def test_templated_string_keys_job_type_and_schema_are_rendered_whole(
+    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+) -> None:
+    """A string template for keys is one key after rendering (never its characters); job_type and
+    table_schema are templated too."""
+    src = write_csv(tmp_path / "a.csv", [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
+    task = (
+        f'DataPushOperator(task_id="push", source="{src}", target_table="tpl", keys="{{{{ params.k }}}}", '
+        'job_type="{{ params.jt }}", table_schema=[{"columnName": "{{ params.col }}", "columnType": "STRING", '
+        '"fieldLength": 7}], params={"k": "id", "jt": "REPLACE", "col": "v"}, poll_interval=0.2)'
+    )
+    run = run_dag(dag_with(task))
+    assert task_states(run) == {"push": "success"}
+    job = landed.jobs()[-1]
+    assert job["keys"] == ["id"] and job["type"] == "REPLACE"
+    assert {"columnName": "v", "columnType": "STRING", "fieldLength": 7}.items() <= next(
+        c for c in job["tableSchema"]["columns"] if c["columnName"] == "v"
+    ).items()
+    assert sorted(r["id"] for r in landed.rows("tpl")) == [1, 2]
+
+
+def test_wrong_key_fails_before_the_source_is_converted(
+    run_dag: Any,
+    celonis_conn: Any,
+    landed: EmulatorClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A wrong key is refused by one cheap call before any conversion starts (no conversion log line)."""
+    src = write_csv(tmp_path / "big.csv", [{"id": i, "name": f"name {i}" * 3} for i in range(200_000)])
+    celonis_conn("wrongkey", password="definitely-wrong-key")
+    run = run_dag(
+        dag_with(f'DataPushOperator(task_id="push", source="{src}", target_table="t", celonis_conn_id="wrongkey")')
+    )
+    assert task_states(run) == {"push": "failed"}
+    output = capsys.readouterr().out
+    assert "HTTP 401" in output
+    assert "Measuring STRING lengths" not in output and "Uploaded upserted chunk" not in output
+    assert landed.jobs() == []
+
+
+def test_empty_delta_source_is_skipped_without_a_job(
+    run_dag: Any,
+    celonis_conn: Any,
+    landed: EmulatorClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name\n")
+    run = run_dag(
+        dag_with(f'DataPushOperator(task_id="push", source="{empty}", target_table="quiet", keys=["id"])')
+    )
+    assert task_states(run) == {"push": "success"}
+    result = xcom(run, "push")
+    assert result["rows"] == 0 and result["status"] == "SKIPPED" and result["job_id"] == ""
+    assert "nothing to push" in capsys.readouterr().out
+    assert landed.jobs() == []
+
+
+def test_empty_replace_empties_the_table_when_the_types_are_known(
+    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+) -> None:
+    full = tmp_path / "full.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "name": ["a", "b"]}), full)
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"id": pa.array([], pa.int64()), "name": pa.array([], pa.string())}), empty)
+    for path in (full, empty):
+        run = run_dag(
+            dag_with(
+                f'DataPushOperator(task_id="push", source="{path}", target_table="gone", job_type="REPLACE", '
+                "poll_interval=0.2)"
+            )
+        )
+        assert task_states(run) == {"push": "success"}
+    assert landed.rows("gone") == []
+    assert xcom(run, "push")["status"] == "DONE" and xcom(run, "push")["rows"] == 0
+    assert [t["name"] for t in landed.tables() if t["name"] == "gone"] == ["gone"]
+
+
+def test_empty_replace_without_types_fails_saying_so(
+    run_dag: Any,
+    celonis_conn: Any,
+    landed: EmulatorClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name\n")
+    run = run_dag(
+        dag_with(f'DataPushOperator(task_id="push", source="{empty}", target_table="t", job_type="REPLACE")')
+    )
+    assert task_states(run) == {"push": "failed"}
+    assert "the type of column(s) 'id', 'name' is unknown" in capsys.readouterr().out
+    assert landed.jobs() == []
+
+
+def test_deletes_are_counted_and_small_pushes_show_kb(
+    run_dag: Any,
+    celonis_conn: Any,
+    landed: EmulatorClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pq.write_table(pa.table({"id": [1, 2, 3]}), tmp_path / "up.parquet")
+    pq.write_table(pa.table({"id": [2, 3]}), tmp_path / "del.parquet")
+    run = run_dag(
+        dag_with(
+            f'DataPushOperator(task_id="push", source="{tmp_path}/up.parquet", deleted_source="{tmp_path}/del.parquet", '
+            'target_table="counted", keys=["id"], poll_interval=0.2)'
+        )
+    )
+    assert task_states(run) == {"push": "success"}
+    result = xcom(run, "push")
+    assert result["rows"] == 3 and result["deleted_rows"] == 2 and result["chunks"] == 2
+    output = capsys.readouterr().out
+    assert "3 rows, 2 deleted rows in 2 chunk(s)" in output
+    assert " KB" in output and "0.0 MB" not in output
+    assert [r["id"] for r in landed.rows("counted")] == [1]
+
+
+def test_sync_timeout_cancels_the_job_and_says_so(
+    run_dag: Any,
+    celonis_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.helpers import ADMIN_KEY, conn_uri_env
+
+    emu = celonis_emulator_factory(app_keys=("app-key-0123456789", ADMIN_KEY), job_duration=30)
+    monkeypatch.setenv(*conn_uri_env("celonis_default", emu.url, "app-key-0123456789", data_pool_id=POOL))
+    src = write_csv(tmp_path / "a.csv", [{"id": 1}])
+    run = run_dag(
+        dag_with(
+            f'DataPushOperator(task_id="push", source="{src}", target_table="slow", timeout=1, poll_interval=0.2)'
+        )
+    )
+    assert task_states(run) == {"push": "failed"}
+    assert "cancelled the job" in capsys.readouterr().out
+    assert [j["status"] for j in EmulatorClient(emu, ADMIN_KEY).jobs()] == ["CANCELED"]
