@@ -219,8 +219,7 @@ def test_written_files_dictionary_encode_only_repeating_columns(
     written plain, a column that repeats is dictionary-encoded. primary_keys given as a template string
     is one key."""
     source = (
-        'lambda: __import__("pyarrow").table({"id": list(range(5000)), '
-        '"status": ["open", "closed"] * 2500})'
+        'lambda: __import__("pyarrow").table({"id": list(range(5000)), "status": ["open", "closed"] * 2500})'
     )
     run = run_dag(
         dag_with(

@@ -262,7 +262,9 @@ def test_wrong_key_fails_before_the_source_is_converted(
     src = write_csv(tmp_path / "big.csv", [{"id": i, "name": f"name {i}" * 3} for i in range(200_000)])
     celonis_conn("wrongkey", password="definitely-wrong-key")
     run = run_dag(
-        dag_with(f'DataPushOperator(task_id="push", source="{src}", target_table="t", celonis_conn_id="wrongkey")')
+        dag_with(
+            f'DataPushOperator(task_id="push", source="{src}", target_table="t", celonis_conn_id="wrongkey")'
+        )
     )
     assert task_states(run) == {"push": "failed"}
     output = capsys.readouterr().out

@@ -1,13 +1,18 @@
 """The fault suite: one table of failure scenarios, each run through real Airflow (dag.test) into the emulator.
 
-Every scenario asserts the final table equals the expected rows exactly, that no job is left NEW (no
-orphan), the task's final state, and the message a user sees in the task log.
+Every scenario asserts the final table equals the expected rows exactly (each row landed once), the exact
+number of create requests and of jobs left listed (none left NEW), the task's final state, and the message
+a user sees in the task log. The scenarios about lost answers, 429s and chunk listings run against both
+emulator profiles: ``documented`` (answers only what the Celonis docs promise: empty upload answers, an
+opaque chunk checksum, 429 without Retry-After) and ``lenient`` (chunk ids and MD5 checksums in answers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +27,19 @@ from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, task_states
 
 QUOTA_WINDOW = 20
 HAS_TASK_STATE_STORE = importlib.util.find_spec("airflow.models.task_state_store") is not None
-ROWS = [{"id": i, "name": f"name-{i}", "amount": i * 2.5} for i in range(1, 3001)]
+#: Names that compress badly, so the rows make several 64 KiB chunks.
+ROWS = [
+    {"id": i, "name": f"name-{i}-" + format(i * 2654435761 % 2**32, "08x") * 4, "amount": i * 2.5}
+    for i in range(1, 6001)
+]
+PROFILES = ("documented", "lenient")
+CHECKSUMS = ("none", "md5", "opaque")
+
+
+def _emulator_has(setting: str) -> bool:
+    from airflow_provider_celonis.emulator.settings import EmulatorSettings
+
+    return setting in {f.name for f in dataclasses.fields(EmulatorSettings)}
 
 
 @dataclass
@@ -37,9 +54,14 @@ class Scenario:
     expect_state: str = "success"
     expect_message: str = ""
     expect_rows: bool = True
-    #: Jobs the emulator should have seen created (None: do not check), and DONE jobs left listed.
+    #: Create requests the emulator received, faulted ones included (None: do not check), the jobs of the
+    #: table left listed at the end, and how many of those are DONE (default: 1 when rows landed, else 0).
     expect_creates: int | None = 1
+    expect_jobs: int = 1
     expect_done_jobs: int | None = None
+    #: Run against both emulator profiles (and, with ``checksums``, every chunk-listing checksum).
+    profiles: bool = False
+    checksums: bool = False
     retries: int = 0
     #: Runs in a thread while the DAG runs (e.g. restart the emulator mid-job).
     during: Callable[[EmulatorClient, Any], None] | None = None
@@ -77,7 +99,7 @@ def restart_when_running(client: EmulatorClient, emu: Any) -> None:
         if any(j["status"] in ("QUEUED", "RUNNING") for j in jobs):
             emu.restart()
             return
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling the emulator for a state, not synchronising on time
 
 
 SCENARIOS = [
@@ -92,6 +114,7 @@ SCENARIOS = [
             {"method": "POST", "path": "/chunks/upserted$", "status": 504, "count": 1},
             {"method": "GET", "path": "/jobs/[^/]+$", "status": 502, "count": 2},
         ),
+        expect_creates=2,
     ),
     Scenario(
         "connection reset before an answer",
@@ -100,18 +123,35 @@ SCENARIOS = [
     Scenario(
         "answer lost after a chunk was stored",
         fault(method="POST", path="/chunks/upserted$", action="close_after", count=1),
+        profiles=True,
+        checksums=True,
+    ),
+    Scenario(
+        "answers to every chunk upload lost after the chunk was stored",
+        fault(method="POST", path="/chunks/upserted$", action="close_after", count=100),
+        profiles=True,
+        checksums=True,
     ),
     Scenario(
         "answer lost after a job was created",
         fault(method="POST", path="/jobs/?$", action="close_after", count=1),
+        expect_message="The answer to creating the job was lost",
+        profiles=True,
     ),
     Scenario(
         "answer lost after execute was accepted",
         fault(method="POST", path="/jobs/[^/]+/?$", action="close_after", count=1),
+        profiles=True,
     ),
     Scenario(
-        "429 per-second burst on execute",
+        "429 per-second burst on execute, with Retry-After",
         fault(method="POST", path="/jobs/[^/]+/?$", status=429, count=3, headers={"Retry-After": "1"}),
+        profiles=True,
+    ),
+    Scenario(
+        "429 per-second burst on execute, without Retry-After",
+        fault(method="POST", path="/jobs/[^/]+/?$", status=429, count=2),
+        profiles=True,
     ),
     Scenario(
         "hourly quota spent: sync operator sleeps until the window reopens",
@@ -119,6 +159,7 @@ SCENARIOS = [
         emulator={"execute_per_hour": 1, "quota_window_seconds": QUOTA_WINDOW},
         connection={"retries": 1},
         expect_message="execute budget is spent",
+        expect_creates=2,  # the other DAG's job too
     ),
     Scenario(
         "hourly quota spent: deferrable operator defers until the window reopens",
@@ -127,6 +168,7 @@ SCENARIOS = [
         emulator={"execute_per_hour": 1, "quota_window_seconds": QUOTA_WINDOW},
         connection={"retries": 1},
         expect_message="execute budget is spent",
+        expect_creates=2,  # the other DAG's job too
     ),
     Scenario(
         "job ends in ERROR",
@@ -159,6 +201,7 @@ SCENARIOS = [
         connection={"retries": 1},
         retries=1,
         expect_creates=2,
+        expect_jobs=1,  # the first try's NEW job was deleted by the second
         expect_message="was never executed; deleting it and pushing anew",
         resumes=True,
     ),
@@ -180,11 +223,17 @@ SCENARIOS = [
         operator="delete_job_on_success=True,",
         retries=1,
         expect_creates=1,
+        expect_jobs=0,  # deleted on success by the second try
         expect_done_jobs=0,
         expect_message="is already DONE; not pushing again",
         resumes=True,
     ),
-    Scenario("emulator restarted mid-job", during=restart_when_running, emulator={"job_duration": 1.0}),
+    Scenario(
+        "emulator restarted mid-job",
+        during=restart_when_running,
+        emulator={"job_duration": 1.0},
+        expect_creates=None,  # a restart clears the request counters; the one job listed shows one create
+    ),
     Scenario(
         "OAuth token expiring mid-push",
         fault(method="POST", path="/chunks/upserted$", action="delay", delay_seconds=0.8, count=4),
@@ -203,7 +252,8 @@ SCENARIOS = [
         expect_state="failed",
         expect_message="ReadTimeout",
         expect_rows=False,
-        expect_creates=None,
+        expect_creates=None,  # how many delayed creates the server completes after the client gave up varies
+        expect_jobs=-1,
     ),
 ]
 
@@ -244,9 +294,60 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def _cases() -> list[Any]:
+    """Each scenario once, or once per profile (and per chunk-listing checksum) where it says so."""
+    cases = []
+    for scenario in SCENARIOS:
+        profiles = PROFILES if scenario.profiles else (None,)
+        checksums = CHECKSUMS if scenario.checksums else (None,)
+        for profile in profiles:
+            for checksum in checksums:
+                label = "-".join(
+                    x for x in (scenario.name, profile, checksum and f"checksum {checksum}") if x
+                )
+                cases.append(pytest.param(scenario, profile, checksum, id=label))
+    return cases
+
+
+def _variant(profile: str | None, checksum: str | None) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for name, value in (("profile", profile), ("chunk_checksum", checksum)):
+        if value is None:
+            continue
+        if not _emulator_has(name):
+            if value in ("lenient", "md5"):
+                continue  # what an emulator without profiles does anyway
+            pytest.skip(f"the emulator has no {name} setting yet")
+        settings[name] = value
+    return settings
+
+
+def _connect(monkeypatch: pytest.MonkeyPatch, emu: Any, connection: dict[str, Any]) -> None:
+    extra = {"data_pool_id": POOL, **{k: v for k, v in connection.items() if k not in ("login", "password")}}
+    conn = {
+        "conn_type": "celonis",
+        "host": emu.url,
+        "password": connection.get("password", "app-key-0123456789"),
+        "extra": extra,
+    }
+    if "login" in connection:
+        conn["login"] = connection["login"]
+    monkeypatch.setenv("AIRFLOW_CONN_CELONIS_DEFAULT", json.dumps(conn))
+
+
+def _creates(client: EmulatorClient) -> int:
+    return sum(
+        n
+        for key, n in client.stats()["requests"].items()
+        if key.startswith("POST") and key.endswith("/jobs/")
+    )
+
+
+@pytest.mark.parametrize(("scenario", "profile", "checksum"), _cases())
 def test_scenario(
     scenario: Scenario,
+    profile: str | None,
+    checksum: str | None,
     source: Path,
     run_dag: Any,
     celonis_emulator_factory: Any,
@@ -259,23 +360,10 @@ def test_scenario(
         app_keys=("app-key-0123456789", ADMIN_KEY),
         oauth_clients=("client-1:client-secret-0123456789",),
         **scenario.emulator,
+        **_variant(profile, checksum),
     )
     client = EmulatorClient(emu, ADMIN_KEY)
-    extra = {
-        "data_pool_id": POOL,
-        **{k: v for k, v in scenario.connection.items() if k not in ("login", "password")},
-    }
-    conn = {
-        "conn_type": "celonis",
-        "host": emu.url,
-        "password": scenario.connection.get("password", "app-key-0123456789"),
-        "extra": extra,
-    }
-    if "login" in scenario.connection:
-        conn["login"] = scenario.connection["login"]
-    import json
-
-    monkeypatch.setenv("AIRFLOW_CONN_CELONIS_DEFAULT", json.dumps(conn))
+    _connect(monkeypatch, emu, scenario.connection)
     scenario.arrange(client, emu)
     helper = (
         threading.Thread(target=scenario.during, args=(client, emu), daemon=True) if scenario.during else None
@@ -299,21 +387,114 @@ def test_scenario(
     jobs = client.jobs()
     assert [j for j in jobs if j["status"] == "NEW"] == [], "a job was left behind"
     if scenario.expect_creates is not None:
-        creates = sum(
-            n
-            for key, n in client.stats()["requests"].items()
-            if key.startswith("POST") and key.endswith("/jobs/")
-        )
-        own = [j for j in jobs if j["targetName"] == "orders"]
-        assert len(own) == scenario.expect_creates or creates >= scenario.expect_creates
-        done = (
-            scenario.expect_done_jobs if scenario.expect_done_jobs is not None else int(scenario.expect_rows)
-        )
-        assert len([j for j in own if j["status"] == "DONE"]) == done
+        assert _creates(client) == scenario.expect_creates
+    own = [j for j in jobs if j["targetName"] == "orders"]
+    if scenario.expect_jobs >= 0:
+        assert len(own) == scenario.expect_jobs
+    done = scenario.expect_done_jobs if scenario.expect_done_jobs is not None else int(scenario.expect_rows)
+    assert len([j for j in own if j["status"] == "DONE"]) == done
+
+
+MAPPED_DAG = """
+import datetime
+from airflow.sdk import DAG
+from airflow_provider_celonis.operators.data_push import DataPushOperator
+with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1)) as dag:
+    DataPushOperator.partial(
+        task_id="push", target_table="orders", keys=["id"], poll_interval=0.2, chunk_size_bytes=64 * 1024,
+    ).expand(source=SOURCES)
+"""
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_mapped_tasks_into_one_table_with_lost_create_answers(
+    profile: str,
+    tmp_path: Path,
+    run_dag: Any,
+    celonis_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two mapped tasks push halves of the rows into one table and the answers to both creates are lost:
+    each adopts only the job it created, every row lands once, no job is left NEW."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    emu = celonis_emulator_factory(app_keys=("app-key-0123456789", ADMIN_KEY), **_variant(profile, None))
+    client = EmulatorClient(emu, ADMIN_KEY)
+    _connect(monkeypatch, emu, {})
+    halves = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    pq.write_table(pa.Table.from_pylist(ROWS[:3000]), halves[0])
+    pq.write_table(pa.Table.from_pylist(ROWS[3000:]), halves[1])
+    client.fault(method="POST", path="/jobs/?$", action="close_after", count=2)
+    run = run_dag(MAPPED_DAG.replace("SOURCES", repr([str(p) for p in halves])))
+    assert {ti.state for ti in run.get_task_instances()} == {"success"}
+    assert sorted(client.rows("orders"), key=lambda r: r["id"]) == ROWS
+    jobs = client.jobs()
+    assert [j["status"] for j in jobs] == ["DONE", "DONE"]
+    assert _creates(client) == 2
+
+
+def test_concurrent_pushes_into_one_table_never_share_a_job(
+    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two pushes into one table at the same time, both create answers lost: whatever the interleaving,
+    they never adopt the same job, every row lands once, and every NEW job left behind was announced in
+    the log as possibly left for Celonis to expire."""
+    import logging
+
+    import pyarrow as pa
+
+    from airflow_provider_celonis.datapath.job import MAYBE_LEFT, PushJob
+    from airflow_provider_celonis.datapath.pipeline import PushSpec, prepare
+    from airflow_provider_celonis.datapath.sources import open_source
+    from airflow_provider_celonis.hooks.celonis import CelonisHook
+
+    emu = celonis_emulator_factory(app_keys=("app-key-0123456789", ADMIN_KEY))
+    client = EmulatorClient(emu, ADMIN_KEY)
+    _connect(monkeypatch, emu, {})
+    client.fault(method="POST", path="/jobs/?$", action="close_after", count=2)
+    log = logging.getLogger("concurrent-push")
+    barrier = threading.Barrier(2)
+    used: list[str] = []
+    errors: list[BaseException] = []
+
+    def push(rows: list[dict[str, Any]]) -> None:
+        try:
+            spec = PushSpec(target_table="orders", keys=["id"], chunk_size_bytes=64 * 1024)
+            hook = CelonisHook()
+            job = PushJob(hook, POOL, spec, log)
+            parts = prepare(spec, POOL, open_source(pa.Table.from_pylist(rows)), None, log)
+            barrier.wait(timeout=30)
+            report = job.push(parts)
+            job.execute()
+            job.wait(0.2, 60)
+            used.append(report.job_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    with caplog.at_level(logging.WARNING, logger="concurrent-push"):
+        threads = [threading.Thread(target=push, args=(half,)) for half in (ROWS[:3000], ROWS[3000:])]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert errors == []
+    assert len(set(used)) == 2
+    assert sorted(client.rows("orders"), key=lambda r: r["id"]) == ROWS
+    left = [j for j in client.jobs() if j["status"] == "NEW"]
+    assert len(left) <= sum(MAYBE_LEFT in r.getMessage() for r in caplog.records)
+
+
+def client_polls(client: EmulatorClient) -> int:
+    """Status requests the emulator has seen (job list and single job)."""
+    return sum(
+        n for key, n in client.stats()["requests"].items() if key.startswith("GET") and "/jobs/" in key
+    )
 
 
 def test_triggerer_restarted_while_job_runs(celonis_conn: Any, landed: EmulatorClient, source: Path) -> None:
-    """A triggerer going away (its trigger task cancelled, cleanup run) leaves the job alone; a new one fires."""
+    """A triggerer going away (its trigger task cancelled after its first poll, cleanup run) leaves the job
+    alone; a new triggerer's trigger fires with the job's outcome."""
     from airflow_provider_celonis.hooks.celonis import CelonisHook
     from airflow_provider_celonis.triggers.data_push import DataPushJobTrigger
 
@@ -323,9 +504,12 @@ def test_triggerer_restarted_while_job_runs(celonis_conn: Any, landed: EmulatorC
     hook.execute_job(job["id"])
 
     async def first_triggerer() -> None:
+        """Runs until the trigger has polled the job once, then goes away as a stopped triggerer does."""
         trigger = DataPushJobTrigger(job["id"], POOL, poll_interval=0.2)
+        polled = client_polls(landed)
         task = asyncio.ensure_future(anext(aiter(trigger.run())))
-        await asyncio.sleep(0.1)
+        while client_polls(landed) == polled and not task.done():
+            await asyncio.sleep(0.01)  # waiting for the poll to be seen, not for a time to pass
         task.cancel()
         await trigger.cleanup()
 
