@@ -174,6 +174,30 @@ def test_sql_file_is_rendered_with_params(
     )
 
 
+def test_templated_key_string_and_a_query_with_no_new_rows(
+    run_dag: Any, celonis_conn: Any, emulator: Any, sqlite_conn: Any, landed: EmulatorClient
+) -> None:
+    """keys="{{ params.k }}" is one key after rendering; an incremental DELTA query that finds no new rows
+    succeeds without creating a job (status SKIPPED, 0 rows)."""
+    sqlite_conn(
+        "CREATE TABLE t (id INTEGER, v TEXT);"
+        + "".join(f"INSERT INTO t VALUES ({i}, 'v{i}');" for i in range(5))
+    )
+    for low, table in ((0, "inc"), (100, "inc")):
+        task = push_task(
+            "sqlite_src",
+            f"SELECT id, v FROM t WHERE id >= {low}",
+            table,
+            keys="{{ params.k }}",
+            params={"k": "id"},
+        ).replace('job_type="REPLACE"', 'job_type="DELTA"')
+        run = run_dag(dag_with(task))
+        assert task_states(run) == {"push": "success"}
+    assert xcom(run, "push")["status"] == "SKIPPED" and xcom(run, "push")["rows"] == 0
+    assert [j["keys"] for j in landed.jobs()] == [["id"]]
+    assert sorted(r["id"] for r in landed.rows("inc")) == [0, 1, 2, 3, 4]
+
+
 def test_not_a_sql_connection_fails_before_any_job(
     run_dag: Any, celonis_conn: Any, landed: EmulatorClient
 ) -> None:
