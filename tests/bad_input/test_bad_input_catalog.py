@@ -111,7 +111,7 @@ CASES: list[Case] = [
     # -- data -------------------------------------------------------------------------------------
     Case("missing-file", "operator", 'source="@dir@/nope.csv"', ("source: '@dir@/nope.csv' does not exist",)),
     Case("empty-file", "operator", 'source="@empty@"', ("source: cannot read csv file @empty@: Empty CSV file",)),
-    Case("header-only", "operator", 'source="@header_only@"',
+    Case("header-only", "operator", 'source="@header_only@", on_empty="fail"',
          ("source @header_only@ has no rows; nothing to push",)),
     Case("malformed-csv-row", "operator", 'source="@malformed@"',
          ("source: @malformed@: line 4 has 3 fields, but the header has 2: '3,c,extra'",)),
