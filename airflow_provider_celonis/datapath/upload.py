@@ -56,11 +56,12 @@ class Uploader(threading.Thread):
             self._drain()
 
     def _send(self, chunk: Any) -> None:
-        try:
-            self._upload(chunk, len(self.sent) + 1)
-        except ChunkUploadUndecided as exc:
-            self._restart(exc)
-            self._upload(chunk, len(self.sent) + 1)
+        while True:
+            try:
+                self._upload(chunk, len(self.sent) + 1)
+                break
+            except ChunkUploadUndecided as exc:
+                self._restart(exc)
         self.sent.append(chunk)
 
     def _restart(self, why: ChunkUploadUndecided) -> None:
@@ -88,13 +89,13 @@ class Uploader(threading.Thread):
         self.hook.upload_chunk(self.job_id, chunk, cast(ChunkKind, chunk.kind), self.pool)
         elapsed = max(time.monotonic() - started, 1e-6)
         self.log.info(
-            "Uploaded %s chunk %d (%s rows, %s) in %.2fs: %.1f MB/s",
+            "Uploaded %s chunk %d (%s rows, %s) in %.2fs: %s/s",
             chunk.kind,
             number,
             f"{chunk.rows:,}",
             human_size(chunk.size),
             elapsed,
-            chunk.size / 1e6 / elapsed,
+            human_size(chunk.size / elapsed),
         )
 
     def _drain(self) -> None:

@@ -4,6 +4,7 @@ timeout against the trigger's deadline, the hint for a DataFrame rendered to tex
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
@@ -47,3 +48,26 @@ def test_dataframe_rendered_to_text_gets_a_hint() -> None:
     op = DataPushOperator(task_id="push", target_table="t", source="x")
     with pytest.raises(CelonisConfigError, match=r"source=upstream_task.output"):
         op._open("source", "   id name\n0   1    a\n1   2    b")
+
+
+def test_conversion_logs_progress_at_a_bounded_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Big sources log conversion progress; at most one line per PROGRESS_SECONDS (0 here: every batch)."""
+    import logging
+
+    import pyarrow as pa
+
+    from airflow_provider_celonis.datapath import pipeline
+    from airflow_provider_celonis.datapath.sources import open_source
+
+    batches = [pa.record_batch({"id": list(range(i, i + 100))}) for i in range(0, 300, 100)]
+    spec = pipeline.PushSpec(target_table="t")
+    log = logging.getLogger("progress")
+    (part,) = pipeline.prepare(spec, "p", open_source(lambda: iter(batches)), None, log)
+    with caplog.at_level(logging.INFO, logger="progress"):
+        monkeypatch.setattr(pipeline, "PROGRESS_SECONDS", 0.0)
+        chunks = list(pipeline.parquet_chunks(part, tmp_path, spec, log))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Converting source")]
+    assert sum(c.rows for c in chunks) == 300
+    assert [line.split(":")[1].split(" rows")[0].strip() for line in lines] == ["100", "200", "300"]
