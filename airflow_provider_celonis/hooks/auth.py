@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from airflow_provider_celonis.hooks.connection import CelonisConnectionConfig
@@ -25,9 +26,11 @@ class _Token:
 class TokenCache:
     """Process-wide OAuth tokens keyed by (token URL, client id, scopes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._tokens: dict[tuple[str, str, str], _Token] = {}
         self._lock = threading.Lock()
+        #: Replaceable so that tests can let tokens age without sleeping.
+        self.clock = clock
 
     @staticmethod
     def key(cfg: CelonisConnectionConfig) -> tuple[str, str, str]:
@@ -36,7 +39,7 @@ class TokenCache:
     def get(self, cfg: CelonisConnectionConfig) -> str | None:
         with self._lock:
             token = self._tokens.get(self.key(cfg))
-        if token and token.refresh_at > time.monotonic():
+        if token and token.refresh_at > self.clock():
             return token.value
         return None
 
@@ -44,7 +47,7 @@ class TokenCache:
         # A short-lived token (below the margin) is still used once rather than refetched in a loop.
         margin = min(REFRESH_MARGIN, expires_in / 2)
         with self._lock:
-            self._tokens[self.key(cfg)] = _Token(value, time.monotonic() + expires_in - margin)
+            self._tokens[self.key(cfg)] = _Token(value, self.clock() + expires_in - margin)
 
     def invalidate(self, cfg: CelonisConnectionConfig, value: str | None = None) -> None:
         with self._lock:

@@ -1,44 +1,39 @@
-"""The one HTTP error and retry policy, shared by the sync (requests) and async (aiohttp) paths.
+"""The one HTTP error and retry policy: ``decide`` judges every attempt of every call, sync or async.
 
-A failed call falls in one of four classes:
+A failed attempt falls in one of four classes:
 
-* ``NOT_SENT``: the connection was never made, so nothing happened on the server: always retry.
-* ``REFUSED``: 429 or 503, the server refused the call without doing it: always retry, honouring
-  ``Retry-After``.
-* ``AMBIGUOUS``: the request left but no usable answer came back (read timeout, connection dropped,
-  502 or 504 from a gateway): the server may or may not have done the work. Idempotent endpoints retry;
-  the others first ask the server what happened (see ``Endpoint.on_ambiguous``).
-* ``FATAL``: any other error status: raise at once with Celonis' message.
+* ``NOT_SENT``: the connection was never made, so nothing happened on the server: retry.
+* ``REFUSED``: 429 or 503, the server refused the call without doing it: retry, honouring ``Retry-After``
+  when there is one (Celonis does not promise it) and backing off with jitter when there is none.
+* ``AMBIGUOUS``: the request left but no usable answer came back (read timeout, connection dropped after
+  sending, 502 or 504 from a gateway): the server may or may not have done the work. What an endpoint may
+  do then is written once, in ``ENDPOINTS`` (``on_ambiguous``): retry, or reconcile (ask the server what
+  happened, and retry only if the call did not take effect).
+* ``FATAL``: any other error status: fail at once with the status, the call and Celonis' message.
 
-Each Data Push endpoint states its rule in ``ENDPOINTS`` below, next to why a retry is (or is made) safe.
+``decide`` is a pure function of (endpoint, attempt, answer or exception, headers, body); the transports
+in ``hooks/transport.py`` only send, sleep and reconcile as told.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any, Literal
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-)
 
 from airflow_provider_celonis.hooks.errors import (
     CelonisApiError,
     CelonisAuthError,
     CelonisConflictError,
     CelonisNotFoundError,
+    CelonisRateLimitError,
 )
 
 
@@ -54,13 +49,18 @@ AmbiguousRule = Literal["retry", "reconcile"]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One Celonis call: how to reach it and what a retry after an ambiguous failure may do."""
+    """One Celonis call: how to reach it, whether its answer is read, and what an ambiguous failure allows.
+
+    ``reads_answer`` is False where the docs promise "No Content": such answers are never parsed, so a
+    body, an empty answer or a text answer all mean the same.
+    """
 
     name: str
     method: str
     path: str  # relative to ``{base}/v1/data-push/{pool}/``
     on_ambiguous: AmbiguousRule
     why: str
+    reads_answer: bool = True
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -69,13 +69,16 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("list_jobs", "GET", "jobs/", "retry", "a read"),
         Endpoint("get_job", "GET", "jobs/{job_id}", "retry", "a read"),
         Endpoint("list_chunks", "GET", "jobs/{job_id}/chunks", "retry", "a read"),
-        Endpoint("delete_job", "DELETE", "jobs/{job_id}", "retry", "deleting twice leaves the same state"),
+        Endpoint(
+            "delete_job", "DELETE", "jobs/{job_id}", "retry", "deleting twice leaves the same state", False
+        ),
         Endpoint(
             "cancel_job",
             "POST",
             "jobs/{job_id}/cancel",
             "retry",
             "cancelling twice leaves the same state; a refusal on the retry is read as 'already terminal'",
+            False,
         ),
         Endpoint(
             "create_job",
@@ -92,14 +95,17 @@ ENDPOINTS: dict[str, Endpoint] = {
             "reconcile",
             "a lost answer may hide an accepted execute: the hook reads the job and treats any status past "
             "NEW as done (a second execute would only get 409 and spend hourly quota)",
+            False,
         ),
         Endpoint(
             "upload_chunk",
             "POST",
             "jobs/{job_id}/chunks/{kind}",
             "reconcile",
-            "a lost answer may hide a stored chunk: the hook lists the job's chunks and skips the re-send "
-            "when a chunk with the same MD5 checksum arrived since the attempt began",
+            "a lost answer may hide a stored chunk: the job has one writer, so the hook lists its chunks "
+            "again: one new chunk means stored, an unchanged list means send again, anything else is "
+            "undecidable (ChunkUploadUndecided)",
+            False,
         ),
         Endpoint("oauth_token", "POST", "", "retry", "asking for a token twice only yields two tokens"),
     )
@@ -124,15 +130,6 @@ class RetryPolicy:
         """Exponential backoff with full jitter: spreads retries of many workers hitting one limit."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
         return random.uniform(self.base_delay / 2, max(ceiling, self.base_delay / 2))
-
-
-class RetryableFailure(Exception):
-    """Raised inside a tenacity attempt to ask for another one; carries the error to raise at the end."""
-
-    def __init__(self, error: CelonisApiError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -176,7 +173,8 @@ def classify_exception(exc: BaseException) -> Outcome | None:
         if "NewConnectionError" in text or "NameResolutionError" in text or "Failed to establish" in text:
             return Outcome.NOT_SENT
         return Outcome.AMBIGUOUS
-    if isinstance(exc, requests.exceptions.Timeout | TimeoutError):
+    # asyncio.TimeoutError is not the builtin TimeoutError before Python 3.11.
+    if isinstance(exc, requests.exceptions.Timeout | TimeoutError | asyncio.TimeoutError):
         return Outcome.AMBIGUOUS
     if isinstance(exc, aiohttp.ClientError):
         return Outcome.AMBIGUOUS
@@ -259,86 +257,102 @@ def parse_json_answer(call: str, status: int, body: bytes | str, content_type: s
         ) from None
 
 
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableFailure) and exc.retry_after is not None:
-            # Honour the server, plus a little jitter so that many clients do not come back at once.
-            return exc.retry_after + random.uniform(0, min(1.0, policy.base_delay))
-        return policy.backoff(state.attempt_number)
-
-    return wait
+class Action(Enum):
+    ANSWER = "answer"
+    RETRY = "retry"
+    RECONCILE = "reconcile"
+    FAIL = "fail"
 
 
-def _retrying_kwargs(policy: RetryPolicy) -> dict[str, Any]:
-    return {
-        "retry": retry_if_exception_type(RetryableFailure),
-        "wait": _wait(policy),
-        "stop": stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_elapsed),
-        "reraise": True,
-    }
+@dataclass(frozen=True)
+class Attempt:
+    """What one attempt produced: an answer (``status``, ``headers``, ``body``) or a transport ``error``.
 
-
-def sync_retrying(policy: RetryPolicy) -> Retrying:
-    return Retrying(**_retrying_kwargs(policy))
-
-
-def async_retrying(policy: RetryPolicy) -> AsyncRetrying:
-    return AsyncRetrying(**_retrying_kwargs(policy))
-
-
-def judge_response(
-    call: str,
-    status: int,
-    headers: Any,
-    body: bytes,
-    policy: RetryPolicy,
-    on_unauthorized: Callable[[], bool] | None = None,
-) -> Any:
-    """Turn one HTTP answer into a result, a final error, or a request for another attempt.
-
-    Used as is by the sync and the async transport, so both follow the same rules.
+    ``number`` counts from 1; ``elapsed`` is the time since the first attempt began; ``can_refresh`` is
+    True while an OAuth call still has its one token refresh after a 401.
     """
-    content_type = headers.get("Content-Type")
-    if status < 400:
-        return parse_json_answer(call, status, body, content_type)
-    message = extract_message(body, content_type, _reason(status))
-    error = error_for_status(call, status, message)
-    if status == 401 and on_unauthorized is not None and on_unauthorized():
-        # An expired or revoked OAuth token: fetch a fresh one and try once more, right away.
-        raise RetryableFailure(error, retry_after=0.0)
-    outcome = classify_status(status)
-    if outcome is Outcome.FATAL:
-        raise error
-    retry_after = parse_retry_after(headers.get("Retry-After"))
-    if status == 429 and retry_after is not None and retry_after > policy.max_inline_wait:
-        # Waiting that long belongs to the operator (defer or sleep), not to a blocked HTTP call.
-        raise rate_limit_error(call, message, retry_after)
-    raise RetryableFailure(error, retry_after)
+
+    number: int
+    elapsed: float = 0.0
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    error: BaseException | None = None
+    can_refresh: bool = False
 
 
-def judge_transport_error(call: str, exc: BaseException) -> tuple[Outcome, RetryableFailure]:
-    """Classify a transport failure; re-raises anything that is not one."""
-    outcome = classify_exception(exc)
-    if outcome is None:
-        raise exc
-    return outcome, RetryableFailure(CelonisApiError(call, None, describe_transport_error(exc)))
+@dataclass(frozen=True)
+class Decision:
+    """What the transport does next.
+
+    ``ANSWER``: return ``value``. ``FAIL``: raise ``error``. ``RETRY``: sleep ``delay`` seconds (after
+    dropping the cached token when ``refresh_token``), then send again. ``RECONCILE``: ask the server
+    whether the call took effect; if so return what that found, else do ``then`` (a RETRY or a FAIL).
+    """
+
+    action: Action
+    value: Any = None
+    delay: float = 0.0
+    error: BaseException | None = None
+    refresh_token: bool = False
+    then: Decision | None = None
 
 
-def rate_limit_error(call: str, message: str, retry_after: float | None) -> CelonisApiError:
-    from airflow_provider_celonis.hooks.errors import CelonisRateLimitError
+def decide(
+    endpoint: Endpoint, call: str, attempt: Attempt, policy: RetryPolicy, now: datetime | None = None
+) -> Decision:
+    """The outcome of one attempt of ``endpoint``; pure but for the jitter drawn from ``random``."""
+    if attempt.error is not None:
+        outcome = classify_exception(attempt.error)
+        if outcome is None:  # a bug or an interrupt, not a network failure: never hidden behind a retry
+            return Decision(Action.FAIL, error=attempt.error)
+        error: CelonisApiError = CelonisApiError(call, None, describe_transport_error(attempt.error))
+        retry_after = None
+    else:
+        status = attempt.status or 0
+        content_type = attempt.headers.get("Content-Type")
+        if status < 400:
+            if not endpoint.reads_answer:
+                return Decision(Action.ANSWER)
+            try:
+                return Decision(Action.ANSWER, parse_json_answer(call, status, attempt.body, content_type))
+            except CelonisApiError as exc:
+                return Decision(Action.FAIL, error=exc)
+        message = extract_message(attempt.body, content_type, _reason(status))
+        error = error_for_status(call, status, message)
+        if status == 401 and attempt.can_refresh:
+            # An expired or revoked OAuth token: fetch a fresh one and try once more, right away.
+            return Decision(Action.RETRY, error=error, refresh_token=True)
+        outcome = classify_status(status)
+        if outcome is Outcome.FATAL:
+            return Decision(Action.FAIL, error=error)
+        retry_after = parse_retry_after(attempt.headers.get("Retry-After"), now)
+    delay = policy.backoff(attempt.number) if retry_after is None else retry_after + _jitter(policy)
+    if attempt.status == 429:
+        # Inline only while the wait stays short (the per-second limit); the hourly budget, said or not,
+        # goes to the operator, which defers or sleeps until the window reopens.
+        error = rate_limit_error(call, error.api_message, retry_after, now)
+        if attempt.elapsed + delay > policy.max_inline_wait:
+            return Decision(Action.FAIL, error=error)
+    spent = attempt.number >= policy.max_attempts or attempt.elapsed + delay > policy.max_elapsed
+    then = Decision(Action.FAIL, error=error) if spent else Decision(Action.RETRY, delay=delay, error=error)
+    if outcome is Outcome.AMBIGUOUS and endpoint.on_ambiguous == "reconcile":
+        return Decision(Action.RECONCILE, error=error, then=then)
+    return then
 
-    now = datetime.now(timezone.utc)
+
+def _jitter(policy: RetryPolicy) -> float:
+    """A little on top of the server's ``Retry-After``, so that many clients do not come back at once."""
+    return random.uniform(0, min(1.0, policy.base_delay))
+
+
+def rate_limit_error(
+    call: str, message: str, retry_after: float | None, now: datetime | None = None
+) -> CelonisRateLimitError:
+    """A lasting 429: when the window reopens (``Retry-After``, else the next full UTC hour, per the docs)."""
+    now = now or datetime.now(timezone.utc)
     resume_at = now + timedelta(seconds=retry_after) if retry_after is not None else next_full_utc_hour(now)
     return CelonisRateLimitError(call, message, (resume_at - now).total_seconds(), resume_at)
-
-
-def final_error(failure: RetryableFailure) -> CelonisApiError:
-    """The error to raise once retries are spent; a lasting 429 says when the window reopens."""
-    err = failure.error
-    if err.status == 429:
-        return rate_limit_error(err.call, err.api_message, failure.retry_after)
-    return err
 
 
 def _reason(status: int) -> str:

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_provider_celonis.hooks.auth import TOKEN_CACHE
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import (
     CelonisApiError,
@@ -59,7 +60,8 @@ def test_every_endpoint(hook: CelonisHook, tmp_path: Path, landed: EmulatorClien
     )
     hook.upload_chunk(job["id"], parquet_file(tmp_path, [{"id": 2}], "del.parquet"), kind="deleted")
     chunks = hook.list_chunks(job["id"])
-    assert [c["type"] for c in chunks] == ["UPSERT", "DELETE"] and chunks[0]["id"] == chunk["id"]
+    assert [c["type"] for c in chunks] == ["UPSERT", "DELETE"]
+    assert chunk == {"kind": "upserted", "name": "chunk.parquet"}  # nothing is read from the answer
     hook.execute_job(job["id"])
     done = hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)
     assert done["status"] == "DONE"
@@ -188,21 +190,44 @@ def test_hourly_quota_raises_with_resume_time(
     assert err.value.resume_at.minute == 0 and err.value.resume_at.second == 0
 
 
-def test_oauth_token_refreshed_on_expiry(
-    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    emu = celonis_emulator_factory(app_keys=("k",), oauth_clients=("cid:csecret",), token_ttl=2)
+def _oauth_hook(emu: Any, monkeypatch: pytest.MonkeyPatch) -> CelonisHook:
     monkeypatch.setenv(
         "AIRFLOW_CONN_OA",
         f'{{"conn_type": "celonis", "host": "{emu.url}", "login": "cid", "password": "csecret", "extra": {{"auth_type": "oauth", "data_pool_id": "p"}}}}',
     )
-    hook = CelonisHook("oa", retry_policy=FAST)
+    return CelonisHook("oa", retry_policy=FAST)
+
+
+def _token_requests(emu: Any) -> int:
+    return int(EmulatorClient(emu).stats()["requests"].get("POST /oauth2/token", 0))
+
+
+def test_oauth_token_refreshed_before_expiry(
+    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached token is replaced before it expires: the cache's clock is moved past the token's life."""
+    emu = celonis_emulator_factory(app_keys=("k",), oauth_clients=("cid:csecret",), token_ttl=30)
+    hook = _oauth_hook(emu, monkeypatch)
     hook.list_jobs()
-    client = EmulatorClient(emu)
-    tokens_before = client.stats()["requests"].get("POST /oauth2/token", 0)
-    time.sleep(2.2)  # let the token expire on the server; the cached copy is now stale too
     hook.list_jobs()
-    assert client.stats()["requests"].get("POST /oauth2/token", 0) == tokens_before + 1
+    before = _token_requests(emu)
+    monkeypatch.setattr(TOKEN_CACHE, "clock", lambda: time.monotonic() + 31)
+    hook.list_jobs()
+    assert _token_requests(emu) == before + 1
+
+
+def test_oauth_token_refreshed_on_401(celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token the server no longer accepts (401, empty body) is dropped and fetched anew, once."""
+    emu = celonis_emulator_factory(app_keys=("k",), oauth_clients=("cid:csecret",))
+    hook = _oauth_hook(emu, monkeypatch)
+    hook.list_jobs()
+    before = _token_requests(emu)
+    EmulatorClient(emu).fault(method="GET", path="/jobs/$", action="status", status=401, body="")
+    assert hook.list_jobs() == []
+    assert _token_requests(emu) == before + 1
+    EmulatorClient(emu).fault(method="GET", path="/jobs/$", action="status", status=401, body="", count=2)
+    with pytest.raises(CelonisAuthError, match=r"HTTP 401\): Unauthorized"):
+        hook.list_jobs()  # a second 401 after the fresh token is final
 
 
 def test_oauth_wrong_secret(celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,51 @@
+"""One log line per job status change, and a reminder while the status stays the same."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+DEFAULT_INTERVAL = 60.0
+
+
+def configured_interval() -> float:
+    """``[celonis] status_log_interval`` (seconds, default 60)."""
+    try:
+        from airflow.configuration import conf
+
+        return conf.getfloat("celonis", "status_log_interval", fallback=DEFAULT_INTERVAL)
+    except Exception:  # no Airflow configuration at hand (a plain script)
+        return DEFAULT_INTERVAL
+
+
+class StatusLog:
+    """Logs a job's status when it changes, and every ``interval`` seconds while it does not.
+
+    Without it, a wait of many minutes shows no line between "Executed" and "DONE".
+    """
+
+    def __init__(
+        self,
+        log: Any,
+        job_id: str,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log, self.job_id, self.clock = log, job_id, clock
+        self.interval = configured_interval() if interval is None else interval
+        self.status: Any = object()
+        self.since = self.logged_at = 0.0
+
+    def seen(self, status: Any) -> bool:
+        """Record a poll's status; returns True if a line was logged."""
+        now = self.clock()
+        if status != self.status:
+            self.status, self.since, self.logged_at = status, now, now
+            self.log.info("Celonis job %s is %s", self.job_id, status)
+            return True
+        if now - self.logged_at >= self.interval:
+            self.logged_at = now
+            self.log.info("Celonis job %s is still %s (for %.0fs)", self.job_id, status, now - self.since)
+            return True
+        return False

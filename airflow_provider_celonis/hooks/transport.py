@@ -1,0 +1,280 @@
+"""The two transports of ``CelonisHook``: requests (sync) and aiohttp (async, for triggers).
+
+Both run the same loop: send, hand the answer or the exception to ``http_policy.decide``, then do what it
+says (return, raise, sleep and resend, or reconcile). Neither makes a decision of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any
+
+import aiohttp
+import requests
+from airflow.sdk import BaseHook
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_celonis.hooks.auth import TOKEN_CACHE, static_authorization, token_request
+from airflow_provider_celonis.hooks.connection import CONNECT_TIMEOUT, CelonisConnectionConfig
+from airflow_provider_celonis.hooks.errors import CelonisApiError
+from airflow_provider_celonis.hooks.http_policy import (
+    ENDPOINTS,
+    Action,
+    Attempt,
+    Decision,
+    RetryPolicy,
+    decide,
+)
+
+#: Answers above this size are decoded in a worker thread by the async path.
+LARGE_ANSWER = 64 << 10
+USER_AGENT = "airflow-provider-celonis"
+
+
+def _mask(value: str) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(value)
+
+
+class CallLoop:
+    """The state of one logical call across its attempts: counts, clock, the one token refresh."""
+
+    def __init__(self, name: str, call: str, policy: RetryPolicy, can_refresh: bool, log: Any) -> None:
+        self.endpoint = ENDPOINTS[name]
+        self.call, self.policy, self.can_refresh, self.log = call, policy, can_refresh, log
+        self.number = 0
+        self.started = time.monotonic()
+
+    def judge(self, status: int | None, headers: Mapping[str, str], body: bytes, error: Any) -> Decision:
+        self.number += 1
+        attempt = Attempt(
+            self.number, time.monotonic() - self.started, status, headers, body, error, self.can_refresh
+        )
+        decision = decide(self.endpoint, self.call, attempt, self.policy)
+        if decision.refresh_token:
+            self.can_refresh = False
+        if decision.action is Action.RECONCILE:
+            why = self.endpoint.why
+            self.log.warning("%s: %s; asking Celonis what happened (%s)", self.call, decision.error, why)
+        elif decision.action is Action.RETRY:
+            self.log.info("%s: %s; retrying in %.1fs", self.call, decision.error, decision.delay)
+        return decision
+
+    def reconciled(self, decision: Decision, found: Any) -> Decision:
+        """After a reconcile: the call took effect (``found``), or do what ``decide`` planned otherwise."""
+        if found is not None:
+            self.log.warning("%s: no answer, but the call took effect; carrying on", self.call)
+            return Decision(Action.ANSWER, found)
+        assert decision.then is not None
+        return decision.then
+
+
+def outcome_of(decision: Decision) -> Any:
+    """The value of an ANSWER, or the error of a FAIL raised without the transport's chain."""
+    if decision.action is Action.ANSWER:
+        return decision.value
+    assert decision.error is not None
+    raise decision.error from None
+
+
+class CelonisTransport(BaseHook):
+    """Connection, sessions, authorization and the request loop; endpoints live in ``CelonisHook``."""
+
+    def __init__(self, celonis_conn_id: str, retry_policy: RetryPolicy | None = None) -> None:
+        super().__init__()
+        self.celonis_conn_id = celonis_conn_id
+        self._retry_policy = retry_policy
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Explicit policy, else the defaults with the connection's ``retries``."""
+        return self._retry_policy or RetryPolicy(max_attempts=self.config.retries + 1)
+
+    @cached_property
+    def config(self) -> CelonisConnectionConfig:
+        conn = self.get_connection(self.celonis_conn_id)
+        return self._config_from(conn)
+
+    @staticmethod
+    def _config_from(conn: Any) -> CelonisConnectionConfig:
+        if conn.password:
+            _mask(conn.password)
+        return CelonisConnectionConfig.from_connection(conn)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One keep-alive session per hook: chunk uploads reuse the connection."""
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.verify = self.config.verify
+        session.headers["User-Agent"] = USER_AGENT
+        return session
+
+    # -- authorization ----------------------------------------------------------------------------
+
+    def _known_authorization(self) -> str | None:
+        """The header when no token request is needed (a key, or a cached OAuth token), else None."""
+        cfg = self.config
+        if cfg.auth_type != "oauth":
+            return static_authorization(cfg)
+        token = TOKEN_CACHE.get(cfg)
+        return None if token is None else f"Bearer {token}"
+
+    def _token_call(self) -> dict[str, Any]:
+        form, headers, basic = token_request(self.config)
+        return {"url": self.config.token_url, "data": form, "headers": headers, "basic": basic}
+
+    def _bearer(self, answer: Any) -> str:
+        """Cache the token of a token answer and return its header."""
+        if not isinstance(answer, Mapping) or not answer.get("access_token"):
+            raise CelonisApiError("oauth_token (POST /oauth2/token)", 200, "the answer holds no access_token")
+        token = str(answer["access_token"])
+        _mask(token)
+        TOKEN_CACHE.put(self.config, token, float(answer.get("expires_in") or 899))
+        return f"Bearer {token}"
+
+    def _authorization(self) -> str:
+        return self._known_authorization() or self._bearer(self._request("oauth_token", **self._token_call()))
+
+    async def _aauthorization(self) -> str:
+        known = self._known_authorization()
+        return known or self._bearer(await self._arequest("oauth_token", **self._token_call()))
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _loop(self, name: str, url: str) -> CallLoop:
+        path = url.split("://", 1)[-1]
+        path = path[path.find("/") :] if "/" in path else "/"
+        call = f"{name} ({ENDPOINTS[name].method} {path})"
+        can_refresh = name != "oauth_token" and self.config.auth_type == "oauth"
+        return CallLoop(name, call, self.retry_policy, can_refresh, self.log)
+
+    def _headers(self, name: str, headers: Mapping[str, str] | None, authorization: str | None) -> dict:
+        send = dict(headers or {})
+        if name != "oauth_token" and authorization:
+            send["Authorization"] = authorization
+        return send
+
+    def _before_retry(self, decision: Decision) -> None:
+        if decision.refresh_token:
+            TOKEN_CACHE.invalidate(self.config)
+
+    def _request(
+        self,
+        name: str,
+        *,
+        url: str,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        basic: tuple[str, str] | None = None,
+        body: Callable[[], tuple[Any, dict[str, str]]] | None = None,
+        reconcile: Callable[[], Any] | None = None,
+    ) -> Any:
+        """One logical call: attempts judged by ``decide``; ``reconcile`` answers "did it take effect?".
+
+        ``body`` gives a fresh request body (and its headers) per attempt, for streamed uploads.
+        """
+        loop = self._loop(name, url)
+        _require_reconcile(name, reconcile)
+        while True:
+            send_data, extra = body() if body is not None else (data, {})
+            auth = None if name == "oauth_token" else self._authorization()
+            try:
+                response = self.session.request(
+                    loop.endpoint.method,
+                    url,
+                    json=json,
+                    params=params,
+                    data=send_data,
+                    headers={**self._headers(name, headers, auth), **extra},
+                    auth=basic,
+                    timeout=(CONNECT_TIMEOUT, self.config.timeout),
+                )
+            except Exception as exc:
+                decision = loop.judge(None, {}, b"", exc)
+            else:
+                decision = loop.judge(response.status_code, response.headers, response.content, None)
+            if decision.action is Action.RECONCILE:
+                decision = loop.reconciled(decision, reconcile() if reconcile else None)
+            if decision.action is not Action.RETRY:
+                return outcome_of(decision)
+            self._before_retry(decision)
+            time.sleep(decision.delay)
+
+    # -- async (for triggers) ---------------------------------------------------------------------
+
+    async def _asession(self) -> aiohttp.ClientSession:
+        """One session per hook, reused by every poll (no handshake and no garbage per request)."""
+        session: aiohttp.ClientSession | None = self.__dict__.get("_aio_session")
+        if session is None or session.closed:
+            ssl: Any = None
+            if self.config.verify is False:
+                ssl = False
+            elif isinstance(self.config.verify, str):
+                import ssl as ssl_module
+
+                ssl = ssl_module.create_default_context(cafile=self.config.verify)
+            session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=self.config.timeout),
+                connector=aiohttp.TCPConnector(ssl=ssl, limit=4),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+            self.__dict__["_aio_session"] = session
+        return session
+
+    async def aclose(self) -> None:
+        """Close the async session (triggers call this when they finish)."""
+        session: aiohttp.ClientSession | None = self.__dict__.pop("_aio_session", None)
+        if session is not None:
+            await session.close()
+
+    async def _arequest(
+        self,
+        name: str,
+        *,
+        url: str,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        basic: tuple[str, str] | None = None,
+    ) -> Any:
+        """The async twin of ``_request`` for calls that are safe to retry (reads, cancel, token)."""
+        loop = self._loop(name, url)
+        _require_reconcile(name, None)
+        session = await self._asession()
+        while True:
+            auth = None if name == "oauth_token" else await self._aauthorization()
+            try:
+                async with session.request(
+                    loop.endpoint.method,
+                    url,
+                    headers=self._headers(name, headers, auth),
+                    data=data,
+                    auth=aiohttp.BasicAuth(*basic) if basic else None,
+                ) as response:
+                    content = await response.read()
+                    status, answer_headers = response.status, response.headers
+            except Exception as exc:
+                decision = loop.judge(None, {}, b"", exc)
+            else:
+                judged = (status, answer_headers, content, None)
+                # A long job list is decoded off the event loop so that other triggers are not stalled.
+                small = len(content) < LARGE_ANSWER
+                decision = loop.judge(*judged) if small else await asyncio.to_thread(loop.judge, *judged)
+            if decision.action is not Action.RETRY:
+                return outcome_of(decision)
+            self._before_retry(decision)
+            await asyncio.sleep(decision.delay)
+
+
+def _require_reconcile(name: str, reconcile: Callable[[], Any] | None) -> None:
+    """An endpoint whose table entry says "reconcile" is never sent without a way to reconcile."""
+    if ENDPOINTS[name].on_ambiguous == "reconcile" and reconcile is None:
+        raise TypeError(f"{name} needs a reconcile callback (see ENDPOINTS['{name}'].why)")
