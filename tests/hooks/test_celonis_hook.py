@@ -301,3 +301,76 @@ def test_upload_streams_from_file_object(hook: CelonisHook, landed: EmulatorClie
     hook.execute_job(job["id"])
     hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)
     assert landed.rows("mem") == [{"id": 7}]
+
+
+def test_upload_dropped_before_processing_is_sent_again_once(
+    hook: CelonisHook, landed: EmulatorClient, tmp_path: Path
+) -> None:
+    """The connection drops with the chunk unstored: the chunk list is unchanged, so the chunk goes again."""
+    job = hook.create_job("orders", "DELTA", keys=["id"])
+    hook.upload_chunk(job["id"], parquet_file(tmp_path, [{"id": 1}], "first.parquet"))
+    landed.fault(method="POST", path="/chunks/upserted$", action="close", count=1)
+    hook.upload_chunk(job["id"], parquet_file(tmp_path, [{"id": 2}], "second.parquet"))
+    assert len(hook.list_chunks(job["id"])) == 2
+    hook.execute_job(job["id"])
+    hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)
+    assert sorted(r["id"] for r in landed.rows("orders")) == [1, 2]
+
+
+def test_later_chunk_lost_answer_is_not_taken_for_an_earlier_one(
+    hook: CelonisHook, landed: EmulatorClient, tmp_path: Path
+) -> None:
+    """Identical chunk bytes, the second answer lost after storing: stored once, not re-sent, not skipped."""
+    job = hook.create_job("orders", "DELTA")
+    path = parquet_file(tmp_path, [{"id": 1}])
+    hook.upload_chunk(job["id"], path)
+    landed.fault(method="POST", path="/chunks/upserted$", action="close_after", count=1)
+    hook.upload_chunk(job["id"], path)
+    assert len(hook.list_chunks(job["id"])) == 2
+
+
+def test_429_without_retry_after_is_retried(hook: CelonisHook, landed: EmulatorClient) -> None:
+    job = hook.create_job("t", "DELTA")
+    landed.fault(method="POST", path=f"/jobs/{job['id']}$", action="status", status=429, body="", count=2)
+    hook.execute_job(job["id"])
+    assert hook.get_job(job["id"])["status"] != "NEW"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "expected"),
+    [
+        (404, "", "application/json", r"get_job \(GET /.*\) failed \(HTTP 404\): Not Found$"),
+        (403, "", "text/plain", r"HTTP 403\): Forbidden \(the key or OAuth client is not allowed"),
+        (400, "job is locked", "text/plain", r"HTTP 400\): Bad Request: job is locked$"),
+    ],
+)
+def test_error_answers_without_json(
+    hook: CelonisHook, landed: EmulatorClient, status: int, body: str, content_type: str, expected: str
+) -> None:
+    landed.fault(
+        method="GET",
+        path="/jobs/j-1$",
+        action="status",
+        status=status,
+        body=body,
+        headers={"Content-Type": content_type},
+    )
+    with pytest.raises(CelonisApiError, match=expected):
+        hook.get_job("j-1")
+
+
+def test_connection_without_pool_checks_the_key(celonis_conn: Any) -> None:
+    celonis_conn("nopool", data_pool_id="")
+    ok, message = CelonisHook("nopool", retry_policy=FAST).test_connection()
+    assert ok and "pool access NOT tested" in message
+    celonis_conn("nopool_wrong", password="wrong-secret-key-42", data_pool_id="")
+    ok, message = CelonisHook("nopool_wrong", retry_policy=FAST).test_connection()
+    assert not ok and "401" in message and "wrong-secret-key-42" not in message
+
+
+def test_wait_logs_the_status(hook: CelonisHook, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    job = hook.create_job("t", "DELTA")
+    hook.upload_chunk(job["id"], parquet_file(tmp_path, [{"id": 1}]))
+    hook.execute_job(job["id"])
+    hook.wait_for_job(job["id"], poll_interval=0.05, timeout=60)
+    assert f"Celonis job {job['id']} is DONE" in capsys.readouterr().out
