@@ -34,13 +34,15 @@ class StatusLog:
     ) -> None:
         self.log, self.job_id, self.clock = log, job_id, clock
         self.interval = configured_interval() if interval is None else interval
-        self.status: Any = object()
+        self.status: Any = None
+        self.seen_any = False
         self.since = self.logged_at = 0.0
 
     def seen(self, status: Any) -> bool:
         """Record a poll's status; returns True if a line was logged."""
         now = self.clock()
-        if status != self.status:
+        if not self.seen_any or status != self.status:
+            self.seen_any = True
             self.status, self.since, self.logged_at = status, now, now
             self.log.info("Celonis job %s is %s", self.job_id, status)
             return True

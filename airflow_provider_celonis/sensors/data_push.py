@@ -8,11 +8,17 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseSensorOperator, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    conf,
+)
 
 from airflow_provider_celonis.hooks.celonis import TERMINAL_STATUSES, CelonisHook
 from airflow_provider_celonis.hooks.errors import CelonisJobFailedError
-from airflow_provider_celonis.triggers.data_push import DataPushJobTrigger
+from airflow_provider_celonis.hooks.status_log import StatusLog
+from airflow_provider_celonis.triggers.data_push import DEFER_MARGIN, DataPushJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -21,7 +27,9 @@ if TYPE_CHECKING:
 class DataPushJobSensor(BaseSensorOperator):
     """Succeeds when the job is DONE; fails (without retrying) on ERROR or CANCELED, quoting the job's logs.
 
-    Works in poke and reschedule modes, or deferred to the triggerer with ``deferrable=True``.
+    Works in poke and reschedule modes, or deferred to the triggerer with ``deferrable=True``. The sensor
+    does not own the job: when its ``timeout`` passes it fails with ``AirflowSensorTimeout`` (skipped
+    with ``soft_fail``) and leaves the job alone, in every mode.
 
     :param job_id: the data push job (templated), e.g. ``"{{ ti.xcom_pull('push')['job_id'] }}"``.
     :param data_pool_id: its data pool (templated); defaults to the connection's ``data_pool_id``.
@@ -52,10 +60,14 @@ class DataPushJobSensor(BaseSensorOperator):
     def hook(self) -> CelonisHook:
         return CelonisHook(self.celonis_conn_id)
 
+    @cached_property
+    def _status_log(self) -> StatusLog:
+        return StatusLog(self.log, self.job_id)
+
     def poke(self, context: Context) -> bool:
         job = self.hook.get_job(self.job_id, self.data_pool_id)
         status = job.get("status")
-        self.log.info("Celonis job %s is %s", self.job_id, status)
+        self._status_log.seen(status)
         if status == "DONE":
             return True
         if status in TERMINAL_STATUSES:
@@ -78,15 +90,20 @@ class DataPushJobSensor(BaseSensorOperator):
                 poll_interval=self.poke_interval,
                 end_time=time.time() + self.timeout,
                 cancel_on_kill=False,
+                cancel_at_deadline=False,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            # The trigger's own deadline fires first and says what happened; this is only a backstop.
+            timeout=timedelta(seconds=self.timeout + DEFER_MARGIN),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         if event.get("status") == "success":
             self.log.info("Celonis job %s is DONE", event.get("job_id"))
             return
+        if event.get("status") == "timeout":
+            # Raised here, soft_fail turns it into a skip (BaseSensorOperator.resume_execution).
+            raise AirflowSensorTimeout(f"Sensor timed out waiting for Celonis: {event.get('message')}")
         if event.get("job_status"):
             raise AirflowFailException(
                 str(

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_REQUESTS_PER_SECOND = 10.0
 
@@ -47,3 +51,15 @@ def request_budget() -> AsyncRequestBudget:
     if budget is None:
         budget = _budgets[key] = AsyncRequestBudget(configured_rate())
     return budget
+
+
+async def wait_at_most(awaitable: Awaitable[T], timeout: float | None) -> T | None:
+    """The awaitable's result, or None when ``timeout`` seconds pass first (it is then cancelled).
+
+    ``asyncio.wait_for`` raises ``asyncio.TimeoutError``, which before Python 3.11 is not the builtin
+    ``TimeoutError``: catching the builtin one there lets every deferred wait die at its first timeout.
+    """
+    try:
+        return await asyncio.wait_for(awaitable, timeout=timeout)
+    except asyncio.TimeoutError:
+        return None

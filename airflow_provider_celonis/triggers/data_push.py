@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,17 +10,27 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_celonis.hooks.celonis import TERMINAL_STATUSES, CelonisHook
 from airflow_provider_celonis.hooks.errors import CelonisApiError
-from airflow_provider_celonis.triggers.budget import request_budget
+from airflow_provider_celonis.hooks.status_log import StatusLog
+from airflow_provider_celonis.triggers.budget import request_budget, wait_at_most
 from airflow_provider_celonis.triggers.status_board import PoolStatusBoard, Snapshot, pool_board
+
+#: How long the cancel at the deadline may take. The trigger fires by ``end_time + CANCEL_BUDGET``.
+CANCEL_BUDGET = 30.0
+#: What a task adds to ``end_time`` for its ``defer(timeout=...)``: the trigger's own deadline (and its
+#: cancel) always fires first, so the scheduler's timeout never leaves an owned job running.
+DEFER_MARGIN = CANCEL_BUDGET + 30.0
 
 
 class DataPushJobTrigger(BaseTrigger):
     """Polls a job without blocking the event loop and fires once with its outcome.
 
-    :param end_time: wall-clock deadline (UNIX seconds). The trigger enforces it itself and cancels the
-        job when it passes, so a deferred task never outlives its timeout while the job runs on.
+    :param end_time: wall-clock deadline (UNIX seconds). The trigger enforces it itself and fires a
+        ``timeout`` event when it passes (give ``defer(timeout=...)`` at least ``DEFER_MARGIN`` more).
     :param cancel_on_kill: cancel the job when the task is cleared or marked failed/success by a user
         (``BaseTrigger.on_kill``, Airflow >= 3.3); never on triggerer restarts (``cleanup``).
+    :param cancel_at_deadline: cancel the job when ``end_time`` passes (within ``CANCEL_BUDGET``). Only
+        the task that started the job may ask for this; a sensor waiting on someone else's job must not.
+        Defaults to ``cancel_on_kill`` (older serialized triggers carry only that).
 
     Triggers waiting on jobs of the same pool share one status poll (``status_board``): a thousand
     waiting jobs cost one ``GET jobs/`` per poll interval, each trigger fires within one interval of its
@@ -38,6 +47,7 @@ class DataPushJobTrigger(BaseTrigger):
         end_time: float | None = None,
         cancel_on_kill: bool = True,
         push: dict[str, Any] | None = None,
+        cancel_at_deadline: bool | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -46,6 +56,7 @@ class DataPushJobTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = end_time
         self.cancel_on_kill = cancel_on_kill
+        self.cancel_at_deadline = cancel_on_kill if cancel_at_deadline is None else cancel_at_deadline
         self.push = push or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -60,6 +71,7 @@ class DataPushJobTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "cancel_on_kill": self.cancel_on_kill,
                 "push": self.push,
+                "cancel_at_deadline": self.cancel_at_deadline,
             },
         )
 
@@ -77,35 +89,47 @@ class DataPushJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        status_log = StatusLog(self.log, self.job_id)
         async with pool_board(self.celonis_conn_id, self.data_pool_id, self.poll_interval) as board:
             while True:
-                remaining = None if self.end_time is None else self.end_time - time.time()
-                if remaining is not None and remaining <= 0:
-                    await self._cancel(await board.hook(), "the wait timed out")
-                    yield self._event(
-                        "timeout",
-                        message=f"job {self.job_id} did not finish before the task's timeout; cancelled it",
-                    )
+                remaining = self._remaining()
+                if remaining == 0:
+                    yield await self._deadline_event(board, status_log.status)
                     return
-                try:
-                    snapshot = await asyncio.wait_for(board.next_snapshot(), timeout=remaining)
-                except TimeoutError:
+                # Every wait is bounded by the deadline, the job read after a snapshot too.
+                snapshot = await wait_at_most(board.next_snapshot(), remaining)
+                if snapshot is None:
                     continue
                 try:
-                    job = await self._job(board, snapshot)
+                    job = await wait_at_most(self._job(board, snapshot), self._remaining())
                 except CelonisApiError as exc:
                     if exc.status is not None and exc.status < 500 and exc.status != 429:
                         yield self._event("error", message=str(exc))
                         return
                     self.log.warning("Polling job %s failed, will retry: %s", self.job_id, exc)
                     continue
+                if job is None:
+                    continue
                 status = job.get("status")
+                status_log.seen(status)
                 if status == "DONE":
                     yield self._event("success", job)
                     return
                 if status in TERMINAL_STATUSES:
                     yield self._event("error", job, message=f"job {self.job_id} ended {status}")
                     return
+
+    def _remaining(self) -> float | None:
+        return None if self.end_time is None else max(self.end_time - time.time(), 0.0)
+
+    async def _deadline_event(self, board: PoolStatusBoard, last_status: Any) -> TriggerEvent:
+        """The deadline passed: cancel only if this task owns the job, never for longer than the budget."""
+        late = f"job {self.job_id} (last seen {last_status}) did not finish before the timeout"
+        if not self.cancel_at_deadline:
+            return self._event("timeout", message=f"{late}; left it as it is (this task does not own it)")
+        cancelled = await wait_at_most(self._cancel(await board.hook(), "the wait timed out"), CANCEL_BUDGET)
+        what = "cancelled it" if cancelled else f"could not confirm its cancel within {CANCEL_BUDGET:.0f}s"
+        return self._event("timeout", message=f"{late}; {what}")
 
     async def _job(self, board: PoolStatusBoard, snapshot: Snapshot) -> dict[str, Any]:
         """This job from the pool's list; asked for directly if the list does not hold it."""
@@ -117,12 +141,14 @@ class DataPushJobTrigger(BaseTrigger):
             job = await (await board.hook()).aget_job(self.job_id, self.data_pool_id)
         return job
 
-    async def _cancel(self, hook: CelonisHook, why: str) -> None:
+    async def _cancel(self, hook: CelonisHook, why: str) -> bool:
         try:
             await hook.acancel_job(self.job_id, self.data_pool_id)
-            self.log.info("Cancelled Celonis job %s: %s", self.job_id, why)
         except Exception as exc:
             self.log.warning("Could not cancel Celonis job %s: %s", self.job_id, exc)
+            return False
+        self.log.info("Cancelled Celonis job %s: %s", self.job_id, why)
+        return True
 
     async def on_kill(self) -> None:
         if not self.cancel_on_kill:

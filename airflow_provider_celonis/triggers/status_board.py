@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_celonis.hooks.celonis import CelonisHook
-from airflow_provider_celonis.triggers.budget import request_budget
+from airflow_provider_celonis.triggers.budget import request_budget, wait_at_most
 
 FIRST_DELAY = 1.0
 
@@ -89,10 +89,7 @@ class PoolStatusBoard:
             updated.set()
             self._poke.clear()
             # Refreshes start one delay apart, so a status is never older than one poll interval.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._poke.wait(), timeout=max(0.0, started + self._delay - loop.time())
-                )
+            await wait_at_most(self._poke.wait(), max(0.0, started + self._delay - loop.time()))
             # A tenth of margin for the list call itself: a status is never a full interval old.
             self._delay = min(self._delay * 2, 0.9 * min(self.intervals, default=self._delay))
 

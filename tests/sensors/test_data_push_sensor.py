@@ -67,3 +67,18 @@ def test_operator_on_kill_cancels_its_job(celonis_conn: Any, landed: EmulatorCli
     operator._job_id, operator._pool = job["id"], POOL
     operator.on_kill()
     assert [j["status"] for j in landed.jobs()] == ["CANCELED"]
+
+
+@pytest.mark.parametrize(("soft_fail", "state"), [(False, "failed"), (True, "skipped")])
+def test_deferred_sensor_timeout_leaves_the_job_alone(
+    run_dag: Any, celonis_conn: Any, capsys: pytest.CaptureFixture[str], soft_fail: bool, state: str
+) -> None:
+    """The sensor does not own the job: its timeout fails (or skips) the task and never cancels."""
+    job = CelonisHook().create_job("sensed", "DELTA")  # stays NEW: never finishes on its own
+    dag = SENSOR_DAG.replace("timeout=60", "timeout=2").replace("JOB", job["id"])
+    run = run_dag(dag.replace("ARGS", f"deferrable=True, soft_fail={soft_fail}"))
+    assert task_states(run) == {"wait": state}
+    assert CelonisHook().get_job(job["id"])["status"] == "NEW"
+    if not soft_fail:
+        output = capsys.readouterr().out
+        assert "Sensor timed out waiting for Celonis" in output and "left it as it is" in output

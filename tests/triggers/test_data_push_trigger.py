@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.triggers.data_push import DataPushJobTrigger
@@ -86,3 +87,72 @@ def test_many_triggers_share_one_loop(celonis_conn: Any, tmp_path: Path) -> None
 
     events = asyncio.run(all_events())
     assert [e["job_id"] for e in events] == job_ids and {e["status"] for e in events} == {"success"}
+
+
+class Py310TimeoutError(Exception):
+    """What ``asyncio.wait_for`` raises on Python 3.10: ``asyncio.TimeoutError``, not the builtin."""
+
+
+def test_waits_survive_python310_timeouts(
+    celonis_conn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On 3.10 a timed-out wait raised an error the trigger and the status board did not catch."""
+    real_wait_for = asyncio.wait_for
+
+    async def wait_for(awaitable: Any, timeout: float | None) -> Any:
+        try:
+            return await real_wait_for(awaitable, timeout)
+        except TimeoutError:
+            raise Py310TimeoutError() from None
+
+    monkeypatch.setattr(asyncio, "wait_for", wait_for)
+    monkeypatch.setattr(asyncio, "TimeoutError", Py310TimeoutError)
+    done = executed_job(tmp_path, [{"id": 1}])
+    waiting = CelonisHook().create_job("t", "DELTA")["id"]  # stays NEW
+
+    async def both() -> list[dict[str, Any]]:
+        return list(
+            await asyncio.gather(
+                first_event(DataPushJobTrigger(done, POOL, poll_interval=0.3)),
+                first_event(DataPushJobTrigger(waiting, POOL, poll_interval=5, end_time=time.time() + 1.5)),
+            )
+        )
+
+    # Bounded, so that the failure before the fix (the board's task died: no more refreshes) is not a hang.
+    success, timeout = asyncio.run(real_wait_for(both(), 60))
+    assert success["status"] == "success" and timeout["status"] == "timeout"
+
+
+def test_deadline_leaves_a_job_it_does_not_own(celonis_conn: Any) -> None:
+    """A sensor's trigger (cancel_on_kill=False) times out without touching the job."""
+    job = CelonisHook().create_job("t", "DELTA")
+    trigger = DataPushJobTrigger(
+        job["id"], POOL, poll_interval=5, end_time=time.time() + 1.0, cancel_on_kill=False
+    )
+    event = asyncio.run(first_event(trigger))
+    assert event["status"] == "timeout" and "left it as it is" in event["message"]
+    assert CelonisHook().get_job(job["id"])["status"] == "NEW"
+
+
+def test_cancel_at_deadline_is_bounded(
+    celonis_conn: Any, landed: EmulatorClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that hangs cannot hold the trigger past its budget (the defer timeout is later still)."""
+    from airflow_provider_celonis.triggers import data_push
+
+    monkeypatch.setattr(data_push, "CANCEL_BUDGET", 0.5)
+    job = CelonisHook().create_job("t", "DELTA")
+    landed.fault(method="POST", path="/cancel$", action="delay", delay_seconds=3, count=1)
+    event = asyncio.run(
+        first_event(DataPushJobTrigger(job["id"], POOL, poll_interval=5, end_time=time.time() + 0.5))
+    )
+    assert event["status"] == "timeout" and "could not confirm its cancel" in event["message"]
+    assert data_push.DEFER_MARGIN > data_push.CANCEL_BUDGET
+
+
+def test_serialized_trigger_without_the_new_flag_keeps_cancelling(celonis_conn: Any) -> None:
+    """Triggers serialized before ``cancel_at_deadline`` existed behave as before."""
+    _, kwargs = DataPushJobTrigger("j1", POOL, cancel_on_kill=False).serialize()
+    kwargs.pop("cancel_at_deadline")
+    assert DataPushJobTrigger(**kwargs).cancel_at_deadline is False
+    assert DataPushJobTrigger("j1", POOL).cancel_at_deadline is True
