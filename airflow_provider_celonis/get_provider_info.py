@@ -90,7 +90,11 @@ INGESTION_CONN_FIELDS: dict[str, Any] = {
         "schema": {"type": ["string", "null"], "default": "/api/data-ingestion"},
     },
     "bucket": {"label": "Bucket", "schema": {"type": ["string", "null"], "default": "continuous"}},
-    "region": {"label": "Region", "schema": {"type": ["string", "null"], "default": "us-east-1"}},
+    "region": {
+        "label": "Region",
+        "description": "S3 signing region of the team, e.g. us-east-1; needed unless the team URL is on US-1",
+        "schema": {"type": ["string", "null"]},
+    },
     "verify": CELONIS_CONN_FIELDS["verify"],
 }
 

@@ -7,7 +7,7 @@ is decided by ``http_policy.decide``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
 
@@ -164,6 +164,16 @@ class CelonisHook(CelonisTransport):
         if adopt is None:
             adopt = self._default_adopt(pool, target_table)
         job = self._request("create_job", url=self._url("create_job", pool), json=body, reconcile=adopt)
+        if not isinstance(job, Mapping) or not job.get("id"):
+            # The reference lists "201 Created No Content": the job exists but its id was not given.
+            job = adopt()
+            if job is None:
+                raise CelonisApiError(
+                    f"create_job (POST {self._url('create_job', pool).split('://', 1)[-1]})",
+                    None,
+                    "the answer holds no job id and the pool's job list shows no single new NEW job for "
+                    f"{target_table!r}; a NEW job may be left for Celonis to expire",
+                )
         self.log.info("Created Celonis data push job %s (%s into %s)", job.get("id"), job_type, target_table)
         return job
 

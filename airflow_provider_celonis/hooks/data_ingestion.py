@@ -1,8 +1,9 @@
 """``CelonisDataIngestionHook``: the Standard Data Ingestion API, which is S3-compatible, through boto3.
 
 Celonis' endpoint is ``<team URL>/api/data-ingestion``, path-style, bucket ``continuous``, object keys
-``connection/<connectionId>/<table>/<file>.parquet``, region ``us-east-1``; the credentials are the S3
-access key and secret created with the data connection. boto3 is an optional dependency
+``connection/<connectionId>/<table>/<file>.parquet``; the SigV4 region "depends on where the team is
+based" (the extra ``region``; derived only for clusters whose region Celonis documents); the credentials
+are the S3 access key and secret created with the data connection. boto3 is an optional dependency
 (``airflow-provider-celonis[ingestion]``) and is imported only when a client is needed.
 """
 
@@ -30,7 +31,10 @@ from airflow_provider_celonis.hooks.errors import CelonisApiError, CelonisAuthEr
 
 DEFAULT_ENDPOINT_PATH = "/api/data-ingestion"
 DEFAULT_BUCKET = "continuous"
-DEFAULT_REGION = "us-east-1"
+#: Team clusters whose S3 region Celonis documents (standard-data-ingestion-api.txt: "In my case, US one.
+#: So the default region is US east one"). Any other cluster needs the extra ``region``.
+CLUSTER_REGIONS = {"us-1": "us-east-1"}
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 #: boto3 switches to multipart above this size; parts are this large (S3's minimum is 5 MiB).
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
@@ -60,7 +64,7 @@ class IngestionConnectionConfig:
     secret_key: str = field(repr=False)
     connection_id: str = ""
     bucket: str = DEFAULT_BUCKET
-    region: str = DEFAULT_REGION
+    region: str = CLUSTER_REGIONS["us-1"]
     verify: bool | str = True
     timeout: float = DEFAULT_TIMEOUT
     retries: int = 5
@@ -94,11 +98,39 @@ class IngestionConnectionConfig:
             secret_key=conn.password,
             connection_id=connection_id,
             bucket=str(extras.get("bucket") or DEFAULT_BUCKET),
-            region=str(extras.get("region") or DEFAULT_REGION),
+            region=_region(extras.get("region"), base, conn_id),
             verify=_verify(extras.get("verify", True)),
             timeout=_timeout(extras.get("timeout"), conn_id),
             retries=_retries(extras.get("retries"), conn_id),
         )
+
+
+def _cluster(base_url: str) -> str | None:
+    """``eu-1`` of ``https://team.eu-1.celonis.cloud``; None for any other host."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    labels = host.split(".")
+    if len(labels) == 4 and host.endswith(".celonis.cloud"):
+        return labels[1]
+    return None
+
+
+def _region(value: Any, base_url: str, conn_id: str) -> str:
+    """The extra ``region``, else the documented region of the team's cluster, else a clear error."""
+    region = str(value or "").strip().lower()
+    if region:
+        if not REGION_RE.match(region):
+            raise CelonisConfigError(
+                f"Connection '{conn_id}': extra 'region' {value!r} is not an AWS-style region (e.g. us-east-1)"
+            )
+        return region
+    cluster = _cluster(base_url)
+    if cluster in CLUSTER_REGIONS:
+        return CLUSTER_REGIONS[cluster]
+    where = f"cluster {cluster!r}" if cluster else f"host {urlsplit(base_url).hostname!r}"
+    raise CelonisConfigError(
+        f"Connection '{conn_id}': set the extra 'region' (the S3 signing region of your Celonis team). "
+        f"Celonis documents it only for the US-1 cluster (us-east-1), so it cannot be derived for {where}"
+    )
 
 
 def check_table_name(table: str) -> str:
@@ -231,7 +263,8 @@ class CelonisDataIngestionHook(BaseHook):
     def _call(self, what: str, action: Callable[[], Any]) -> Any:
         """Run a boto3 call; S3 errors become Celonis errors naming the call, status and S3 code.
 
-        ``upload_file`` wraps the S3 error in its own exception, so the cause chain is searched too.
+        ``upload_file`` wraps the S3 error in its own exception, so the cause chain is searched too; the
+        error raised carries no chain (one clear message, not three tracebacks).
         """
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -246,7 +279,8 @@ class CelonisDataIngestionHook(BaseHook):
                 code = str(error.get("Code", ""))
                 status = found.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 cls = CelonisAuthError if code in AUTH_CODES or status in (401, 403) else CelonisApiError
-                raise cls(f"data ingestion {what}", status, f"{code}: {error.get('Message')}") from exc
+                # The S3 code and message say it all: boto3's two wrapped tracebacks would only bury them.
+                raise cls(f"data ingestion {what}", status, f"{code}: {error.get('Message')}") from None
             if isinstance(exc, BotoCoreError) or type(exc).__module__.startswith(("boto3", "s3transfer")):
-                raise CelonisApiError(f"data ingestion {what}", None, str(exc)) from exc
+                raise CelonisApiError(f"data ingestion {what}", None, str(exc)) from None
             raise

@@ -374,3 +374,10 @@ def test_wait_logs_the_status(hook: CelonisHook, tmp_path: Path, capsys: pytest.
     hook.execute_job(job["id"])
     hook.wait_for_job(job["id"], poll_interval=0.05, timeout=60)
     assert f"Celonis job {job['id']} is DONE" in capsys.readouterr().out
+
+
+def test_create_answer_without_a_job_is_a_clear_error(hook: CelonisHook, landed: EmulatorClient) -> None:
+    """ "201 Created No Content" (as the reference lists it) and no new job in the list: say so, no crash."""
+    landed.fault(method="POST", path="/jobs/?$", action="status", status=201, body="")
+    with pytest.raises(CelonisApiError, match="holds no job id"):
+        hook.create_job("orders", "DELTA")

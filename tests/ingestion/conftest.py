@@ -133,6 +133,7 @@ def ingestion_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[.
 
     def make(conn_id: str = "celonis_data_ingestion_default", secret: str = SECRET, **extra: Any) -> str:
         extra.setdefault("connection_id", CONN)
+        extra.setdefault("region", "us-east-1")  # the emulator's host has no documented region to derive
         value = {
             "conn_type": "celonis_data_ingestion",
             "host": emulator.url,

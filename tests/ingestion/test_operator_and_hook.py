@@ -182,9 +182,9 @@ class _Conn:
 
 def test_connection_validation() -> None:
     full = IngestionConnectionConfig.from_connection(
-        _Conn("https://team.eu-1.celonis.cloud/api/data-ingestion", {"connection_id": "x"})
+        _Conn("https://team.us-1.celonis.cloud/api/data-ingestion", {"connection_id": "x"})
     )
-    assert full.endpoint_url == "https://team.eu-1.celonis.cloud/api/data-ingestion"
+    assert full.endpoint_url == "https://team.us-1.celonis.cloud/api/data-ingestion"
     assert full.bucket == "continuous" and full.region == "us-east-1"
     with pytest.raises(CelonisConfigError, match="plain http"):
         IngestionConnectionConfig.from_connection(_Conn("http://team.celonis.cloud", {"connection_id": "x"}))
