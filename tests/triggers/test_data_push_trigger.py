@@ -97,12 +97,12 @@ def test_waits_survive_python310_timeouts(
     celonis_conn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On 3.10 a timed-out wait raised an error the trigger and the status board did not catch."""
-    real_wait_for = asyncio.wait_for
+    real_wait_for, real_timeout = asyncio.wait_for, asyncio.TimeoutError
 
     async def wait_for(awaitable: Any, timeout: float | None) -> Any:
         try:
             return await real_wait_for(awaitable, timeout)
-        except TimeoutError:
+        except (TimeoutError, real_timeout):  # on 3.10 itself, real_timeout is the one raised
             raise Py310TimeoutError() from None
 
     monkeypatch.setattr(asyncio, "wait_for", wait_for)
