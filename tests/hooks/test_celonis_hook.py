@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -381,3 +382,35 @@ def test_create_answer_without_a_job_is_a_clear_error(hook: CelonisHook, landed:
     landed.fault(method="POST", path="/jobs/?$", action="status", status=201, body="")
     with pytest.raises(CelonisApiError, match="holds no job id"):
         hook.create_job("orders", "DELTA")
+
+
+@pytest.mark.parametrize(
+    ("profile", "checksum"),
+    [("documented", "none"), ("documented", "opaque"), ("documented", "sha256"), ("lenient", "md5")],
+)
+def test_lost_upload_answers_land_every_row_once(
+    celonis_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    profile: str,
+    checksum: str,
+) -> None:
+    """Empty (documented) or JSON (lenient) upload answers, any listing checksum: each chunk stored once."""
+    emu = celonis_emulator_factory(app_keys=("k=p",), profile=profile, chunk_checksum=checksum)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CK",
+        json.dumps(
+            {"conn_type": "celonis", "host": emu.url, "password": "k", "extra": {"data_pool_id": "p"}}
+        ),
+    )
+    hook, client = CelonisHook("ck", retry_policy=FAST), EmulatorClient(emu, key="k")
+    job = hook.create_job("orders", "DELTA")
+    same = parquet_file(tmp_path, [{"id": 1}, {"id": 2}])  # identical bytes each time
+    for lose in ("close_after", None, "close", "close_after"):
+        if lose:
+            client.fault(method="POST", path="/chunks/upserted$", action=lose, count=1)
+        hook.upload_chunk(job["id"], same)
+    assert len(hook.list_chunks(job["id"])) == 4
+    hook.execute_job(job["id"])
+    hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)
+    assert sorted(r["id"] for r in client.rows("orders", pool="p")) == [1, 1, 1, 1, 2, 2, 2, 2]
