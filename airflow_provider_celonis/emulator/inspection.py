@@ -89,69 +89,76 @@ def table_parquet(state: EmulatorState, pool_id: str, table: str) -> Path:
         cur.close()
 
 
+async def health() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def tables(request: Request, pool_id: str) -> JSONResponse:
+    return JSONResponse(list_tables(_login(request, pool_id), pool_id))
+
+
+async def table(request: Request, pool_id: str, name: str) -> Response:
+    state = _login(request, pool_id)
+    stem, _, suffix = name.rpartition(".")
+    if suffix == "json":
+        limit = request.query_params.get("limit")
+        return JSONResponse(
+            # DuckDB's LIMIT is a BIGINT: a larger number means "all rows" anyway.
+            table_rows(state, pool_id, stem, min(int(limit), 2**62) if limit and limit.isdigit() else None)
+        )
+    if suffix == "parquet":
+        path = table_parquet(state, pool_id, stem)
+        return FileResponse(
+            path,
+            media_type="application/vnd.apache.parquet",
+            filename=f"{stem}.parquet",
+            background=BackgroundTask(path.unlink, missing_ok=True),
+        )
+    raise not_found(f"Table {name} (use .json or .parquet)")
+
+
+async def stats(request: Request) -> JSONResponse:
+    return JSONResponse(_login(request).stats_body())
+
+
+async def add_fault(request: Request) -> JSONResponse:
+    state = _login(request)
+    try:
+        fault = Fault.from_json(parse_json(await request.body()))
+    except (ValueError, TypeError) as exc:
+        raise validation_error("fault", str(exc)) from exc
+    state.faults.add(fault)
+    return JSONResponse(state.faults.list())
+
+
+async def list_faults(request: Request) -> JSONResponse:
+    return JSONResponse(_login(request).faults.list())
+
+
+async def clear_faults(request: Request) -> Response:
+    _login(request).faults.clear()
+    return Response(status_code=200)
+
+
+async def next_job_error(request: Request) -> Response:
+    state = _login(request)
+    try:
+        message = parse_json(await request.body()).get("message")
+    except (ValueError, AttributeError) as exc:
+        raise validation_error("message", f"expected {{'message': str}}: {exc}") from exc
+    if not isinstance(message, str) or not message:
+        raise validation_error("message", "message must be a non-empty string")
+    state.faults.add_job_error(message)
+    return Response(status_code=200)
+
+
+async def overview(request: Request) -> HTMLResponse:
+    return HTMLResponse(render_overview(request.app.state.emulator))
+
+
 def router() -> APIRouter:
+    """Health, tables, stats, faults and the HTML overview (routes only; the rules live elsewhere)."""
     api = APIRouter()
-
-    async def health() -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    async def tables(request: Request, pool_id: str) -> JSONResponse:
-        return JSONResponse(list_tables(_login(request, pool_id), pool_id))
-
-    async def table(request: Request, pool_id: str, name: str) -> Response:
-        state = _login(request, pool_id)
-        stem, _, suffix = name.rpartition(".")
-        if suffix == "json":
-            limit = request.query_params.get("limit")
-            return JSONResponse(
-                # DuckDB's LIMIT is a BIGINT: a larger number means "all rows" anyway.
-                table_rows(
-                    state, pool_id, stem, min(int(limit), 2**62) if limit and limit.isdigit() else None
-                )
-            )
-        if suffix == "parquet":
-            path = table_parquet(state, pool_id, stem)
-            return FileResponse(
-                path,
-                media_type="application/vnd.apache.parquet",
-                filename=f"{stem}.parquet",
-                background=BackgroundTask(path.unlink, missing_ok=True),
-            )
-        raise not_found(f"Table {name} (use .json or .parquet)")
-
-    async def stats(request: Request) -> JSONResponse:
-        return JSONResponse(_login(request).stats_body())
-
-    async def add_fault(request: Request) -> JSONResponse:
-        state = _login(request)
-        try:
-            fault = Fault.from_json(parse_json(await request.body()))
-        except (ValueError, TypeError) as exc:
-            raise validation_error("fault", str(exc)) from exc
-        state.faults.add(fault)
-        return JSONResponse(state.faults.list())
-
-    async def list_faults(request: Request) -> JSONResponse:
-        return JSONResponse(_login(request).faults.list())
-
-    async def clear_faults(request: Request) -> Response:
-        _login(request).faults.clear()
-        return Response(status_code=200)
-
-    async def next_job_error(request: Request) -> Response:
-        state = _login(request)
-        try:
-            message = parse_json(await request.body()).get("message")
-        except (ValueError, AttributeError) as exc:
-            raise validation_error("message", f"expected {{'message': str}}: {exc}") from exc
-        if not isinstance(message, str) or not message:
-            raise validation_error("message", "message must be a non-empty string")
-        state.faults.add_job_error(message)
-        return Response(status_code=200)
-
-    async def overview(request: Request) -> HTMLResponse:
-        return HTMLResponse(render_overview(request.app.state.emulator))
-
     api.add_api_route("/emulator/health", health, methods=["GET"])
     api.add_api_route("/emulator/api/pools/{pool_id}/tables", tables, methods=["GET"])
     api.add_api_route("/emulator/api/pools/{pool_id}/tables/{name}", table, methods=["GET"])

@@ -110,6 +110,18 @@ class IngestionBackend:
             None,
         )
 
+    def keys_for(
+        self, connection_id: str, table: str, metadata: dict[str, str]
+    ) -> tuple[tuple[str, ...], str | None]:
+        """Primary key and age column: the table's configuration; lenient only: else the object metadata."""
+        spec = self.table_spec(connection_id, table)
+        if spec is not None:
+            return spec.primary_keys, spec.age_column
+        if self.settings.documented:  # metadata never configures Celonis
+            return (), None
+        keys = tuple(k.strip() for k in metadata.get("primary-keys", "").split(",") if k.strip())
+        return keys, metadata.get("age-column", "").strip() or None
+
     # objects ------------------------------------------------------------------------------------------
     def store(
         self, key: str, path: Path, size: int, etag: str, metadata: dict[str, str], signer: IngestionKeySpec
@@ -122,14 +134,7 @@ class IngestionBackend:
         match = KEY_RE.match(key)
         assert match is not None  # checked before the body was read
         table = match["table"]
-        spec = self.table_spec(signer.connection_id, table)
-        if spec is not None:
-            keys, age = spec.primary_keys, spec.age_column
-        elif self.settings.documented:  # metadata never configures Celonis
-            keys, age = (), None
-        else:
-            keys = tuple(k.strip() for k in metadata.get("primary-keys", "").split(",") if k.strip())
-            age = metadata.get("age-column", "").strip() or None
+        keys, age = self.keys_for(signer.connection_id, table, metadata)
         children = {
             t.table.lower(): t.primary_keys
             for t in self.settings.ingestion_tables

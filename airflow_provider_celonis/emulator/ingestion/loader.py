@@ -135,28 +135,34 @@ class FileLoad:
         self.cur.execute(
             f"CREATE OR REPLACE TEMP TABLE __ing_rows AS SELECT {', '.join([*exprs, *raw])} FROM __ing_stage"
         )
-        winners = "__ing_rows"
-        stored = find_table(self.cur, self.item.pool_id, table)
-        if self.keys and stored is not None:
-            self._add_columns(stored, flat, "__ing_rows")
-            match = key_match(self.keys)
-            if age:  # a stored row with a higher age is newer: the file's row loses
-                newer = f"t.{q(age)} IS NOT NULL AND (s.{q(age)} IS NULL OR s.{q(age)} < t.{q(age)})"
-                self.cur.execute(
-                    "CREATE OR REPLACE TEMP TABLE __ing_win AS SELECT * FROM __ing_rows AS s WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {self._qualified(stored)} AS t WHERE {match} AND {newer})"
-                )
-                winners = "__ing_win"
-            sets = [f"{q(c.name)} = s.{q(c.name)}" for c in flat if c.name not in self.keys]
-            if sets:
-                self.cur.execute(
-                    f"UPDATE {self._qualified(stored)} AS t SET {', '.join(sets)} FROM {winners} AS s WHERE {match}"
-                )
+        winners = self._update_parent(table, flat, age)
         self._insert(table, flat, winners, only_new=bool(self.keys))
         count = self._scalar(f"SELECT count(*) FROM {winners}")
         for column in nested:
             self._child(column, winners)
         return count
+
+    def _update_parent(self, table: str, flat: Sequence[_Column], age: str | None) -> str:
+        """Update the stored rows the file's rows win against; returns the table of winning rows."""
+        winners = "__ing_rows"
+        stored = find_table(self.cur, self.item.pool_id, table)
+        if not self.keys or stored is None:
+            return winners
+        self._add_columns(stored, flat, "__ing_rows")
+        match = key_match(self.keys)
+        if age:  # a stored row with a higher age is newer: the file's row loses
+            newer = f"t.{q(age)} IS NOT NULL AND (s.{q(age)} IS NULL OR s.{q(age)} < t.{q(age)})"
+            self.cur.execute(
+                "CREATE OR REPLACE TEMP TABLE __ing_win AS SELECT * FROM __ing_rows AS s WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {self._qualified(stored)} AS t WHERE {match} AND {newer})"
+            )
+            winners = "__ing_win"
+        sets = [f"{q(c.name)} = s.{q(c.name)}" for c in flat if c.name not in self.keys]
+        if sets:
+            self.cur.execute(
+                f"UPDATE {self._qualified(stored)} AS t SET {', '.join(sets)} FROM {winners} AS s WHERE {match}"
+            )
+        return winners
 
     # helpers -------------------------------------------------------------------------------------------
     def _scalar(self, sql: str) -> int:
