@@ -203,42 +203,26 @@ class CsvPassChunk:
 
 
 def csv_chunks(
-    paths: Sequence[str], options: Mapping[str, Any], max_bytes: int, kind: str
+    paths: Sequence[str],
+    options: Mapping[str, Any],
+    max_bytes: int,
+    kind: str,
+    header: bytes | None = None,
 ) -> Iterator[CsvPassChunk]:
-    """Header-prefixed chunks of each CSV file, split at record boundaries, each with its record count."""
+    """Header-prefixed chunks of each CSV file, split at record boundaries, each with its record count.
+
+    ``header``: the header line sent instead of the files' (``sanitize_names``).
+    """
     from airflow_provider_celonis.datapath.csv_split import split_csv
 
     quote = str(options.get("quoteSequence") or '"').encode()
     escape = str(options["escapeSequence"]).encode() if options.get("escapeSequence") else None
     line_ending = _line_ending(options.get("lineEnding"))
     for path in paths:
-        for part in split_csv(path, max_bytes, quote=quote, escape=escape, line_ending=line_ending):
-            rows = part.records if part.records is not None else count_csv_records(part, options)
-            yield CsvPassChunk(part, rows, kind)
-
-
-def count_csv_records(part: Any, options: Mapping[str, Any]) -> int:
-    """Records in a chunk holding quotes (the splitter counts only quote-free ones): a C-speed parse."""
-    import pyarrow.csv as pacsv
-
-    escape = options.get("escapeSequence")
-    parse = pacsv.ParseOptions(
-        delimiter=str(options.get("separatorSequence") or ","),
-        quote_char=str(options.get("quoteSequence") or '"'),
-        escape_char=str(escape) if escape else False,
-        double_quote=not escape or escape == options.get("quoteSequence"),
-        newlines_in_values=True,
-    )
-    read = pacsv.ReadOptions(column_names=None, autogenerate_column_names=False, skip_rows=0)
-    convert = pacsv.ConvertOptions(include_columns=[], include_missing_columns=False)
-    rows = 0
-    with (
-        part.open() as handle,
-        pacsv.open_csv(handle, read_options=read, parse_options=parse, convert_options=convert) as reader,
-    ):
-        for batch in reader:
-            rows += batch.num_rows
-    return rows
+        for part in split_csv(
+            path, max_bytes, quote=quote, escape=escape, line_ending=line_ending, header=header
+        ):
+            yield CsvPassChunk(part, part.records, kind)
 
 
 def _line_ending(value: Any) -> bytes | None:

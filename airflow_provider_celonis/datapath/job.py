@@ -291,6 +291,11 @@ class PushJob:
         self.log.info(summary_line(push, status))
         return push
 
+    def start_afresh(self) -> None:
+        """Before pushing again from the start (a widened column): no job of the earlier attempt stays."""
+        self.abandon()
+        self.job_id = None
+
     def abandon(self) -> None:
         """After a failure: leave no NEW job behind (delete it), and stop one already submitted."""
         if not self.job_id:

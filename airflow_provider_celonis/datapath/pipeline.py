@@ -17,6 +17,8 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from airflow_provider_celonis.datapath.chunks import ChunkFile, CsvPassChunk, ParquetChunker, csv_chunks
+from airflow_provider_celonis.datapath.csv_split import check_csv_headers
+from airflow_provider_celonis.datapath.names import check_table_name
 from airflow_provider_celonis.datapath.schema import SchemaPlan, check_keys_not_null, conform, plan_schema
 from airflow_provider_celonis.datapath.sources import BatchSource, expand_paths
 from airflow_provider_celonis.hooks.celonis import CelonisHook
@@ -73,6 +75,8 @@ class PushSpec:
     chunk_size_bytes: int = DEFAULT_CHUNK_BYTES
     #: An empty source: ``"skip"`` (DELTA pushes nothing; REPLACE empties the table) or ``"fail"``.
     on_empty: Literal["skip", "fail"] = "skip"
+    #: Map characters Celonis rejects in column names to ``_`` (``datapath.names``).
+    sanitize_names: bool = False
 
     def __post_init__(self) -> None:
         self.chunk_size_bytes = check_chunk_size(self.chunk_size_bytes)
@@ -153,9 +157,12 @@ class CsvPart:
     columns: list[str]
     empty: bool = False
     described: str = field(default="")
+    #: Per file, the header line sent instead of its own (names sanitized).
+    headers: dict[str, bytes] = field(default_factory=dict)
 
 
 def check_sources(spec: PushSpec, upserted: Any, deleted: Any) -> None:
+    check_table_name(spec.target_table)
     if upserted is None and deleted is None:
         raise CelonisConfigError("Give source (rows to upsert), deleted_source (rows to delete), or both")
     if deleted is not None and not spec.keys:
@@ -210,20 +217,19 @@ def prepare_csv(spec: PushSpec, pool: str, upserted: Any, deleted: Any) -> list[
             continue
         what = "source" if kind == "upserted" else "deleted_source"
         paths = [str(p) for p in expand_paths(source, what)]
-        columns: list[str] = []
-        empty = True
-        for path in paths:
-            columns, has_rows = csv_header(path, options, what)
-            empty = empty and not has_rows
-            present = {c.lower() for c in columns}
-            missing = [k for k in spec.keys if k.lower() not in present]
-            if missing:
-                raise CelonisConfigError(
-                    f"{what}: {path} has no key column(s) {', '.join(map(repr, missing))}; header is {columns}"
-                )
-        if empty:
+        checked = check_csv_headers(paths, options, spec.keys, what, spec.sanitize_names)
+        if not checked.has_rows:
             _refuse_empty(spec, what, ", ".join(paths))
-        parts.append(CsvPart(kind, paths, columns, empty=empty, described=", ".join(paths)))
+        parts.append(
+            CsvPart(
+                kind,
+                paths,
+                checked.columns,
+                empty=not checked.has_rows,
+                described=", ".join(paths),
+                headers=checked.replaced,
+            )
+        )
     CelonisHook.job_body(data_pool_id=pool, **job_spec(spec, parts))
     return parts
 
@@ -277,39 +283,18 @@ def parquet_chunks(part: Part, workdir: Path, spec: PushSpec, log: Any) -> Itera
 def csv_pass_chunks(part: CsvPart, spec: PushSpec) -> Iterator[CsvPassChunk]:
     """The part's CSV files as chunks; ``ValueError`` from the splitter becomes a config error."""
     try:
-        yield from csv_chunks(
-            part.paths, dict(spec.csv_parsing_options or {}), spec.chunk_size_bytes, part.kind
-        )
+        for path in part.paths:
+            yield from csv_chunks(
+                [path],
+                dict(spec.csv_parsing_options or {}),
+                spec.chunk_size_bytes,
+                part.kind,
+                part.headers.get(path),
+            )
     except ValueError as exc:
         raise CelonisConfigError(
             f"{'source' if part.kind == 'upserted' else 'deleted_source'}: {exc}"
         ) from exc
-
-
-def csv_header(path: str, options: Mapping[str, Any], what: str) -> tuple[list[str], bool]:
-    """The column names in a CSV file's first record (job's separator, quote and charset), and whether
-    anything follows the header."""
-    import csv
-    import io
-
-    charset = str(options.get("charSet") or "UTF-8")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 20)
-        text = head.decode(charset, errors="strict" if len(head) < (1 << 20) else "ignore")
-    except (OSError, LookupError, UnicodeDecodeError) as exc:
-        raise CelonisConfigError(f"{what}: cannot read the header of {path}: {exc}") from exc
-    reader = csv.reader(
-        io.StringIO(text),
-        delimiter=str(options.get("separatorSequence") or ","),
-        quotechar=str(options.get("quoteSequence") or '"'),
-        escapechar=str(options["escapeSequence"]) if options.get("escapeSequence") else None,
-    )
-    header = next(reader, None)
-    if not header:
-        raise CelonisConfigError(f"{what}: {path} is empty (no header line)")
-    has_rows = any(any(field.strip() for field in record) for record in reader)
-    return [h.strip() for h in header], has_rows
 
 
 def _chain(first: pa.RecordBatch | None, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

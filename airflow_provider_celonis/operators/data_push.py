@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, TaskDeferred, XCom, conf
 
+from airflow_provider_celonis.datapath.csv_split import passthrough_options
+from airflow_provider_celonis.datapath.drift import push_widening
 from airflow_provider_celonis.datapath.job import JobState, PushJob
 from airflow_provider_celonis.datapath.pipeline import (
     DEFAULT_CHUNK_BYTES,
@@ -101,6 +103,11 @@ class DataPushOperator(BaseOperator):
     :param delete_job_on_success: delete the job once DONE (its chunks are no longer needed).
     :param on_empty: a source with no rows: ``"skip"`` (default; DELTA succeeds without a job, XCom
         ``status: "SKIPPED"``; REPLACE empties the table when the column types are known) or ``"fail"``.
+    :param null_values: unquoted CSV values read as NULL (default ``[""]``: an unquoted empty field is
+        NULL, a quoted ``""`` an empty string; see docs/data-types.md). ``file_type="PARQUET"`` only.
+    :param encoding: the text encoding of CSV files (default UTF-8, with or without a byte-order mark);
+        with ``file_type="CSV"`` it is sent as ``csvParsingOptions.charSet``.
+    :param sanitize_names: map characters Celonis rejects in column names to ``_`` instead of failing.
     """
 
     template_fields: Sequence[str] = (
@@ -141,6 +148,9 @@ class DataPushOperator(BaseOperator):
         timeout: float | None = None,
         delete_job_on_success: bool = False,
         on_empty: str = "skip",
+        null_values: Sequence[str] | None = None,
+        encoding: str | None = None,
+        sanitize_names: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -165,6 +175,9 @@ class DataPushOperator(BaseOperator):
         self.timeout_seconds = timeout
         self.delete_job_on_success = delete_job_on_success
         self.on_empty = on_empty
+        self.null_values = null_values
+        self.encoding = encoding
+        self.sanitize_names = sanitize_names
         self._job_id: str | None = None
         self._pool: str | None = None
         self._published: dict[str, Any] | None = None
@@ -181,12 +194,15 @@ class DataPushOperator(BaseOperator):
             keys=self.keys,
             file_type=str(self.file_type),
             table_schema=self.table_schema,
-            csv_parsing_options=self.csv_parsing_options,
+            csv_parsing_options=passthrough_options(
+                self.file_type, self.csv_parsing_options, self.encoding, self.null_values
+            ),
             connection_id=self.connection_id,
             upsert_strategy=self.upsert_strategy,
             fallback_varchar_length=self.fallback_varchar_length,
             chunk_size_bytes=self.chunk_size_bytes,
             on_empty=self.on_empty,  # type: ignore[arg-type]
+            sanitize_names=self.sanitize_names,
         )
 
     def push_job(self, pool: str, context: Context | None = None, spec: PushSpec | None = None) -> PushJob:
@@ -219,7 +235,13 @@ class DataPushOperator(BaseOperator):
             upserted = self._open("source", self.source)
             parts = prepare(spec, pool, upserted, self._open("deleted_source", self.deleted_source), self.log)
         try:
-            report = job.push(parts)
+            report = push_widening(  # a column whose type drifts is widened and the source read again
+                job.push,
+                parts,
+                lambda up, deleted: prepare(spec, pool, up, deleted, self.log),
+                job.start_afresh,
+                self.log,
+            )
             if report.skipped:
                 skipped = report.as_xcom("SKIPPED")
                 self.log.info(summary_line(skipped, "SKIPPED (nothing to push)"))
@@ -239,7 +261,13 @@ class DataPushOperator(BaseOperator):
         if source is None:
             return None
         try:
-            return open_source(source, what=what)
+            return open_source(
+                source,
+                what=what,
+                null_values=self.null_values,
+                encoding=self.encoding,
+                sanitize_names=self.sanitize_names,
+            )
         except CelonisConfigError as exc:
             if isinstance(source, str) and _looks_rendered(source):
                 raise CelonisConfigError(

@@ -115,10 +115,12 @@ CASES: list[Case] = [
          ("source @header_only@ has no rows; nothing to push",)),
     Case("malformed-csv-row", "operator", 'source="@malformed@"',
          ("source: @malformed@: line 4 has 3 fields, but the header has 2: '3,c,extra'",)),
+    # Type drift is not an error (docs/data-types.md): the column is widened and the file read again.
     Case("mixed-types-across-blocks", "operator", 'source="@mixed@", keys=["id"]',
-         ("source: @mixed@: column 'amount' holds '12,5 EUR' in row 300, which does not fit the type read "
-          "from the rows before it (CSV conversion error to int64",),
-         patch={"CSV_BLOCK_BYTES": 1024}),
+         ("Type drift: column 'amount' widened from int64 to string: source: @mixed@: column 'amount' holds "
+          "'12,5 EUR' in row 300, which does not fit the type read from the rows before it",),
+         patch={"CSV_BLOCK_BYTES": 1024}, no_job_in=None, target="drifted", succeeds=True,
+         landed=[{"id": i, "amount": str(i * 3)} for i in range(1, 300)] + [{"id": 300, "amount": "12,5 EUR"}]),
     Case("nested-column", "operator", 'source="@nested@"',
          ("source: column 'address' is nested (struct<city: string>); the Data Push API takes flat columns "
           "only", "DataIngestionOperator")),
@@ -158,8 +160,13 @@ CASES: list[Case] = [
          no_job_in=None, target="widened", succeeds=True,
          landed=[{"id": "1", "name": "a"}, {"id": "2", "name": "b"}, {"id": "x3", "name": "c"}]),
     Case("table-name-celonis-rejects", "operator", 'source="@csv@"',
-         ("create_job", "failed (HTTP 400): targetName: targetName 'bad table!' is not a valid name: letters, digits",),
+         ("target_table 'bad table!' is not a valid Celonis table name: use letters, digits, '_' and '-' only",),
          target="bad table!"),
+    Case("table-name-celonis-rejects-csv", "operator", 'source="@csv@", file_type="CSV"',
+         ("target_table 'bad table!' is not a valid Celonis table name: use letters, digits, '_' and '-' only",),
+         target="bad table!"),
+    Case("column-name-with-space-csv", "operator", 'source="@space_name@", file_type="CSV"',
+         ("source: column name 'order id' has characters Celonis rejects: use letters, digits, '_' and '-'",)),
     # -- connection (read by the hook before any request) ----------------------------------------
     Case("no-host", "connection", _conn(host=""), ("Connection 'bad_conn': host is empty; set it to your team URL",)),
     Case("host-with-path", "connection", _conn(host="https://team.eu-1.celonis.cloud/integration/api"),

@@ -105,7 +105,7 @@ def test_every_kind_lands(landed: dict[str, Any]) -> None:
         assert sorted(landed["rows"][kind]) == [1, 2, 3], kind
 
 
-@pytest.mark.parametrize("kind", ["dup_parquet", "dup_csv"])
+@pytest.mark.parametrize("kind", ["dup_parquet", "dup_csv", "dup_csv_pass"])
 def test_case_insensitive_duplicate_names_refused_before_any_job(landed: dict[str, Any], kind: str) -> None:
     assert landed["states"][kind] == "failed"
     assert not [j for j in landed["jobs"] if j["targetName"] == kind]
