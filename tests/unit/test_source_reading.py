@@ -203,3 +203,20 @@ def test_push_widening_replans_with_the_widened_source(
     )
     with pytest.raises(SchemaDrift, match="column 'amount' holds 'A12'"):
         push_widening(lambda ps: [rows(p.source) for p in ps], once, replan, lambda: None)
+
+
+def test_what_pyarrow_does_with_empty_fields() -> None:
+    """Why ``ReadSettings`` sets three options: pyarrow's defaults cannot keep NULL and '' apart."""
+    import io
+
+    import pyarrow.csv as pacsv
+
+    data = b'id,s\n1,\n2,""\n3,x\n'
+
+    def read(**convert: Any) -> list[Any]:
+        table = pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(**convert))
+        return table.column("s").to_pylist()
+
+    assert read() == ["", "", "x"]  # the default: a string is never NULL
+    assert read(strings_can_be_null=True) == [None, None, "x"]  # quoted or not
+    assert read(strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""]) == [None, "", "x"]
