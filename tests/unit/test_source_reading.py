@@ -219,4 +219,5 @@ def test_what_pyarrow_does_with_empty_fields() -> None:
 
     assert read() == ["", "", "x"]  # the default: a string is never NULL
     assert read(strings_can_be_null=True) == [None, None, "x"]  # quoted or not
-    assert read(strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""]) == [None, "", "x"]
+    ours = {"strings_can_be_null": True, "quoted_strings_can_be_null": False, "null_values": [""]}
+    assert read(**ours) == [None, "", "x"]
