@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -127,7 +127,7 @@ class DataPushJobTrigger(BaseTrigger):
         late = f"job {self.job_id} (last seen {last_status}) did not finish before the timeout"
         if not self.cancel_at_deadline:
             return self._event("timeout", message=f"{late}; left it as it is (this task does not own it)")
-        cancelled = await wait_at_most(self._cancel(await board.hook(), "the wait timed out"), CANCEL_BUDGET)
+        cancelled = await wait_at_most(self._cancel(board.hook(), "the wait timed out"), CANCEL_BUDGET)
         what = "cancelled it" if cancelled else f"could not confirm its cancel within {CANCEL_BUDGET:.0f}s"
         return self._event("timeout", message=f"{late}; {what}")
 
@@ -141,9 +141,11 @@ class DataPushJobTrigger(BaseTrigger):
             job = await (await board.hook()).aget_job(self.job_id, self.data_pool_id)
         return job
 
-    async def _cancel(self, hook: CelonisHook, why: str) -> bool:
+    async def _cancel(self, hook: CelonisHook | Awaitable[CelonisHook], why: str) -> bool:
+        """Cancel the job; a pending ``hook`` is awaited inside, so its connection lookup counts in the budget."""
         try:
-            await hook.acancel_job(self.job_id, self.data_pool_id)
+            ready = hook if isinstance(hook, CelonisHook) else await hook
+            await ready.acancel_job(self.job_id, self.data_pool_id)
         except Exception as exc:
             self.log.warning("Could not cancel Celonis job %s: %s", self.job_id, exc)
             return False
