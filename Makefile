@@ -62,7 +62,8 @@ test-compat:
 
 ## make unit: the fast layer, tests/unit/ (no emulator, no Airflow DB), in seconds
 unit: venv
-	$(PY) -m pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS)
+	@if [ -d tests/unit ]; then set -x; $(PY) -m pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS); \
+	else echo "tests/unit/ does not exist yet: no unit test to run"; fi
 
 ## make integration / make e2e: the two slower layers on their own
 integration: venv
