@@ -373,3 +373,31 @@ def test_sync_timeout_cancels_the_job_and_says_so(
     assert task_states(run) == {"push": "failed"}
     assert "cancelled the job" in capsys.readouterr().out
     assert [j["status"] for j in EmulatorClient(emu, ADMIN_KEY).jobs()] == ["CANCELED"]
+
+
+def test_type_drift_in_a_later_block_widens_the_column(
+    run_dag: Any,
+    celonis_conn: Any,
+    landed: EmulatorClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Integers for 299 rows, then '12,5 EUR': the push widens the column to STRING, reads the file again
+    and lands every row; the first attempt's job (if any) is not left behind."""
+    from airflow_provider_celonis.datapath import sources
+
+    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
+    path = tmp_path / "mixed.csv"
+    path.write_text("id,amount\n" + "".join(f"{i},{i * 3}\n" for i in range(1, 300)) + '300,"12,5 EUR"\n')
+    run = run_dag(
+        dag_with(
+            f'DataPushOperator(task_id="push", source="{path}", target_table="drift", keys=["id"], '
+            'table_schema=[{"columnName": "id", "columnType": "INTEGER"}], poll_interval=0.2)'
+        )
+    )
+    assert task_states(run) == {"push": "success"}
+    assert "Type drift" in capsys.readouterr().out
+    rows = sorted(landed.rows("drift"), key=lambda r: r["id"])
+    assert len(rows) == 300 and rows[0]["amount"] == "3" and rows[-1]["amount"] == "12,5 EUR"
+    assert [j["status"] for j in landed.jobs()] == ["DONE"]
