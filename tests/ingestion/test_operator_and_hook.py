@@ -223,7 +223,7 @@ def test_written_files_dictionary_encode_only_repeating_columns(
     )
     run = run_dag(
         dag_with(
-            f'DataIngestionOperator(task_id="ingest", source={source}, target_table="enc", '
+            f'DataIngestionOperator(task_id="ingest", source={source}, target_table="u", '
             'primary_keys="{{ params.pk }}", params={"pk": "id"})'
         )
     )

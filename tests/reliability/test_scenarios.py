@@ -36,6 +36,22 @@ PROFILES = ("documented", "lenient")
 CHECKSUMS = ("none", "md5", "opaque")
 
 
+def _hook_decides_from_chunk_list() -> bool:
+    """Whether the hook decides a lost upload answer from the job's chunk list (count and ids) and says
+    ``ChunkUploadUndecided`` when it cannot; until it does, a chunk may be sent twice."""
+    import inspect
+
+    from airflow_provider_celonis.hooks import celonis
+
+    return "ChunkUploadUndecided" in inspect.getsource(celonis)
+
+
+HOOK_DECIDES_FROM_CHUNK_LIST = _hook_decides_from_chunk_list()
+PENDING_HOOK = pytest.mark.xfail(
+    reason="needs the hook to decide lost upload answers from the chunk list", strict=False
+)
+
+
 def _emulator_has(setting: str) -> bool:
     from airflow_provider_celonis.emulator.settings import EmulatorSettings
 
@@ -62,6 +78,8 @@ class Scenario:
     #: Run against both emulator profiles (and, with ``checksums``, every chunk-listing checksum).
     profiles: bool = False
     checksums: bool = False
+    #: Push without keys (append): a chunk sent twice then shows as duplicated rows.
+    keys: bool = True
     retries: int = 0
     #: Runs in a thread while the DAG runs (e.g. restart the emulator mid-job).
     during: Callable[[EmulatorClient, Any], None] | None = None
@@ -125,12 +143,14 @@ SCENARIOS = [
         fault(method="POST", path="/chunks/upserted$", action="close_after", count=1),
         profiles=True,
         checksums=True,
+        keys=False,
     ),
     Scenario(
         "answers to every chunk upload lost after the chunk was stored",
         fault(method="POST", path="/chunks/upserted$", action="close_after", count=100),
         profiles=True,
         checksums=True,
+        keys=False,
     ),
     Scenario(
         "answer lost after a job was created",
@@ -278,7 +298,7 @@ from airflow.sdk import DAG
 from airflow_provider_celonis.operators.data_push import DataPushOperator
 with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1)) as dag:
     DataPushOperator(
-        task_id="push", source="SOURCE", target_table="orders", keys=["id"], poll_interval=0.2,
+        task_id="push", source="SOURCE", target_table="orders", KEYS poll_interval=0.2,
         chunk_size_bytes=64 * 1024, retries=RETRIES, retry_delay=datetime.timedelta(seconds=0), OPERATOR
     )
 """
@@ -305,7 +325,8 @@ def _cases() -> list[Any]:
                 label = "-".join(
                     x for x in (scenario.name, profile, checksum and f"checksum {checksum}") if x
                 )
-                cases.append(pytest.param(scenario, profile, checksum, id=label))
+                marks = [] if scenario.keys or HOOK_DECIDES_FROM_CHUNK_LIST else [PENDING_HOOK]
+                cases.append(pytest.param(scenario, profile, checksum, id=label, marks=marks))
     return cases
 
 
@@ -374,6 +395,7 @@ def test_scenario(
         DAG.replace("SOURCE", str(source))
         .replace("RETRIES", str(scenario.retries))
         .replace("OPERATOR", scenario.operator)
+        .replace("KEYS", 'keys=["id"],' if scenario.keys else "")
     )
     run = run_dag(dag)
     if helper:
