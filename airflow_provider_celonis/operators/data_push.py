@@ -30,16 +30,13 @@ from airflow_provider_celonis.hooks.errors import (
     CelonisTimeoutError,
 )
 from airflow_provider_celonis.lineage import openlineage_facets, report_hook_lineage
-from airflow_provider_celonis.triggers.data_push import DataPushJobTrigger
+from airflow_provider_celonis.triggers.data_push import DEFER_MARGIN, DataPushJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
 XCOM_JOB_KEY = "celonis_job"
-#: The deferred wait's scheduler timeout is this much later than the trigger's own deadline, so the
-#: trigger always fires first and cancels the job it waits for.
-DEFER_MARGIN = 60.0
 
 
 class CelonisDataPushJobLink(BaseOperatorLink):
@@ -322,6 +319,7 @@ class DataPushOperator(BaseOperator):
             return push
         if self.deferrable:
             end_time = time.time() + self.timeout_seconds if self.timeout_seconds else None
+            # Strictly later than the trigger's own deadline: the trigger fires first and cancels the job.
             margin = max(DEFER_MARGIN, 3 * self.poll_interval)
             self.defer(
                 trigger=DataPushJobTrigger(

@@ -12,6 +12,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow_provider_celonis.datapath.pipeline import human_size, normalize_keys
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 from airflow_provider_celonis.operators.data_push import DataPushOperator
+from airflow_provider_celonis.triggers.data_push import DEFER_MARGIN
 
 
 @pytest.mark.parametrize(
@@ -41,7 +42,7 @@ def test_deferred_wait_times_out_after_the_trigger_deadline() -> None:
     trigger_end = deferred.value.trigger.end_time
     assert trigger_end is not None and trigger_end <= time.time() + 100
     assert deferred.value.timeout is not None
-    assert before + deferred.value.timeout.total_seconds() > trigger_end + 30
+    assert before + deferred.value.timeout.total_seconds() > trigger_end + DEFER_MARGIN - 1
 
 
 def test_dataframe_rendered_to_text_gets_a_hint() -> None:
