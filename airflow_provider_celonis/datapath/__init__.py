@@ -1,1 +1,8 @@
-"""The data path shared by every push operator: sources, schema planning, chunk writing, upload."""
+"""The data path shared by every push operator: sources -> batches -> chunk files -> one job.
+
+``sources`` opens files, frames, tables, streams as Arrow record batches; ``schema``, ``names`` and
+``drift`` plan and check the columns; ``chunks`` (parquet, any path) and ``csv_split`` (CSV as it is)
+make the chunk files; ``pipeline`` checks a push's parts before any job exists; ``upload`` sends chunks
+while the next is written; ``job.PushJob`` is the job's lifecycle (create, upload, execute, wait, resume,
+abandon, summary).
+"""
