@@ -15,10 +15,13 @@ POOL = "bench-pool"
 
 
 class EmulatorProcess:
-    """``python -m airflow_provider_celonis.emulator --port 0`` in a child process (its own GIL)."""
+    """``python -m airflow_provider_celonis.emulator --port 0`` in a child process (its own GIL).
 
-    def __init__(self, data_dir: Path, extra: Sequence[str] = ()) -> None:
-        cmd = [sys.executable, "-m", "airflow_provider_celonis.emulator", "--port", "0"]
+    ``prefix``: run it under another command, e.g. ``ip netns exec NS`` (``push_over_link.py``).
+    """
+
+    def __init__(self, data_dir: Path, extra: Sequence[str] = (), prefix: Sequence[str] = ()) -> None:
+        cmd = [*prefix, sys.executable, "-m", "airflow_provider_celonis.emulator", "--port", "0"]
         cmd += ["--data-dir", str(data_dir), "--app-key", APP_KEY, *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None

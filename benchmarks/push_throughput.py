@@ -157,7 +157,9 @@ KNOWN_SCHEMA = [
 ]
 
 
-def run_ours(csv: Path, chunk: int, url: str, profile: bool, known_schema: bool = False) -> dict[str, Any]:
+def run_ours(
+    csv: Path, chunk: int, url: str, profile: bool, known_schema: bool = False, **spec_options: Any
+) -> dict[str, Any]:
     from airflow_provider_celonis.datapath.job import PushJob
     from airflow_provider_celonis.datapath.pipeline import PushSpec, prepare
     from airflow_provider_celonis.datapath.sources import open_source
@@ -169,6 +171,7 @@ def run_ours(csv: Path, chunk: int, url: str, profile: bool, known_schema: bool 
         job_type="REPLACE",
         chunk_size_bytes=chunk,
         table_schema=KNOWN_SCHEMA if known_schema else None,
+        **spec_options,  # e.g. compression (benchmarks/push_over_link.py)
     )
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()

@@ -30,6 +30,8 @@ DEFAULT_CHUNK_BYTES = 128 << 20
 #: At most one conversion progress line per this many seconds.
 PROGRESS_SECONDS = 30.0
 ON_EMPTY = ("skip", "fail")
+#: Parquet codecs for Data Push chunks: snappy is the one real clients (pycelonis) are known to send.
+COMPRESSIONS = ("snappy", "zstd", "none")
 
 Chunk = ChunkFile | CsvPassChunk
 
@@ -77,8 +79,15 @@ class PushSpec:
     on_empty: Literal["skip", "fail"] = "skip"
     #: Map characters Celonis rejects in column names to ``_`` (``datapath.names``).
     sanitize_names: bool = False
+    #: Parquet codec of the chunks (``COMPRESSIONS``); see docs/celonis-contract.md before changing it.
+    compression: str = "snappy"
 
     def __post_init__(self) -> None:
+        self.compression = str(self.compression).lower()
+        if self.compression not in COMPRESSIONS:
+            raise CelonisConfigError(
+                f"compression must be one of {', '.join(COMPRESSIONS)}, got {self.compression!r}"
+            )
         self.chunk_size_bytes = check_chunk_size(self.chunk_size_bytes)
         self.job_type = str(self.job_type).upper()
         self.file_type = str(self.file_type).upper()
@@ -252,7 +261,9 @@ def job_spec(spec: PushSpec, parts: Sequence[Part | CsvPart]) -> dict[str, Any]:
 
 def parquet_chunks(part: Part, workdir: Path, spec: PushSpec, log: Any) -> Iterator[ChunkFile]:
     """Convert a part's batches into parquet chunk files (an empty part: one chunk with no rows)."""
-    chunker = ParquetChunker(workdir, part.plan.target, spec.chunk_size_bytes, part.kind)
+    chunker = ParquetChunker(
+        workdir, part.plan.target, spec.chunk_size_bytes, part.kind, compression=spec.compression
+    )
     if part.empty:
         yield chunker.empty()
         return

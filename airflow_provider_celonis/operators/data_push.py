@@ -105,6 +105,8 @@ class DataPushOperator(BaseOperator):
     :param encoding: the text encoding of CSV files (default UTF-8, with or without a byte-order mark);
         with ``file_type="CSV"`` it is sent as ``csvParsingOptions.charSet``.
     :param sanitize_names: map characters Celonis rejects in column names to ``_`` instead of failing.
+    :param compression: parquet codec of the chunks: ``"snappy"`` (default, the only codec real clients
+        are known to send), ``"zstd"`` (about a third fewer bytes on the wire) or ``"none"``.
     """
 
     template_fields: Sequence[str] = (
@@ -148,6 +150,7 @@ class DataPushOperator(BaseOperator):
         null_values: Sequence[str] | None = None,
         encoding: str | None = None,
         sanitize_names: bool = False,
+        compression: str = "snappy",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -175,6 +178,7 @@ class DataPushOperator(BaseOperator):
         self.null_values = null_values
         self.encoding = encoding
         self.sanitize_names = sanitize_names
+        self.compression = compression
         self._job_id: str | None = None
         self._pool: str | None = None
         self._published: dict[str, Any] | None = None
@@ -200,6 +204,7 @@ class DataPushOperator(BaseOperator):
             chunk_size_bytes=self.chunk_size_bytes,
             on_empty=self.on_empty,  # type: ignore[arg-type]
             sanitize_names=self.sanitize_names,
+            compression=self.compression,
         )
 
     def push_job(self, pool: str, context: Context | None = None, spec: PushSpec | None = None) -> PushJob:

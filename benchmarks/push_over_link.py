@@ -1,0 +1,220 @@
+"""Push time over a bandwidth-limited link: where a real Celonis push spends its time.
+
+Loopback costs nothing, a real push crosses the internet. This benchmark runs the emulator and the push
+inside a network namespace whose loopback is shaped with the kernel's token-bucket filter
+(``tc qdisc ... tbf rate 100mbit`` / ``1gbit``), and reports per link speed, in one run:
+
+* ``conversion``: CSV -> parquet with no HTTP (``push_throughput.run_limit``): the CPU bound;
+* ``wire``: the bytes the default push sent, divided by the link rate: the network bound;
+* ``default``: ``PushJob`` as ``DataPushOperator`` runs it, no ``table_schema`` (STRING lengths measured);
+* ``schema``: the same with STRING lengths given (``table_schema``);
+* ``zstd`` / ``none``: the default push with another chunk ``compression``;
+* ``baseline``: the pycelonis way (``push_throughput.run_baseline``);
+
+each with bytes on the wire and peak RSS. The last line is one JSON object keyed by link speed.
+Needs root (network namespaces, tc) and iproute2; when it cannot shape the link it says so and exits 1.
+
+    python benchmarks/push_over_link.py --size 1GB
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import OUT, EmulatorProcess, parse_size, peak_rss_mb
+from push_throughput import run_baseline, run_limit, run_ours, synthetic_csv
+
+#: Link speed -> tbf parameters (burst must cover one timer tick at the rate; loopback's MTU is 64 KiB).
+LINKS = {
+    "100mbit": {"bits_per_s": 100e6, "burst": "256kb", "latency": "50ms"},
+    "1gbit": {"bits_per_s": 1e9, "burst": "2mb", "latency": "50ms"},
+}
+#: (name, run_ours keyword arguments) pushed over each link, besides the baseline.
+OURS = {
+    "default": {},
+    "schema": {"known_schema": True},
+    "zstd": {"compression": "zstd"},
+    "none": {"compression": "none"},
+}
+
+
+class CannotShape(RuntimeError):
+    pass
+
+
+def _run(*cmd: str) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise CannotShape(f"`{' '.join(cmd)}` failed: {done.stderr.strip() or done.stdout.strip()}")
+
+
+def ensure_iproute2() -> None:
+    """``ip`` and ``tc``; installed with apt-get when missing (CI machines are fresh)."""
+    if shutil.which("ip") and shutil.which("tc"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("iproute2 is missing: apt-get install -y iproute2", file=sys.stderr, flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "iproute2"], check=False, stdout=subprocess.DEVNULL
+        )
+    if not (shutil.which("ip") and shutil.which("tc")):
+        raise CannotShape("iproute2 (ip, tc) is not installed and could not be installed")
+
+
+class ShapedNamespace:
+    """A network namespace whose loopback is shaped by tbf; ``shape`` changes the rate in place."""
+
+    def __init__(self) -> None:
+        if os.geteuid() != 0:
+            raise CannotShape("shaping a link needs root (ip netns, tc)")
+        ensure_iproute2()
+        self.name = f"celonis-link-{os.getpid()}"
+        _run("ip", "netns", "add", self.name)
+        try:
+            _run("ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up")
+        except CannotShape:
+            self.close()
+            raise
+
+    def shape(self, link: str) -> None:
+        params = LINKS[link]
+        rate = link
+        _run(
+            *("ip", "netns", "exec", self.name, "tc", "qdisc", "replace", "dev", "lo", "root", "tbf"),
+            *("rate", rate, "burst", str(params["burst"]), "latency", str(params["latency"])),
+        )
+
+    def close(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
+
+
+# -- children: one contender per process, so peak RSS is its own ---------------------------------
+
+
+def child(args: argparse.Namespace) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    csv, chunk = Path(args.csv), int(args.chunk_size)
+    if args.child == "conversion":
+        result = run_limit(csv, chunk)
+    elif args.child == "baseline":
+        result = run_baseline(csv, args.url)
+    else:
+        result = run_ours(csv, chunk, args.url, False, **OURS[args.child])  # type: ignore[arg-type]
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
+    print(json.dumps(result), flush=True)
+
+
+def measure(mode: str, csv: Path, chunk: int, url: str = "", namespace: str | None = None) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", mode, "--csv", str(csv), "--chunk-size", str(chunk)]
+    cmd += ["--url", url]
+    if namespace:
+        cmd = ["ip", "netns", "exec", namespace, *cmd]
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    result = dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(f"{mode:>10}: {json.dumps(result)}", file=sys.stderr, flush=True)
+    return result
+
+
+def over_link(link: str, ns: ShapedNamespace, csv: Path, chunk: int, modes: list[str]) -> dict[str, Any]:
+    """Every contender over one shaped link, the emulator inside the namespace too."""
+    ns.shape(link)
+    data_dir = OUT / f"link-emulator-{os.getpid()}"
+    results: dict[str, dict[str, Any]] = {}
+    emulator_cmd = ["ip", "netns", "exec", ns.name]
+    try:
+        with EmulatorProcess(data_dir, ["--max-chunk-bytes", "1GiB"], prefix=emulator_cmd) as emulator:
+            for mode in modes:
+                results[mode] = measure(mode, csv, chunk, emulator.url, ns.name)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return results
+
+
+def summarize(link: str, conversion: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    rate = float(LINKS[link]["bits_per_s"])  # type: ignore[arg-type]
+    out: dict[str, Any] = {"conversion_s": round(conversion["seconds"], 2)}
+    out["conversion_peak_rss_mb"] = conversion["peak_rss_mb"]
+    for mode, result in results.items():
+        out[f"{mode}_s"] = round(result["seconds"], 2)
+        out[f"{mode}_bytes"] = result["parquet_bytes"]
+        out[f"{mode}_peak_rss_mb"] = result["peak_rss_mb"]
+        if result.get("status") not in (None, "DONE"):
+            out[f"{mode}_status"] = result.get("status")
+    sent = results["default"]["parquet_bytes"] if "default" in results else conversion["parquet_bytes"]
+    out["wire_s"] = round(sent * 8 / rate, 2)
+    bound = max(out["conversion_s"], out["wire_s"])
+    if "default_s" in out:
+        out["default_vs_bound"] = round(out["default_s"] / bound, 2)
+    if "schema_s" in out:
+        out["schema_vs_bound"] = round(out["schema_s"] / bound, 2)
+    if "baseline_s" in out and "default_s" in out:
+        out["baseline_vs_default"] = round(out["baseline_s"] / out["default_s"], 2)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="1GB", help="CSV size, e.g. 64MB, 1GB (default 1GB)")
+    parser.add_argument("--chunk-size", default="128MiB", help="our chunk size cap (default 128MiB)")
+    parser.add_argument("--links", default=",".join(LINKS), help=f"comma-separated subset of {list(LINKS)}")
+    parser.add_argument(
+        "--modes", default=",".join([*OURS, "baseline"]), help="comma-separated contenders over each link"
+    )
+    parser.add_argument("--child", choices=["conversion", "baseline", *OURS], help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    chunk = parse_size(args.chunk_size)
+    links = [link.strip() for link in args.links.split(",") if link.strip()]
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = [link for link in links if link not in LINKS] + [
+        mode for mode in modes if mode not in (*OURS, "baseline")
+    ]
+    if unknown:
+        parser.error(f"unknown link or contender: {', '.join(unknown)}")
+    try:
+        ns = ShapedNamespace()
+    except CannotShape as exc:
+        print(f"push_over_link: cannot shape a link here: {exc}", file=sys.stderr)
+        sys.exit(1)
+    try:
+        csv = synthetic_csv(parse_size(args.size))
+        print(f"input: {csv} ({csv.stat().st_size / 1e6:.0f} MB)", file=sys.stderr, flush=True)
+        conversion = measure("conversion", csv, chunk)
+        figures = {}
+        for link in links:
+            print(f"-- link {link}", file=sys.stderr, flush=True)
+            figures[link] = summarize(link, conversion, over_link(link, ns, csv, chunk, modes))
+            print(f"{link}: {json.dumps(figures[link])}", file=sys.stderr, flush=True)
+    except CannotShape as exc:
+        print(f"push_over_link: cannot shape a link here: {exc}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        ns.close()
+    figures["input_bytes"] = csv.stat().st_size  # type: ignore[assignment]
+    figures["chunk_size_bytes"] = chunk  # type: ignore[assignment]
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
