@@ -142,12 +142,13 @@ class PushJob:
                 and not self.hook.list_chunks(str(fresh[0]["id"]), self.pool)
             ):
                 self.log.warning(
-                    "The answer to creating the job was lost; job %s is this push's", fresh[0]["id"]
+                    "The answer to creating the job was lost or named no job; job %s is this push's",
+                    fresh[0]["id"],
                 )
                 return fresh[0]
             self.log.warning(
-                "The answer to creating the job was lost and the job list cannot prove which job is this "
-                "push's (%d new, %d other active for this table): creating another; %s",
+                "The answer to creating the job was lost or named no job, and the job list cannot prove which is this "
+                "push's (%d new, %d other active for this table): adopting none; %s",
                 len(fresh),
                 len(busy),
                 MAYBE_LEFT,
