@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +12,14 @@ import pytest
 
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.operators.data_push import DataPushOperator
+from airflow_provider_celonis.sensors.data_push import DataPushJobSensor
 from tests.helpers import POOL, EmulatorClient, task_states
 
-SENSOR_DAG = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.sensors.data_push import DataPushJobSensor
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1)) as dag:
-    DataPushJobSensor(task_id="wait", job_id="JOB", poke_interval=0.2, timeout=60, ARGS)
-"""
+
+def run_sensor(make_dag: Callable[..., Any], job_id: str, **kwargs: Any) -> Any:
+    """Run a one-task DAG whose ``wait`` task senses ``job_id`` (polling every 0.2 s, 60 s timeout)."""
+    kwargs = {"poke_interval": 0.2, "timeout": 60, **kwargs}
+    return make_dag(DataPushJobSensor, task_id="wait", job_id=job_id, **kwargs).test()
 
 
 def submitted_job(tmp_path: Path, keys: list[str] | None = None) -> str:
@@ -31,37 +31,43 @@ def submitted_job(tmp_path: Path, keys: list[str] | None = None) -> str:
     return str(job["id"])
 
 
-@pytest.mark.parametrize("args", ['mode="poke"', 'mode="reschedule"', "deferrable=True"])
-def test_sensor_modes_succeed_on_done(run_dag: Any, celonis_conn: Any, tmp_path: Path, args: str) -> None:
+MODES = {"poke": {"mode": "poke"}, "reschedule": {"mode": "reschedule"}, "deferrable": {"deferrable": True}}
+
+
+@pytest.mark.usefixtures("celonis_conn")
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+def test_sensor_modes_succeed_on_done(make_dag: Callable[..., Any], tmp_path: Path, mode: str) -> None:
     job_id = submitted_job(tmp_path)
-    run = run_dag(SENSOR_DAG.replace("JOB", job_id).replace("ARGS", args))
+    run = run_sensor(make_dag, job_id, **MODES[mode])
     assert task_states(run) == {"wait": "success"}
     assert CelonisHook().get_job(job_id)["status"] == "DONE"
 
 
-@pytest.mark.parametrize("args", ['mode="poke"', "deferrable=True"])
+@pytest.mark.usefixtures("celonis_conn")
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
 def test_sensor_fails_on_error_with_logs(
-    run_dag: Any, celonis_conn: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: str
+    make_dag: Callable[..., Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
     job_id = submitted_job(tmp_path, keys=["no_such_key"])
-    run = run_dag(SENSOR_DAG.replace("JOB", job_id).replace("ARGS", args + ", retries=3"))
+    run = run_sensor(make_dag, job_id, retries=3, **MODES[mode])
     assert task_states(run) == {"wait": "failed"}  # failed for good: retries are pointless for ERROR
     output = capsys.readouterr().out
-    assert f"Celonis data push job {job_id} ended ERROR" in output and "no_such_key" in output
+    assert f"Celonis data push job {job_id} ended ERROR" in output
+    assert "no_such_key" in output
 
 
-def test_sensor_fails_on_canceled(
-    run_dag: Any, celonis_conn: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_sensor_fails_on_canceled(make_dag: Callable[..., Any], capsys: pytest.CaptureFixture[str]) -> None:
     hook = CelonisHook()
     job = hook.create_job("sensed", "DELTA")
     hook.cancel_job(job["id"])
-    run = run_dag(SENSOR_DAG.replace("JOB", job["id"]).replace("ARGS", 'mode="poke"'))
+    run = run_sensor(make_dag, job["id"], mode="poke")
     assert task_states(run) == {"wait": "failed"}
     assert "ended CANCELED" in capsys.readouterr().out
 
 
-def test_operator_on_kill_cancels_its_job(celonis_conn: Any, landed: EmulatorClient) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_operator_on_kill_cancels_its_job(landed: EmulatorClient) -> None:
     job = CelonisHook().create_job("killed", "DELTA")
     operator = DataPushOperator(task_id="push", source="x.csv", target_table="killed")
     operator._job_id, operator._pool = job["id"], POOL
@@ -69,16 +75,17 @@ def test_operator_on_kill_cancels_its_job(celonis_conn: Any, landed: EmulatorCli
     assert [j["status"] for j in landed.jobs()] == ["CANCELED"]
 
 
+@pytest.mark.usefixtures("celonis_conn")
 @pytest.mark.parametrize(("soft_fail", "state"), [(False, "failed"), (True, "skipped")])
 def test_deferred_sensor_timeout_leaves_the_job_alone(
-    run_dag: Any, celonis_conn: Any, capsys: pytest.CaptureFixture[str], soft_fail: bool, state: str
+    make_dag: Callable[..., Any], capsys: pytest.CaptureFixture[str], soft_fail: bool, state: str
 ) -> None:
     """The sensor does not own the job: its timeout fails (or skips) the task and never cancels."""
     job = CelonisHook().create_job("sensed", "DELTA")  # stays NEW: never finishes on its own
-    dag = SENSOR_DAG.replace("timeout=60", "timeout=2").replace("JOB", job["id"])
-    run = run_dag(dag.replace("ARGS", f"deferrable=True, soft_fail={soft_fail}"))
+    run = run_sensor(make_dag, job["id"], timeout=2, deferrable=True, soft_fail=soft_fail)
     assert task_states(run) == {"wait": state}
     assert CelonisHook().get_job(job["id"])["status"] == "NEW"
     if not soft_fail:
         output = capsys.readouterr().out
-        assert "Sensor timed out waiting for Celonis" in output and "left it as it is" in output
+        assert "Sensor timed out waiting for Celonis" in output
+        assert "left it as it is" in output
