@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,8 @@ def parquet_file(tmp_path: Path, rows: list[dict[str, Any]], name: str = "chunk.
 
 
 @pytest.fixture
-def hook(celonis_conn: Any) -> CelonisHook:
-    return CelonisHook("celonis_default", retry_policy=FAST)
+def hook(celonis_conn: Callable[..., str]) -> CelonisHook:
+    return CelonisHook(celonis_conn(), retry_policy=FAST)
 
 
 def push(hook: CelonisHook, tmp_path: Path, rows: list[dict[str, Any]], table: str = "orders") -> dict:
@@ -54,7 +54,9 @@ def test_every_endpoint(hook: CelonisHook, tmp_path: Path, landed: EmulatorClien
         keys=["id"],
         table_schema=[{"columnName": "name", "columnType": "STRING", "fieldLength": 20}],
     )
-    assert job["status"] == "NEW" and job["targetName"] == "orders" and job["dataPoolId"] == POOL
+    assert job["status"] == "NEW"
+    assert job["targetName"] == "orders"
+    assert job["dataPoolId"] == POOL
     assert [j["id"] for j in hook.list_jobs()] == [job["id"]]
     chunk = hook.upload_chunk(
         job["id"], parquet_file(tmp_path, [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
@@ -75,7 +77,7 @@ def test_every_endpoint(hook: CelonisHook, tmp_path: Path, landed: EmulatorClien
         hook.get_job(job["id"])
 
 
-def test_cancel_and_failed_job_logs(hook: CelonisHook, tmp_path: Path, landed: EmulatorClient) -> None:
+def test_cancel_and_failed_job_logs(hook: CelonisHook, tmp_path: Path) -> None:
     job = hook.create_job("t", "DELTA")
     hook.cancel_job(job["id"])
     assert hook.get_job(job["id"])["status"] == "CANCELED"
@@ -112,17 +114,17 @@ def test_wrong_key_names_status_not_key(celonis_conn: Any) -> None:
     hook = CelonisHook("c", retry_policy=FAST)
     with pytest.raises(CelonisAuthError) as err:
         hook.list_jobs()
-    assert "401" in str(err.value) and "list_jobs" in str(err.value)
+    assert "401" in str(err.value)
+    assert "list_jobs" in str(err.value)
     assert "wrong-secret-key-42" not in str(err.value)
     ok, message = hook.test_connection()
-    assert ok is False and "401" in message
+    assert ok is False
+    assert "401" in message
 
 
-def test_pool_not_allowed_is_403(celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pool_not_allowed_is_403(celonis_emulator_factory: Any, airflow_conn: Callable[..., str]) -> None:
     emu = celonis_emulator_factory(app_keys=("limited=pool-a",))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_LIMITED", f'{{"conn_type": "celonis", "host": "{emu.url}", "password": "limited"}}'
-    )
+    airflow_conn("limited", host=emu.url, password="limited")
     hook = CelonisHook("limited", retry_policy=FAST)
     assert hook.list_jobs("pool-a") == []
     with pytest.raises(CelonisAuthError, match="403"):
@@ -156,13 +158,10 @@ def test_connection_reset_before_answer(hook: CelonisHook, landed: EmulatorClien
 
 
 def test_per_second_limit_backs_off(
-    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    celonis_emulator_factory: Any, airflow_conn: Callable[..., str], tmp_path: Path
 ) -> None:
     emu = celonis_emulator_factory(app_keys=("k",), execute_per_second=1)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_RL",
-        f'{{"conn_type": "celonis", "host": "{emu.url}", "password": "k", "extra": {{"data_pool_id": "p"}}}}',
-    )
+    airflow_conn("rl", host=emu.url, password="k", data_pool_id="p")
     hook = CelonisHook(
         "rl", retry_policy=RetryPolicy(max_attempts=8, base_delay=0.2, max_delay=1.0, max_inline_wait=5)
     )
@@ -175,27 +174,23 @@ def test_per_second_limit_backs_off(
 
 
 def test_hourly_quota_raises_with_resume_time(
-    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    celonis_emulator_factory: Any, airflow_conn: Callable[..., str]
 ) -> None:
     emu = celonis_emulator_factory(app_keys=("k",), execute_per_hour=1)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_RL",
-        f'{{"conn_type": "celonis", "host": "{emu.url}", "password": "k", "extra": {{"data_pool_id": "p"}}}}',
-    )
+    airflow_conn("rl", host=emu.url, password="k", data_pool_id="p")
     hook = CelonisHook("rl", retry_policy=FAST)
     first, second = hook.create_job("t", "DELTA"), hook.create_job("t", "DELTA")
     hook.execute_job(first["id"])
     with pytest.raises(CelonisRateLimitError) as err:
         hook.execute_job(second["id"])
-    assert err.value.status == 429 and err.value.retry_after > 5
-    assert err.value.resume_at.minute == 0 and err.value.resume_at.second == 0
+    assert err.value.status == 429
+    assert err.value.retry_after > 5
+    assert err.value.resume_at.minute == 0
+    assert err.value.resume_at.second == 0
 
 
-def _oauth_hook(emu: Any, monkeypatch: pytest.MonkeyPatch) -> CelonisHook:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OA",
-        f'{{"conn_type": "celonis", "host": "{emu.url}", "login": "cid", "password": "csecret", "extra": {{"auth_type": "oauth", "data_pool_id": "p"}}}}',
-    )
+def _oauth_hook(emu: Any, airflow_conn: Callable[..., str]) -> CelonisHook:
+    airflow_conn("oa", host=emu.url, login="cid", password="csecret", auth_type="oauth", data_pool_id="p")
     return CelonisHook("oa", retry_policy=FAST)
 
 
@@ -204,11 +199,11 @@ def _token_requests(emu: Any) -> int:
 
 
 def test_oauth_token_refreshed_before_expiry(
-    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
+    celonis_emulator_factory: Any, airflow_conn: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cached token is replaced before it expires: the cache's clock is moved past the token's life."""
     emu = celonis_emulator_factory(app_keys=("k",), oauth_clients=("cid:csecret",), token_ttl=30)
-    hook = _oauth_hook(emu, monkeypatch)
+    hook = _oauth_hook(emu, airflow_conn)
     hook.list_jobs()
     hook.list_jobs()
     before = _token_requests(emu)
@@ -217,10 +212,12 @@ def test_oauth_token_refreshed_before_expiry(
     assert _token_requests(emu) == before + 1
 
 
-def test_oauth_token_refreshed_on_401(celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oauth_token_refreshed_on_401(
+    celonis_emulator_factory: Any, airflow_conn: Callable[..., str]
+) -> None:
     """A token the server no longer accepts (401, empty body) is dropped and fetched anew, once."""
     emu = celonis_emulator_factory(app_keys=("k",), oauth_clients=("cid:csecret",))
-    hook = _oauth_hook(emu, monkeypatch)
+    hook = _oauth_hook(emu, airflow_conn)
     hook.list_jobs()
     before = _token_requests(emu)
     EmulatorClient(emu).fault(method="GET", path="/jobs/$", action="status", status=401, body="")
@@ -231,22 +228,16 @@ def test_oauth_token_refreshed_on_401(celonis_emulator_factory: Any, monkeypatch
         hook.list_jobs()  # a second 401 after the fresh token is final
 
 
-def test_oauth_wrong_secret(celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oauth_wrong_secret(celonis_emulator_factory: Any, airflow_conn: Callable[..., str]) -> None:
     emu = celonis_emulator_factory(app_keys=("k",), oauth_clients=("cid:csecret",))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OA",
-        f'{{"conn_type": "celonis", "host": "{emu.url}", "login": "cid", "password": "nope-secret", "extra": {{"auth_type": "oauth", "data_pool_id": "p"}}}}',
-    )
+    airflow_conn("oa", host=emu.url, login="cid", password="nope-secret", auth_type="oauth", data_pool_id="p")
     with pytest.raises(CelonisApiError, match="401") as err:
         CelonisHook("oa", retry_policy=FAST).list_jobs()
     assert "nope-secret" not in str(err.value)
 
 
-def test_unreachable_host_fails_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_DOWN",
-        '{"conn_type": "celonis", "host": "http://127.0.0.1:9", "password": "k", "extra": {"data_pool_id": "p"}}',
-    )
+def test_unreachable_host_fails_after_retries(airflow_conn: Callable[..., str]) -> None:
+    airflow_conn("down", host="http://127.0.0.1:9", password="k", data_pool_id="p")
     with pytest.raises(CelonisApiError, match="no answer"):
         CelonisHook("down", retry_policy=FAST).list_jobs()
 
@@ -274,7 +265,7 @@ def test_html_and_invalid_json_answers(hook: CelonisHook, landed: EmulatorClient
         hook.list_jobs()
 
 
-def test_async_get_and_cancel(hook: CelonisHook, celonis_conn: Any) -> None:
+def test_async_get_and_cancel(hook: CelonisHook) -> None:
     job = hook.create_job("t", "DELTA")
 
     async def go() -> str:
@@ -363,10 +354,13 @@ def test_error_answers_without_json(
 def test_connection_without_pool_checks_the_key(celonis_conn: Any) -> None:
     celonis_conn("nopool", data_pool_id="")
     ok, message = CelonisHook("nopool", retry_policy=FAST).test_connection()
-    assert ok and "pool access NOT tested" in message
+    assert ok
+    assert "pool access NOT tested" in message
     celonis_conn("nopool_wrong", password="wrong-secret-key-42", data_pool_id="")
     ok, message = CelonisHook("nopool_wrong", retry_policy=FAST).test_connection()
-    assert not ok and "401" in message and "wrong-secret-key-42" not in message
+    assert not ok
+    assert "401" in message
+    assert "wrong-secret-key-42" not in message
 
 
 def test_wait_logs_the_status(hook: CelonisHook, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -390,19 +384,14 @@ def test_create_answer_without_a_job_is_a_clear_error(hook: CelonisHook, landed:
 )
 def test_lost_upload_answers_land_every_row_once(
     celonis_emulator_factory: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    airflow_conn: Callable[..., str],
     tmp_path: Path,
     profile: str,
     checksum: str,
 ) -> None:
     """Empty (documented) or JSON (lenient) upload answers, any listing checksum: each chunk stored once."""
     emu = celonis_emulator_factory(app_keys=("k=p",), profile=profile, chunk_checksum=checksum)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CK",
-        json.dumps(
-            {"conn_type": "celonis", "host": emu.url, "password": "k", "extra": {"data_pool_id": "p"}}
-        ),
-    )
+    airflow_conn("ck", host=emu.url, password="k", data_pool_id="p")
     hook, client = CelonisHook("ck", retry_policy=FAST), EmulatorClient(emu, key="k")
     job = hook.create_job("orders", "DELTA")
     same = parquet_file(tmp_path, [{"id": 1}, {"id": 2}])  # identical bytes each time

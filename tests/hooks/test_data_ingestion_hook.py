@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,22 +49,25 @@ def test_region_must_look_like_one() -> None:
 
 
 def test_wrong_secret_is_one_clear_error(
-    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    celonis_emulator_factory: Any, airflow_conn: Callable[..., str], tmp_path: Any
 ) -> None:
     """Before: the error was chained to boto3's two wrapped errors, three tracebacks in the task log."""
     emu = celonis_emulator_factory(app_keys=("k",), ingestion_keys=(f"{ACCESS}:{SECRET}:conn-1",))
-    conn = {
-        "conn_type": "celonis_data_ingestion",
-        "host": emu.url,
-        "login": ACCESS,
-        "password": "wrong-secret-0123456789",
-        "extra": {"connection_id": "conn-1", "region": "us-east-1", "retries": 0},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_ING", json.dumps(conn))
+    airflow_conn(
+        "ing",
+        "celonis_data_ingestion",
+        host=emu.url,
+        login=ACCESS,
+        password="wrong-secret-0123456789",
+        connection_id="conn-1",
+        region="us-east-1",
+        retries=0,
+    )
     path = tmp_path / "f.parquet"
     path.write_bytes(b"PAR1")
     hook = CelonisDataIngestionHook("ing")
     with pytest.raises(CelonisAuthError, match="SignatureDoesNotMatch") as err:
         hook.upload_file(path, "orders")
-    assert err.value.__cause__ is None and err.value.__suppress_context__
+    assert err.value.__cause__ is None
+    assert err.value.__suppress_context__
     assert "wrong-secret" not in str(err.value)
