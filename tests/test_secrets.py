@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def secret_emulator(celonis_emulator_factory: Any) -> Any:
     )
 
 
+@pytest.mark.usefixtures("airflow_db")
 @pytest.mark.parametrize(
     "auth",
     [
@@ -59,15 +61,17 @@ def test_examples_do_not_leak_credentials(
     example: str,
     auth: dict[str, Any],
     secret_emulator: Any,
-    airflow_db: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    airflow_conn: Callable[..., str],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     extra = {"data_pool_id": "pool-s", **auth.get("extra", {})}
-    conn = {"conn_type": "celonis", "host": secret_emulator.url, "password": auth["password"], "extra": extra}
-    if "login" in auth:
-        conn["login"] = auth["login"]
-    monkeypatch.setenv("AIRFLOW_CONN_CELONIS_DEFAULT", json.dumps(conn))
+    airflow_conn(
+        "celonis_default",
+        host=secret_emulator.url,
+        login=auth.get("login"),
+        password=auth["password"],
+        **extra,
+    )
     dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     shutil.copytree(EXAMPLES / "data", dags / "data", dirs_exist_ok=True)
     target = dags / f"{example}.py"
@@ -81,41 +85,25 @@ def test_examples_do_not_leak_credentials(
     everything = output.out + output.err + stored_texts(example)
     for secret in (APP_KEY, CLIENT_SECRET):
         assert secret not in everything
-    assert "Bearer ey" not in everything and "AppKey " + APP_KEY[:6] not in everything
+    assert "Bearer ey" not in everything
+    assert "AppKey " + APP_KEY[:6] not in everything
 
 
 def test_failure_messages_do_not_leak_the_key(
     secret_emulator: Any,
-    run_dag: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    make_dag: Callable[..., Any],
+    airflow_conn: Callable[..., str],
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CELONIS_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "celonis",
-                "host": secret_emulator.url,
-                "password": WRONG_KEY,
-                "extra": {"data_pool_id": "p"},
-            }
-        ),
-    )
+    airflow_conn("celonis_default", host=secret_emulator.url, password=WRONG_KEY, data_pool_id="p")
     src = tmp_path / "a.csv"
     src.write_text("id\n1\n")
-    run = run_dag(
-        f"""
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_push import DataPushOperator
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1)) as dag:
-    DataPushOperator(task_id="push", source="{src}", target_table="t")
-"""
-    )
+    run = make_dag(source=str(src), target_table="t").test()
     assert task_states(run) == {"push": "failed"}
     output = capsys.readouterr().out
-    assert "HTTP 401" in output and WRONG_KEY not in output
+    assert "HTTP 401" in output
+    assert WRONG_KEY not in output
 
 
 def test_connection_repr_and_hook_config_hide_secret() -> None:
@@ -130,4 +118,5 @@ def test_connection_repr_and_hook_config_hide_secret() -> None:
         extra_dejson: dict[str, Any] = {}
 
     config = CelonisConnectionConfig.from_connection(Conn())
-    assert APP_KEY not in repr(config) and APP_KEY not in str(config)
+    assert APP_KEY not in repr(config)
+    assert APP_KEY not in str(config)
