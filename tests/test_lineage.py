@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def test_source_datasets(tmp_path: Path) -> None:
     assert source_datasets(None) == []
 
 
-def test_openlineage_facets_of_a_file_push(celonis_conn: Any, emulator: Any, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_openlineage_facets_of_a_file_push(emulator: Any, tmp_path: Path) -> None:
     op = DataPushOperator(task_id="push", source=str(tmp_path / "orders.csv"), target_table="orders")
     lineage = op.get_openlineage_facets_on_complete(None)
     host = emulator.url.split("://", 1)[1]
@@ -53,17 +55,17 @@ def test_openlineage_facets_of_a_file_push(celonis_conn: Any, emulator: Any, tmp
     assert [(d.namespace, d.name) for d in lineage.outputs] == [(f"celonis://{host}", f"{POOL}/orders")]
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_openlineage_facets_of_a_sql_push(
-    celonis_conn: Any, emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Any, tmp_path: Path, airflow_conn: Callable[..., str]
 ) -> None:
     from airflow_provider_celonis.transfers.sql_to_celonis import SqlToCelonisOperator
 
     db = tmp_path / "src.db"
     sqlite3.connect(db).close()
-    monkeypatch.setenv("AIRFLOW_CONN_SRC_DB", f'{{"conn_type": "sqlite", "host": "{db}"}}')
     op = SqlToCelonisOperator(
         task_id="push",
-        sql_conn_id="src_db",
+        sql_conn_id=airflow_conn("src_db", "sqlite", host=str(db)),
         sql="SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id",
         target_table="orders",
         data_pool_id="pool-2",
@@ -77,15 +79,15 @@ def test_openlineage_facets_of_a_sql_push(
     assert [(d.namespace, d.name) for d in lineage.outputs] == [(f"celonis://{host}", "pool-2/orders")]
 
 
-def test_no_openlineage_provider_no_facets(celonis_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_no_openlineage_provider_no_facets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)
     op = DataPushOperator(task_id="push", source="/data/orders.csv", target_table="orders")
     assert openlineage_facets(op) is None
 
 
-def test_hook_lineage_collector_reports_the_same(
-    celonis_conn: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_hook_lineage_collector_reports_the_same(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk.lineage import HookLineageCollector
 
     collector = HookLineageCollector()
@@ -101,24 +103,20 @@ def test_hook_lineage_collector_reports_the_same(
     assert collected.outputs[0].context is op.hook
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_push_with_celonis_asset_outlet_emits_an_asset_event(
-    run_dag: Any, celonis_conn: Any, emulator: Any, tmp_path: Path
+    make_dag: Callable[..., Any], emulator: Any, tmp_path: Path
 ) -> None:
     """The example's pattern: ``outlets=[celonis_asset(...)]`` records an asset event on success."""
     source = tmp_path / "rows.csv"
     source.write_text("id,name\n1,a\n2,b\n")
     uri = celonis_asset_uri(emulator.url, POOL, "asset_rows")
-    run = run_dag(
-        f"""
-import datetime
-from airflow.sdk import DAG, Asset
-from airflow_provider_celonis.operators.data_push import DataPushOperator
+    from airflow.sdk import Asset
 
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    DataPushOperator(task_id="push", source="{source}", target_table="asset_rows", keys=["id"],
-                     poll_interval=0.2, outlets=[Asset("{uri}")])
-"""
+    dag = make_dag(
+        source=str(source), target_table="asset_rows", keys=["id"], poll_interval=0.2, outlets=[Asset(uri)]
     )
+    run = dag.test()
     assert task_states(run) == {"push": "success"}
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
