@@ -8,7 +8,6 @@ run the real ``DataPushOperator`` under ``dag.test()``; connection and some serv
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from airflow_provider_celonis.datapath import sources
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import CelonisError
 from airflow_provider_celonis.hooks.http_policy import RetryPolicy
-from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, conn_uri_env, task_states
+from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, task_states
 
 DAG_KEY = "app-key-0123456789=pool-1,pool-2,p"
 WRONG_KEY = "definitely-wrong-key-4711"
@@ -32,19 +31,15 @@ SEED = [{"id": 0, "name": "seed"}]
 TABLE = "bad"
 FAST = RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.1, max_inline_wait=1)
 HTML_PAGE = "<html><head><title>502 Bad Gateway</title></head><body><h1>nginx</h1></body></html>"
-DAG = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_push import DataPushOperator
-
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    DataPushOperator(task_id="push", target_table="TARGET", poll_interval=0.2, ARGS)
-"""
 
 
 @dataclass(frozen=True)
 class Case:
-    """One bad input. ``kind``: ``operator`` (dag.test), ``connection`` (hook config) or ``hook``."""
+    """One bad input. ``kind``: ``operator`` (dag.test), ``connection`` (hook config) or ``hook``.
+
+    ``args``: the operator's keyword arguments (``"@name@"`` in a string: the path of input file ``name``),
+    the connection's fields and extra (``airflow_conn``'s keywords), or a function of the hook and the files.
+    """
 
     id: str
     kind: str
@@ -69,124 +64,124 @@ def _execute_twice(hook: CelonisHook, files: dict[str, Path]) -> None:
     hook.execute_job(job["id"])
 
 
-def _list_jobs(hook: CelonisHook, files: dict[str, Path]) -> None:
+def _list_jobs(hook: CelonisHook, _files: dict[str, Path]) -> None:
     hook.list_jobs()
 
 
-def _conn(**fields: Any) -> dict[str, Any]:
-    return {"host": "https://team.eu-1.celonis.cloud", "password": "k" * 20, **fields}
+def _conn(**fields_and_extra: Any) -> dict[str, Any]:
+    return {"host": "https://team.eu-1.celonis.cloud", "password": "k" * 20, **fields_and_extra}
 
 
 CASES: list[Case] = [
     # -- parameters -------------------------------------------------------------------------------
-    Case("unknown-job-type", "operator", 'source="@csv@", job_type="MERGE"',
+    Case("unknown-job-type", "operator", {"source": "@csv@", "job_type": "MERGE"},
          ("job_type must be one of DELTA, REPLACE, got 'MERGE'",)),
-    Case("keys-not-in-data", "operator", 'source="@csv@", keys=["order_id"]',
+    Case("keys-not-in-data", "operator", {"source": "@csv@", "keys": ["order_id"]},
          ("source: key column(s) 'order_id' not found; columns are ['id', 'name']",)),
-    Case("chunk-over-1-gib", "operator", 'source="@csv@", chunk_size_bytes=2 * 1024**3',
+    Case("chunk-over-1-gib", "operator", {"source": "@csv@", "chunk_size_bytes": 2 * 1024**3},
          ("chunk_size_bytes=2147483648 is over Celonis' limit of 1 GiB",)),
-    Case("chunk-below-minimum", "operator", 'source="@csv@", chunk_size_bytes=1000',
+    Case("chunk-below-minimum", "operator", {"source": "@csv@", "chunk_size_bytes": 1000},
          ("chunk_size_bytes=1000 is below the minimum of 65536 bytes",)),
-    Case("neither-source", "operator", 'keys=["id"]',
+    Case("neither-source", "operator", {"keys": ["id"]},
          ("Give source (rows to upsert), deleted_source (rows to delete), or both",)),
-    Case("deleted-source-without-keys", "operator", 'deleted_source="@csv@"',
+    Case("deleted-source-without-keys", "operator", {"deleted_source": "@csv@"},
          ("deleted_source needs keys: Celonis deletes rows by key",)),
     Case("deleted-source-with-replace", "operator",
-         'source="@csv@", deleted_source="@csv@", keys=["id"], job_type="REPLACE"',
+         {"source": "@csv@", "deleted_source": "@csv@", "keys": ["id"], "job_type": "REPLACE"},
          ("deleted_source makes no sense with job_type REPLACE",)),
-    Case("unknown-file-type", "operator", 'source="@csv@", file_type="XLSX"',
+    Case("unknown-file-type", "operator", {"source": "@csv@", "file_type": "XLSX"},
          ("file_type must be one of PARQUET, CSV, got 'XLSX'",)),
-    Case("unknown-upsert-strategy", "operator", 'source="@csv@", keys=["id"], upsert_strategy="OVERWRITE"',
+    Case("unknown-upsert-strategy", "operator", {"source": "@csv@", "keys": ["id"], "upsert_strategy": "OVERWRITE"},
          ("upsert_strategy must be one of UPSERT_WITH_UNCHANGED_METADATA, UPSERT_WITH_NULLIFICATION, "
           "got 'OVERWRITE'",)),
     Case("table-schema-missing-column", "operator",
-         'source="@csv@", table_schema=[{"columnName": "price", "columnType": "FLOAT"}]',
+         {"source": "@csv@", "table_schema": [{"columnName": "price", "columnType": "FLOAT"}]},
          ("table_schema: column 'price' is not in the source",)),
     Case("table-schema-unknown-type", "operator",
-         'source="@csv@", table_schema=[{"columnName": "name", "columnType": "VARCHAR"}]',
+         {"source": "@csv@", "table_schema": [{"columnName": "name", "columnType": "VARCHAR"}]},
          ("table_schema: column 'name' has columnType 'VARCHAR'; use one of INTEGER, DATE, TIME, DATETIME, "
           "FLOAT, BOOLEAN, STRING",)),
-    Case("unknown-file-extension", "operator", 'source="@xlsx@"',
+    Case("unknown-file-extension", "operator", {"source": "@xlsx@"},
          ("cannot tell the file format from the name; use .parquet, .csv or .jsonl",)),
     # -- data -------------------------------------------------------------------------------------
-    Case("missing-file", "operator", 'source="@dir@/nope.csv"', ("source: '@dir@/nope.csv' does not exist",)),
-    Case("empty-file", "operator", 'source="@empty@"', ("source: cannot read csv file @empty@: Empty CSV file",)),
-    Case("header-only", "operator", 'source="@header_only@", on_empty="fail"',
+    Case("missing-file", "operator", {"source": "@dir@/nope.csv"}, ("source: '@dir@/nope.csv' does not exist",)),
+    Case("empty-file", "operator", {"source": "@empty@"}, ("source: cannot read csv file @empty@: Empty CSV file",)),
+    Case("header-only", "operator", {"source": "@header_only@", "on_empty": "fail"},
          ("source @header_only@ has no rows; nothing to push",)),
-    Case("malformed-csv-row", "operator", 'source="@malformed@"',
+    Case("malformed-csv-row", "operator", {"source": "@malformed@"},
          ("source: @malformed@: line 4 has 3 fields, but the header has 2: '3,c,extra'",)),
     # Type drift is not an error (docs/data-types.md): the column is widened and the file read again.
-    Case("mixed-types-across-blocks", "operator", 'source="@mixed@", keys=["id"]',
+    Case("mixed-types-across-blocks", "operator", {"source": "@mixed@", "keys": ["id"]},
          ("Type drift: column 'amount' widened from int64 to string: source: @mixed@: column 'amount' holds "
           "'12,5 EUR' in row 300, which does not fit the type read from the rows before it",),
          patch={"CSV_BLOCK_BYTES": 1024}, no_job_in=None, target="drifted", succeeds=True,
          landed=[{"id": i, "amount": str(i * 3)} for i in range(1, 300)] + [{"id": 300, "amount": "12,5 EUR"}]),
-    Case("nested-column", "operator", 'source="@nested@"',
+    Case("nested-column", "operator", {"source": "@nested@"},
          ("source: column 'address' is nested (struct<city: string>); the Data Push API takes flat columns "
           "only", "DataIngestionOperator")),
-    Case("case-insensitive-duplicate-names", "operator", 'source="@dup_names@"',
+    Case("case-insensitive-duplicate-names", "operator", {"source": "@dup_names@"},
          ("source: columns 'id' and 'ID' clash: Celonis column names are case-insensitive",)),
-    Case("empty-column-name", "operator", 'source="@empty_name@"', ("source: column 2 has an empty name",)),
-    Case("name-celonis-rejects", "operator", 'source="@bad_name@"',
+    Case("empty-column-name", "operator", {"source": "@empty_name@"}, ("source: column 2 has an empty name",)),
+    Case("name-celonis-rejects", "operator", {"source": "@bad_name@"},
          ("source: column name 'amount ($)' has characters Celonis rejects: use letters, digits, '_' and '-' "
           "only",)),
-    Case("column-name-with-space", "operator", 'source="@space_name@"',
+    Case("column-name-with-space", "operator", {"source": "@space_name@"},
          ("source: column name 'order id' has characters Celonis rejects: use letters, digits, '_' and '-'",)),
-    Case("null-key", "operator", 'source="@null_key@", keys=["id"]',
+    Case("null-key", "operator", {"source": "@null_key@", "keys": ["id"]},
          ("source @null_key@: key column 'id' is NULL in row 3",)),
     Case("string-longer-than-field-length", "operator",
-         'source="@long_string@", table_schema=[{"columnName": "name", "columnType": "STRING", "fieldLength": 5}]',
+         {"source": "@long_string@", "table_schema": [{"columnName": "name", "columnType": "STRING", "fieldLength": 5}]},
          ("source @long_string@, rows 1-3: column 'name' holds a string of 11 characters in row 2, longer "
           "than its fieldLength 5 in table_schema; Celonis would cut it",)),
-    Case("timestamp-before-1400", "operator", 'source="@old_date@"',
+    Case("timestamp-before-1400", "operator", {"source": "@old_date@"},
          ("source @old_date@, rows 1-2: column 'booked' holds a date in the year 1200 in row 2; Celonis keeps "
           "dates of the years 1400-9999 only and would store NULL",)),
-    Case("date-after-9999", "operator", 'source="@future_date@"',
+    Case("date-after-9999", "operator", {"source": "@future_date@"},
          ("column 'due' holds a date in the year 10000 in row 1; Celonis keeps dates of the years 1400-9999",)),
-    Case("decimal-sent-as-float", "operator", 'source="@decimal@", keys=["id"]',
+    Case("decimal-sent-as-float", "operator", {"source": "@decimal@", "keys": ["id"]},
          ("column 'amount' is decimal128(10, 2): sent as FLOAT (Data Push has no decimal type)",),
          no_job_in=None, target="decimals", succeeds=True,
          landed=[{"id": 1, "amount": 12.34}, {"id": 2, "amount": -0.5}]),
-    Case("corrupt-parquet", "operator", 'source="@corrupt@"',
+    Case("corrupt-parquet", "operator", {"source": "@corrupt@"},
          ("source: cannot read parquet file @corrupt@: Parquet magic bytes not found",)),
-    Case("directory-without-files", "operator", 'source="@empty_dir@"',
+    Case("directory-without-files", "operator", {"source": "@empty_dir@"},
          ("source: the folder '@empty_dir@' holds no file",)),
-    Case("glob-matching-nothing", "operator", 'source="@dir@/*.tsv"',
+    Case("glob-matching-nothing", "operator", {"source": "@dir@/*.tsv"},
          ("source: the pattern '@dir@/*.tsv' matches no file",)),
-    Case("files-with-different-columns", "operator", 'source=["@csv@", "@other_columns@"]',
+    Case("files-with-different-columns", "operator", {"source": ["@csv@", "@other_columns@"]},
          ("source: @other_columns@ has columns ['id', 'label'], but @csv@ has ['id', 'name']",)),
-    Case("files-with-different-types", "operator", 'source=["@csv@", "@other_types@"]',
+    Case("files-with-different-types", "operator", {"source": ["@csv@", "@other_types@"]},
          ("source: column 'id' widened from int64 to string",),
          no_job_in=None, target="widened", succeeds=True,
          landed=[{"id": "1", "name": "a"}, {"id": "2", "name": "b"}, {"id": "x3", "name": "c"}]),
-    Case("table-name-celonis-rejects", "operator", 'source="@csv@"',
+    Case("table-name-celonis-rejects", "operator", {"source": "@csv@"},
          ("target_table 'bad table!' is not a valid Celonis table name: use letters, digits, '_' and '-' only",),
          target="bad table!"),
-    Case("table-name-celonis-rejects-csv", "operator", 'source="@csv@", file_type="CSV"',
+    Case("table-name-celonis-rejects-csv", "operator", {"source": "@csv@", "file_type": "CSV"},
          ("target_table 'bad table!' is not a valid Celonis table name: use letters, digits, '_' and '-' only",),
          target="bad table!"),
-    Case("column-name-with-space-csv", "operator", 'source="@space_name@", file_type="CSV"',
+    Case("column-name-with-space-csv", "operator", {"source": "@space_name@", "file_type": "CSV"},
          ("source: column name 'order id' has characters Celonis rejects: use letters, digits, '_' and '-'",)),
     # -- connection (read by the hook before any request) ----------------------------------------
     Case("no-host", "connection", _conn(host=""), ("Connection 'bad_conn': host is empty; set it to your team URL",)),
     Case("host-with-path", "connection", _conn(host="https://team.eu-1.celonis.cloud/integration/api"),
          ("Connection 'bad_conn': host must be the team URL without a path", "got path '/integration/api'")),
-    Case("unknown-auth-type", "connection", _conn(extra={"auth_type": "password"}),
+    Case("unknown-auth-type", "connection", _conn(auth_type="password"),
          ("Connection 'bad_conn': unknown auth_type 'password'; use one of app_key, api_key, oauth",)),
-    Case("oauth-without-client-id", "connection", _conn(extra={"auth_type": "oauth"}),
+    Case("oauth-without-client-id", "connection", _conn(auth_type="oauth"),
          ("Connection 'bad_conn': auth_type 'oauth' needs the OAuth client id in the login field",)),
     Case("plain-http-to-remote-host", "connection", _conn(host="http://team.eu-1.celonis.cloud"),
          ("Connection 'bad_conn': plain http to team.eu-1.celonis.cloud would send the key unencrypted",)),
-    Case("non-numeric-timeout", "connection", _conn(extra={"timeout": "soon"}),
+    Case("non-numeric-timeout", "connection", _conn(timeout="soon"),
          ("Connection 'bad_conn': timeout must be a number of seconds, got 'soon'",)),
     Case("empty-key", "connection", _conn(password=""), ("Connection 'bad_conn': the key (password field) is empty",)),
     # -- server answers ---------------------------------------------------------------------------
-    Case("401-wrong-key", "operator", 'source="@csv@", celonis_conn_id="wrongkey"',
+    Case("401-wrong-key", "operator", {"source": "@csv@", "celonis_conn_id": "wrongkey"},
          ("failed (HTTP 401): Invalid credentials (check the key or OAuth client in the Celonis connection)",)),
-    Case("403-pool-not-allowed", "operator", 'source="@csv@", data_pool_id="forbidden-pool"',
+    Case("403-pool-not-allowed", "operator", {"source": "@csv@", "data_pool_id": "forbidden-pool"},
          ("failed (HTTP 403): Not allowed to access data pool forbidden-pool",),
          no_job_in=(POOL, "forbidden-pool")),
-    Case("404-unknown-pool", "operator", 'source="@csv@", data_pool_id="pool-2"',
+    Case("404-unknown-pool", "operator", {"source": "@csv@", "data_pool_id": "pool-2"},
          ("list_jobs (GET /data-ingestion/api/v1/data-push/pool-2/jobs/) failed (HTTP 404): Data pool pool-2 "
           "not found",),
          emulator={"pools": ("pool-1",)}),
@@ -194,16 +189,16 @@ CASES: list[Case] = [
          ("execute_job (POST /data-ingestion/api/v1/data-push/pool-1/jobs/", "failed (HTTP 409): Job ",
           "; only NEW jobs can be executed"),
          no_job_in=None),
-    Case("413-chunk-too-large", "operator", 'source="@big@", keys=["id"], chunk_size_bytes=4 * 1024**2',
+    Case("413-chunk-too-large", "operator", {"source": "@big@", "keys": ["id"], "chunk_size_bytes": 4 * 1024**2},
          ("upload_chunk (POST /data-ingestion/api/v1/data-push/pool-1/jobs/",
           "failed (HTTP 413): Chunk exceeds the maximum size of 200000 bytes"),
          emulator={"max_chunk_bytes": 200_000}),
-    Case("html-error-page", "operator", 'source="@csv@"',
+    Case("html-error-page", "operator", {"source": "@csv@"},
          ("list_jobs (GET /data-ingestion/api/v1/data-push/pool-1/jobs/) failed (HTTP 500): an HTML page "
           "instead of a JSON answer (title: 502 Bad Gateway)",),
          faults=({"method": "GET", "path": "/jobs/$", "status": 500, "body": HTML_PAGE,
                   "headers": {"Content-Type": "text/html"}, "count": 5},)),
-    Case("invalid-json-answer", "operator", 'source="@csv@"',
+    Case("invalid-json-answer", "operator", {"source": "@csv@"},
          ("create_job (POST /data-ingestion/api/v1/data-push/pool-1/jobs/) failed (HTTP 200): invalid JSON "
           "in the answer: {\"id\": \"job-1\", \"status\": NEW",),
          faults=({"method": "POST", "path": "/jobs/$", "status": 200, "body": '{"id": "job-1", "status": NEW',
@@ -269,9 +264,21 @@ def write_files(root: Path) -> dict[str, Path]:
 
 
 def fill(template: str, files: dict[str, Path]) -> str:
+    """``template`` with each ``@name@`` replaced by the path of input file ``name``."""
     for name in sorted(files, key=len, reverse=True):
         template = template.replace(f"@{name}@", str(files[name]))
     return template
+
+
+def fill_args(value: Any, files: dict[str, Path]) -> Any:
+    """Operator arguments with the input files' paths filled into every string (also inside lists)."""
+    if isinstance(value, str):
+        return fill(value, files)
+    if isinstance(value, list):
+        return [fill_args(item, files) for item in value]
+    if isinstance(value, dict):
+        return {key: fill_args(item, files) for key, item in value.items()}
+    return value
 
 
 def seed(emu: Any) -> None:
@@ -295,7 +302,8 @@ def test_bad_input(
     case: Case,
     emulator: Any,
     celonis_emulator_factory: Callable[..., Any],
-    run_dag: Callable[..., Any],
+    make_dag: Callable[..., Any],
+    airflow_conn: Callable[..., str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -304,10 +312,8 @@ def test_bad_input(
     files = write_files(tmp_path)
     expected = tuple(fill(e, files) for e in case.expect)
     if case.kind == "connection":
-        conn = dict(case.args)
-        monkeypatch.setenv("AIRFLOW_CONN_BAD_CONN", json.dumps({"conn_type": "celonis", **conn}))
         with pytest.raises(CelonisError) as raised:
-            _ = CelonisHook("bad_conn").config
+            _ = CelonisHook(airflow_conn("bad_conn", **case.args)).config
         for part in expected:
             assert part in str(raised.value)
         return
@@ -317,8 +323,7 @@ def test_bad_input(
         keys = ("app-key-0123456789=pool-1,pool-2,p", ADMIN_KEY)
         emu = celonis_emulator_factory(app_keys=keys, job_duration=0.3, **case.emulator)
     for conn_id, key in (("celonis_default", "app-key-0123456789"), ("wrongkey", WRONG_KEY)):
-        name, value = conn_uri_env(conn_id, emu.url, key, data_pool_id=POOL, retries=1)
-        monkeypatch.setenv(name, value)
+        airflow_conn(conn_id, host=emu.url, password=key, data_pool_id=POOL, retries=1)
     landed = EmulatorClient(emu, ADMIN_KEY)
     seed(emu)
     for fault in case.faults:
@@ -331,14 +336,16 @@ def test_bad_input(
             case.args(CelonisHook("celonis_default", retry_policy=FAST), files)
         output = str(raised.value)
     else:
-        args = fill(case.args, files)
-        run = run_dag(DAG.replace("TARGET", case.target).replace("ARGS", args))
+        kwargs = fill_args(case.args, files)
+        run = make_dag(target_table=case.target, poll_interval=0.2, **kwargs).test()
         captured = capsys.readouterr()
         output = captured.out + caplog.text  # the data path logs through module loggers
         assert task_states(run) == {"push": "success" if case.succeeds else "failed"}, output[-3000:]
     for part in expected:
         assert part in output, f"{part!r} not in the task's output:\n{output[-3000:]}"
-    assert WRONG_KEY not in output and "app-key-0123456789" not in output and ADMIN_KEY not in output
+    assert WRONG_KEY not in output
+    assert "app-key-0123456789" not in output
+    assert ADMIN_KEY not in output
 
     landed.session.delete(f"{emu.url}/emulator/api/faults", timeout=10)
     for pool in case.no_job_in or ():
