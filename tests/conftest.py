@@ -148,8 +148,9 @@ def make_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
     """Build a one-task DAG from an operator class and its keyword arguments (real objects, not source text).
 
     ``dag = make_dag(source=df, target_table="orders", keys=["id"])`` builds a ``DataPushOperator`` task
-    ``push``; ``make_dag(SomeOperator, task_id="t", dag_kwargs={"params": {...}}, **kwargs)`` any other. The
-    DAG lives in the DAGs folder (as ``dag.test()`` requires); run it with ``dag.test()`` and assert the run's
+    ``push``; ``make_dag(SomeOperator, task_id="t", dag_kwargs={"params": {...}}, **kwargs)`` any other;
+    ``make_dag(tasks=lambda: first >> second)`` several (the function creates them inside the DAG). The DAG
+    lives in the DAGs folder (as ``dag.test()`` requires); run it with ``dag.test()`` and assert the run's
     state, which ``dag.test()`` does not raise on.
     """
     written: list[tuple[str, Path]] = []
@@ -158,13 +159,19 @@ def make_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
         operator: type | None = None,
         *,
         task_id: str = "push",
+        tasks: Callable[[], object] | None = None,
         dag_kwargs: dict[str, Any] | None = None,
         **operator_kwargs: Any,
     ) -> Any:
-        if operator is None:
-            from airflow_provider_celonis.operators.data_push import DataPushOperator as operator
+        if tasks is not None and (operator is not None or operator_kwargs):
+            raise TypeError("make_dag: give tasks= or an operator and its arguments, not both")
+        if operator is None and tasks is None:
+            from airflow_provider_celonis.operators.data_push import DataPushOperator
+
+            operator = DataPushOperator
         dag_id = f"t_{uuid.uuid4().hex[:10]}"
-        dag_builder.SPECS[dag_id] = dag_builder.DagSpec(operator, task_id, operator_kwargs, dag_kwargs or {})
+        spec = dag_builder.DagSpec(operator, task_id, operator_kwargs, dag_kwargs or {}, tasks)
+        dag_builder.SPECS[dag_id] = spec
         _, path = write_dag(dag_builder.DAG_FILE.format(dag_id=dag_id), name=dag_id)
         written.append((dag_id, path))
         return load_dag(path, dag_id)

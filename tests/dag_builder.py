@@ -2,12 +2,14 @@
 
 Airflow 3's ``dag.test()`` needs the DAG in a file of the DAGs folder. The file written here holds no test
 logic: it looks its operator class and keyword arguments up in ``SPECS`` by DAG id, so a test passes real
-objects (a callable, a DataFrame, a ``Path``) rather than text patched with ``.replace()``.
+objects (a callable, a DataFrame, a ``Path``) rather than text patched with ``.replace()``. A DAG of several
+tasks comes from a function that creates them (``tasks=``), called inside the DAG's context.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,19 +28,25 @@ dag = build({dag_id!r})
 
 @dataclass
 class DagSpec:
-    operator: type
+    """One task ``operator(task_id=task_id, **kwargs)``, or whatever ``tasks()`` creates."""
+
+    operator: type | None
     task_id: str
     kwargs: dict[str, Any]
     dag_kwargs: dict[str, Any] = field(default_factory=dict)
+    tasks: Callable[[], object] | None = None
 
 
 def build(dag_id: str) -> Any:
-    """The DAG of ``SPECS[dag_id]``: one task, no schedule, started 2024-01-01."""
+    """The DAG of ``SPECS[dag_id]``: its task(s), no schedule, started 2024-01-01."""
     from airflow.sdk import DAG
 
     spec = SPECS[dag_id]
     dag_kwargs = {"schedule": None, "start_date": datetime.datetime(2024, 1, 1), "catchup": False}
     dag_kwargs.update(spec.dag_kwargs)
     with DAG(dag_id, **dag_kwargs) as dag:
-        spec.operator(task_id=spec.task_id, **spec.kwargs)
+        if spec.tasks is not None:
+            spec.tasks()
+        elif spec.operator is not None:
+            spec.operator(task_id=spec.task_id, **spec.kwargs)
     return dag

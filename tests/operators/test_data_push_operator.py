@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_provider_celonis.operators.data_push import DataPushOperator
+from airflow_provider_celonis.sensors.data_push import DataPushJobSensor
 from tests.helpers import POOL, EmulatorClient, task_states, xcom
 
-HEADER = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_push import DataPushOperator
-"""
+MakeDag = Callable[..., Any]
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -27,18 +27,9 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def dag_with(task: str, **dag_kwargs: Any) -> str:
-    return (
-        HEADER
-        + f"""
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    {task}
-"""
-    )
-
-
+@pytest.mark.usefixtures("celonis_conn")
 def test_delta_with_keys_from_csv_then_upsert(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+    make_dag: MakeDag, landed: EmulatorClient, tmp_path: Path
 ) -> None:
     first = write_csv(
         tmp_path / "a.csv", [{"id": i, "name": f"n{i}", "amount": i * 1.5} for i in range(1, 6)]
@@ -48,42 +39,38 @@ def test_delta_with_keys_from_csv_then_upsert(
         [{"id": 5, "name": "five", "amount": 0.5}, {"id": 6, "name": "six", "amount": 9.0}],
     )
     for path in (first, second):
-        run = run_dag(
-            dag_with(
-                f'DataPushOperator(task_id="push", source="{path}", target_table="orders", keys=["id"], poll_interval=0.2)'
-            )
-        )
+        run = make_dag(source=str(path), target_table="orders", keys=["id"], poll_interval=0.2).test()
         assert task_states(run) == {"push": "success"}
     rows = sorted(landed.rows("orders"), key=lambda r: r["id"])
     expected = [{"id": i, "name": f"n{i}", "amount": i * 1.5} for i in range(1, 5)]
     expected += [{"id": 5, "name": "five", "amount": 0.5}, {"id": 6, "name": "six", "amount": 9.0}]
     assert rows == expected
     result = xcom(run, "push")
-    assert result["status"] == "DONE" and result["rows"] == 2 and result["chunks"] == 1
-    assert result["data_pool_id"] == POOL and result["target_table"] == "orders" and result["bytes"] > 0
+    assert result["status"] == "DONE"
+    assert result["rows"] == 2
+    assert result["chunks"] == 1
+    assert result["data_pool_id"] == POOL
+    assert result["target_table"] == "orders"
+    assert result["bytes"] > 0
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_replace_from_callable_multi_chunk_and_long_strings(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+    make_dag: MakeDag, landed: EmulatorClient
 ) -> None:
-    run = run_dag(
-        dag_with(
-            """DataPushOperator(
-        task_id="push",
-        source=lambda: ({"id": list(range(i, i + 5000)), "text": ["x" * 300 + str(n) for n in range(i, i + 5000)]} for i in range(0, 20000, 5000)),
-        target_table="wide",
-        job_type="REPLACE",
-        chunk_size_bytes=256 * 1024,
-        poll_interval=0.2,
-    )"""
-        )
-        .replace("from airflow_provider_celonis", "import pandas as pd\nfrom airflow_provider_celonis")
-        .replace("source=lambda: (", "source=lambda: (pd.DataFrame(")
-        .replace("for i in range(0, 20000, 5000)),", ") for i in range(0, 20000, 5000)),")
+    def frames() -> Any:
+        for i in range(0, 20000, 5000):
+            ids = range(i, i + 5000)
+            yield pd.DataFrame({"id": list(ids), "text": ["x" * 300 + str(n) for n in ids]})
+
+    dag = make_dag(
+        source=frames, target_table="wide", job_type="REPLACE", chunk_size_bytes=256 * 1024, poll_interval=0.2
     )
+    run = dag.test()
     assert task_states(run) == {"push": "success"}
     result = xcom(run, "push")
-    assert result["rows"] == 20000 and result["chunks"] > 1
+    assert result["rows"] == 20000
+    assert result["chunks"] > 1
     rows = landed.rows("wide")
     assert len(rows) == 20000
     assert {r["id"] for r in rows} == set(range(20000))
@@ -94,9 +81,8 @@ def test_replace_from_callable_multi_chunk_and_long_strings(
     assert text_col["fieldLength"] == 305
 
 
-def test_dataframe_with_deletes_and_types(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_dataframe_with_deletes_and_types(make_dag: MakeDag, landed: EmulatorClient, tmp_path: Path) -> None:
     table = pa.table(
         {
             "id": pa.array([1, 2, 3], pa.int32()),
@@ -106,39 +92,53 @@ def test_dataframe_with_deletes_and_types(
     )
     pq.write_table(table, tmp_path / "up.parquet")
     pq.write_table(pa.table({"id": [2]}), tmp_path / "del.parquet")
-    run = run_dag(
-        dag_with(
-            f'DataPushOperator(task_id="push", source="{tmp_path}/up.parquet", deleted_source="{tmp_path}/del.parquet", '
-            'target_table="typed", keys=["id"], poll_interval=0.2)'
-        )
+    dag = make_dag(
+        source=f"{tmp_path}/up.parquet",
+        deleted_source=f"{tmp_path}/del.parquet",
+        target_table="typed",
+        keys=["id"],
+        poll_interval=0.2,
     )
+    run = dag.test()
     assert task_states(run) == {"push": "success"}
     rows = sorted(landed.rows("typed"), key=lambda r: r["id"])
     assert [r["id"] for r in rows] == [1, 3]
-    assert rows[0]["flag"] is True and rows[1]["flag"] is None
+    assert rows[0]["flag"] is True
+    assert rows[1]["flag"] is None
     assert str(rows[0]["when"]).startswith("2023-11-14T22:13:20.123")
 
 
-def test_deferrable_push_and_sensor(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_deferrable_push_and_sensor(make_dag: MakeDag, landed: EmulatorClient, tmp_path: Path) -> None:
     src = write_csv(tmp_path / "a.csv", [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
-    run = run_dag(
-        dag_with(
-            f"""push = DataPushOperator(task_id="push", source="{src}", target_table="deferred", keys=["id"], deferrable=True, poll_interval=0.2)
-    from airflow_provider_celonis.sensors.data_push import DataPushJobSensor
-    wait = DataPushJobSensor(task_id="wait", job_id="{{{{ ti.xcom_pull('push')['job_id'] }}}}", deferrable=True, poke_interval=0.2, timeout=60)
-    push >> wait"""
+
+    def tasks() -> object:
+        push = DataPushOperator(
+            task_id="push",
+            source=str(src),
+            target_table="deferred",
+            keys=["id"],
+            deferrable=True,
+            poll_interval=0.2,
         )
-    )
+        wait = DataPushJobSensor(
+            task_id="wait",
+            job_id="{{ ti.xcom_pull('push')['job_id'] }}",
+            deferrable=True,
+            poke_interval=0.2,
+            timeout=60,
+        )
+        return push >> wait
+
+    run = make_dag(tasks=tasks).test()
     assert task_states(run) == {"push": "success", "wait": "success"}
     assert xcom(run, "push")["status"] == "DONE"
     assert sorted(r["id"] for r in landed.rows("deferred")) == [1, 2]
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_job_error_fails_task_with_logs(
-    run_dag: Any,
-    celonis_conn: Any,
+    make_dag: MakeDag,
     landed: EmulatorClient,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -153,60 +153,61 @@ def test_job_error_fails_task_with_logs(
         headers={"Authorization": f"AppKey {landed.key}"},
         timeout=10,
     ).raise_for_status()
-    run = run_dag(
-        dag_with(f'DataPushOperator(task_id="push", source="{src}", target_table="t", poll_interval=0.2)')
-    )
+    run = make_dag(source=str(src), target_table="t", poll_interval=0.2).test()
     assert task_states(run) == {"push": "failed"}
     output = capsys.readouterr().out
-    assert "ended ERROR" in output and "simulated failure in column id" in output
+    assert "ended ERROR" in output
+    assert "simulated failure in column id" in output
     assert [j["status"] for j in landed.jobs()] == ["ERROR"]
 
 
 @pytest.mark.parametrize(
-    ("task", "message"),
+    ("args", "message"),
     [
-        ('source="/nonexistent/file.csv"', "source: '/nonexistent/file.csv' does not exist"),
-        ('source="SRC", keys=["nope"]', "key column(s) 'nope' not found"),
-        ('source="SRC", chunk_size_bytes=2 * 1024**3', "over Celonis' limit of 1 GiB"),
-        ('source="SRC", job_type="MERGE"', "job_type must be one of DELTA, REPLACE, got 'MERGE'"),
-        ('source="EMPTY", on_empty="fail"', "has no rows; nothing to push (on_empty='fail')"),
-        ('source="SRC", celonis_conn_id="wrongkey"', "HTTP 401"),
-        ('source="SRC", celonis_conn_id="down"', "no answer"),
-        ('source="SRC", data_pool_id="forbidden-pool"', "HTTP 403"),
-        ("", "Give source (rows to upsert), deleted_source (rows to delete), or both"),
+        ({"source": "/nonexistent/file.csv"}, "source: '/nonexistent/file.csv' does not exist"),
+        ({"source": "SRC", "keys": ["nope"]}, "key column(s) 'nope' not found"),
+        ({"source": "SRC", "chunk_size_bytes": 2 * 1024**3}, "over Celonis' limit of 1 GiB"),
+        ({"source": "SRC", "job_type": "MERGE"}, "job_type must be one of DELTA, REPLACE, got 'MERGE'"),
+        ({"source": "EMPTY", "on_empty": "fail"}, "has no rows; nothing to push (on_empty='fail')"),
+        ({"source": "SRC", "celonis_conn_id": "wrongkey"}, "HTTP 401"),
+        ({"source": "SRC", "celonis_conn_id": "down"}, "no answer"),
+        ({"source": "SRC", "data_pool_id": "forbidden-pool"}, "HTTP 403"),
+        ({}, "Give source (rows to upsert), deleted_source (rows to delete), or both"),
     ],
 )
 def test_bad_input_fails_and_leaves_no_job(
-    run_dag: Any,
-    celonis_conn: Any,
+    make_dag: MakeDag,
+    celonis_conn: Callable[..., str],
+    airflow_conn: Callable[..., str],
     landed: EmulatorClient,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    task: str,
+    args: dict[str, Any],
     message: str,
 ) -> None:
+    """``"SRC"``/``"EMPTY"`` as the source: a one-row CSV file / a header-only one."""
     src = write_csv(tmp_path / "a.csv", [{"id": 1}])
     empty = tmp_path / "empty.csv"
     empty.write_text("id\n")
     celonis_conn("wrongkey", password="definitely-wrong-key")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_DOWN",
-        '{"conn_type": "celonis", "host": "http://127.0.0.1:9", "password": "k", "extra": {"data_pool_id": "p", "timeout": 2, "retries": 1}}',
-    )
-    args = task.replace("SRC", str(src)).replace("EMPTY", str(empty))
-    run = run_dag(dag_with(f'DataPushOperator(task_id="push", target_table="bad", {args})'))
+    airflow_conn("down", host="http://127.0.0.1:9", password="k", data_pool_id="p", timeout=2, retries=1)
+    files = {"SRC": str(src), "EMPTY": str(empty)}
+    if "source" in args:
+        args = {**args, "source": files.get(args["source"], args["source"])}
+    run = make_dag(target_table="bad", **args).test()
     assert task_states(run) == {"push": "failed"}
     output = capsys.readouterr().out
     assert message in output
     assert "definitely-wrong-key" not in output
     assert "XCom not found" not in output
-    assert landed.jobs() == [] and landed.jobs("forbidden-pool") == []
+    assert landed.jobs() == []
+    assert landed.jobs("forbidden-pool") == []
     assert landed.rows("bad") == []
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_csv_pass_through_split_at_record_boundaries(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+    make_dag: MakeDag, landed: EmulatorClient, tmp_path: Path
 ) -> None:
     rows = [{"id": i, "note": f'line one {i};\nline two "quoted" ü'} for i in range(6000)]
     path = tmp_path / "notes.csv"
@@ -215,14 +216,20 @@ def test_csv_pass_through_split_at_record_boundaries(
         writer.writeheader()
         writer.writerows(rows)
     assert path.stat().st_size > 3 * 64 * 1024
-    run = run_dag(
-        dag_with(
-            f'DataPushOperator(task_id="push", source="{path}", target_table="notes", keys=["id"], file_type="CSV", '
-            'csv_parsing_options={"separatorSequence": ";", "quoteSequence": \'"\', "lineEnding": "\\r\\n"}, '
-            'table_schema=[{"columnName": "id", "columnType": "INTEGER"}, {"columnName": "note", "columnType": "STRING", "fieldLength": 200}], '
-            "chunk_size_bytes=64 * 1024, poll_interval=0.2)"
-        )
+    dag = make_dag(
+        source=str(path),
+        target_table="notes",
+        keys=["id"],
+        file_type="CSV",
+        csv_parsing_options={"separatorSequence": ";", "quoteSequence": '"', "lineEnding": "\r\n"},
+        table_schema=[
+            {"columnName": "id", "columnType": "INTEGER"},
+            {"columnName": "note", "columnType": "STRING", "fieldLength": 200},
+        ],
+        chunk_size_bytes=64 * 1024,
+        poll_interval=0.2,
     )
+    run = dag.test()
     assert task_states(run) == {"push": "success"}
     assert xcom(run, "push")["chunks"] >= 3
     assert xcom(run, "push")["rows"] == len(rows)  # records sent, quoted newlines not counted as rows
@@ -230,21 +237,27 @@ def test_csv_pass_through_split_at_record_boundaries(
     assert got == rows
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_templated_string_keys_job_type_and_schema_are_rendered_whole(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+    make_dag: MakeDag, landed: EmulatorClient, tmp_path: Path
 ) -> None:
     """A string template for keys is one key after rendering (never its characters); job_type and
     table_schema are templated too."""
     src = write_csv(tmp_path / "a.csv", [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
-    task = (
-        f'DataPushOperator(task_id="push", source="{src}", target_table="tpl", keys="{{{{ params.k }}}}", '
-        'job_type="{{ params.jt }}", table_schema=[{"columnName": "{{ params.col }}", "columnType": "STRING", '
-        '"fieldLength": 7}], params={"k": "id", "jt": "REPLACE", "col": "v"}, poll_interval=0.2)'
+    dag = make_dag(
+        source=str(src),
+        target_table="tpl",
+        keys="{{ params.k }}",
+        job_type="{{ params.jt }}",
+        table_schema=[{"columnName": "{{ params.col }}", "columnType": "STRING", "fieldLength": 7}],
+        params={"k": "id", "jt": "REPLACE", "col": "v"},
+        poll_interval=0.2,
     )
-    run = run_dag(dag_with(task))
+    run = dag.test()
     assert task_states(run) == {"push": "success"}
     job = landed.jobs()[-1]
-    assert job["keys"] == ["id"] and job["type"] == "REPLACE"
+    assert job["keys"] == ["id"]
+    assert job["type"] == "REPLACE"
     assert {"columnName": "v", "columnType": "STRING", "fieldLength": 7}.items() <= next(
         c for c in job["tableSchema"]["columns"] if c["columnName"] == "v"
     ).items()
@@ -252,8 +265,8 @@ def test_templated_string_keys_job_type_and_schema_are_rendered_whole(
 
 
 def test_wrong_key_fails_before_the_source_is_converted(
-    run_dag: Any,
-    celonis_conn: Any,
+    make_dag: MakeDag,
+    celonis_conn: Callable[..., str],
     landed: EmulatorClient,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -261,123 +274,116 @@ def test_wrong_key_fails_before_the_source_is_converted(
     """A wrong key is refused by one cheap call before any conversion starts (no conversion log line)."""
     src = write_csv(tmp_path / "big.csv", [{"id": i, "name": f"name {i}" * 3} for i in range(200_000)])
     celonis_conn("wrongkey", password="definitely-wrong-key")
-    run = run_dag(
-        dag_with(
-            f'DataPushOperator(task_id="push", source="{src}", target_table="t", celonis_conn_id="wrongkey")'
-        )
-    )
+    run = make_dag(source=str(src), target_table="t", celonis_conn_id="wrongkey").test()
     assert task_states(run) == {"push": "failed"}
     output = capsys.readouterr().out
     assert "HTTP 401" in output
-    assert "Measuring STRING lengths" not in output and "Uploaded upserted chunk" not in output
+    assert "Measuring STRING lengths" not in output
+    assert "Uploaded upserted chunk" not in output
     assert landed.jobs() == []
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_empty_delta_source_is_skipped_without_a_job(
-    run_dag: Any,
-    celonis_conn: Any,
+    make_dag: MakeDag,
     landed: EmulatorClient,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("id,name\n")
-    run = run_dag(
-        dag_with(f'DataPushOperator(task_id="push", source="{empty}", target_table="quiet", keys=["id"])')
-    )
+    run = make_dag(source=str(empty), target_table="quiet", keys=["id"]).test()
     assert task_states(run) == {"push": "success"}
     result = xcom(run, "push")
-    assert result["rows"] == 0 and result["status"] == "SKIPPED" and result["job_id"] == ""
+    assert result["rows"] == 0
+    assert result["status"] == "SKIPPED"
+    assert result["job_id"] == ""
     assert "nothing to push" in capsys.readouterr().out
     assert landed.jobs() == []
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_empty_replace_empties_the_table_when_the_types_are_known(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+    make_dag: MakeDag, landed: EmulatorClient, tmp_path: Path
 ) -> None:
     full = tmp_path / "full.parquet"
     pq.write_table(pa.table({"id": [1, 2], "name": ["a", "b"]}), full)
     empty = tmp_path / "empty.parquet"
     pq.write_table(pa.table({"id": pa.array([], pa.int64()), "name": pa.array([], pa.string())}), empty)
     for path in (full, empty):
-        run = run_dag(
-            dag_with(
-                f'DataPushOperator(task_id="push", source="{path}", target_table="gone", job_type="REPLACE", '
-                "poll_interval=0.2)"
-            )
-        )
+        run = make_dag(source=str(path), target_table="gone", job_type="REPLACE", poll_interval=0.2).test()
         assert task_states(run) == {"push": "success"}
     assert landed.rows("gone") == []
-    assert xcom(run, "push")["status"] == "DONE" and xcom(run, "push")["rows"] == 0
+    assert xcom(run, "push")["status"] == "DONE"
+    assert xcom(run, "push")["rows"] == 0
     assert [t["name"] for t in landed.tables() if t["name"] == "gone"] == ["gone"]
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_empty_replace_without_types_fails_saying_so(
-    run_dag: Any,
-    celonis_conn: Any,
+    make_dag: MakeDag,
     landed: EmulatorClient,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("id,name\n")
-    run = run_dag(
-        dag_with(f'DataPushOperator(task_id="push", source="{empty}", target_table="t", job_type="REPLACE")')
-    )
+    run = make_dag(source=str(empty), target_table="t", job_type="REPLACE").test()
     assert task_states(run) == {"push": "failed"}
     assert "the type of column(s) 'id', 'name' is unknown" in capsys.readouterr().out
     assert landed.jobs() == []
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_deletes_are_counted_and_small_pushes_show_kb(
-    run_dag: Any,
-    celonis_conn: Any,
+    make_dag: MakeDag,
     landed: EmulatorClient,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     pq.write_table(pa.table({"id": [1, 2, 3]}), tmp_path / "up.parquet")
     pq.write_table(pa.table({"id": [2, 3]}), tmp_path / "del.parquet")
-    run = run_dag(
-        dag_with(
-            f'DataPushOperator(task_id="push", source="{tmp_path}/up.parquet", deleted_source="{tmp_path}/del.parquet", '
-            'target_table="counted", keys=["id"], poll_interval=0.2)'
-        )
+    dag = make_dag(
+        source=f"{tmp_path}/up.parquet",
+        deleted_source=f"{tmp_path}/del.parquet",
+        target_table="counted",
+        keys=["id"],
+        poll_interval=0.2,
     )
+    run = dag.test()
     assert task_states(run) == {"push": "success"}
     result = xcom(run, "push")
-    assert result["rows"] == 3 and result["deleted_rows"] == 2 and result["chunks"] == 2
+    assert result["rows"] == 3
+    assert result["deleted_rows"] == 2
+    assert result["chunks"] == 2
     output = capsys.readouterr().out
     assert "3 rows, 2 deleted rows in 2 chunk(s)" in output
-    assert " KB" in output and "0.0 MB" not in output
+    assert " KB" in output
+    assert "0.0 MB" not in output
     assert [r["id"] for r in landed.rows("counted")] == [1]
 
 
 def test_sync_timeout_cancels_the_job_and_says_so(
-    run_dag: Any,
+    make_dag: MakeDag,
     celonis_emulator_factory: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    airflow_conn: Callable[..., str],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from tests.helpers import ADMIN_KEY, conn_uri_env
+    from tests.helpers import ADMIN_KEY
 
     emu = celonis_emulator_factory(app_keys=("app-key-0123456789", ADMIN_KEY), job_duration=30)
-    monkeypatch.setenv(*conn_uri_env("celonis_default", emu.url, "app-key-0123456789", data_pool_id=POOL))
+    airflow_conn("celonis_default", host=emu.url, password="app-key-0123456789", data_pool_id=POOL)
     src = write_csv(tmp_path / "a.csv", [{"id": 1}])
-    run = run_dag(
-        dag_with(
-            f'DataPushOperator(task_id="push", source="{src}", target_table="slow", timeout=1, poll_interval=0.2)'
-        )
-    )
+    run = make_dag(source=str(src), target_table="slow", timeout=1, poll_interval=0.2).test()
     assert task_states(run) == {"push": "failed"}
     assert "cancelled the job" in capsys.readouterr().out
     assert [j["status"] for j in EmulatorClient(emu, ADMIN_KEY).jobs()] == ["CANCELED"]
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_type_drift_in_a_later_block_widens_the_column(
-    run_dag: Any,
-    celonis_conn: Any,
+    make_dag: MakeDag,
     landed: EmulatorClient,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -390,14 +396,18 @@ def test_type_drift_in_a_later_block_widens_the_column(
     monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
     path = tmp_path / "mixed.csv"
     path.write_text("id,amount\n" + "".join(f"{i},{i * 3}\n" for i in range(1, 300)) + '300,"12,5 EUR"\n')
-    run = run_dag(
-        dag_with(
-            f'DataPushOperator(task_id="push", source="{path}", target_table="drift", keys=["id"], '
-            'table_schema=[{"columnName": "id", "columnType": "INTEGER"}], poll_interval=0.2)'
-        )
+    dag = make_dag(
+        source=str(path),
+        target_table="drift",
+        keys=["id"],
+        table_schema=[{"columnName": "id", "columnType": "INTEGER"}],
+        poll_interval=0.2,
     )
+    run = dag.test()
     assert task_states(run) == {"push": "success"}
     assert "Type drift" in capsys.readouterr().out
     rows = sorted(landed.rows("drift"), key=lambda r: r["id"])
-    assert len(rows) == 300 and rows[0]["amount"] == "3" and rows[-1]["amount"] == "12,5 EUR"
+    assert len(rows) == 300
+    assert rows[0]["amount"] == "3"
+    assert rows[-1]["amount"] == "12,5 EUR"
     assert [j["status"] for j in landed.jobs()] == ["DONE"]
