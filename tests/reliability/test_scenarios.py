@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import importlib.util
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -62,9 +62,9 @@ def _emulator_has(setting: str) -> bool:
 class Scenario:
     name: str
     #: Prepare faults/settings on the running emulator before the DAG runs.
-    arrange: Callable[[EmulatorClient, Any], None] = lambda client, emu: None
+    arrange: Callable[[EmulatorClient, Any], None] = lambda _client, _emu: None
     #: Extra operator arguments.
-    operator: str = ""
+    operator: dict[str, Any] = field(default_factory=dict)
     emulator: dict[str, Any] = field(default_factory=dict)
     connection: dict[str, Any] = field(default_factory=dict)
     expect_state: str = "success"
@@ -88,11 +88,11 @@ class Scenario:
 
 
 def fault(**kw: Any) -> Callable[[EmulatorClient, Any], None]:
-    return lambda client, emu: client.fault(**kw)
+    return lambda client, _emu: client.fault(**kw)
 
 
 def faults(*rules: dict[str, Any]) -> Callable[[EmulatorClient, Any], None]:
-    def arrange(client: EmulatorClient, emu: Any) -> None:
+    def arrange(client: EmulatorClient, _emu: Any) -> None:
         for rule in rules:
             client.fault(**rule)
 
@@ -184,7 +184,7 @@ SCENARIOS = [
     Scenario(
         "hourly quota spent: deferrable operator defers until the window reopens",
         lambda client, emu: _spend_quota(client, emu),
-        operator="deferrable=True,",
+        operator={"deferrable": True},
         emulator={"execute_per_hour": 1, "quota_window_seconds": QUOTA_WINDOW},
         connection={"retries": 1},
         expect_message="execute budget is spent",
@@ -200,7 +200,7 @@ SCENARIOS = [
     Scenario(
         "job ends in ERROR, deferrable",
         next_job_error,
-        operator="deferrable=True,",
+        operator={"deferrable": True},
         expect_state="failed",
         expect_message="column 'amount': value out of range",
         expect_rows=False,
@@ -240,7 +240,7 @@ SCENARIOS = [
         fault(
             method="DELETE", path="/jobs/[^/]+$", status=400, count=1, body='{"message": "simulated crash"}'
         ),
-        operator="delete_job_on_success=True,",
+        operator={"delete_job_on_success": True},
         retries=1,
         expect_creates=1,
         expect_jobs=0,  # deleted on success by the second try
@@ -292,18 +292,6 @@ def _spend_quota(client: EmulatorClient, emu: Any) -> None:
     client.session.post(f"{base}{job['id']}", timeout=10).raise_for_status()
 
 
-DAG = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_push import DataPushOperator
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1)) as dag:
-    DataPushOperator(
-        task_id="push", source="SOURCE", target_table="orders", KEYS poll_interval=0.2,
-        chunk_size_bytes=64 * 1024, retries=RETRIES, retry_delay=datetime.timedelta(seconds=0), OPERATOR
-    )
-"""
-
-
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import pyarrow as pa
@@ -343,17 +331,13 @@ def _variant(profile: str | None, checksum: str | None) -> dict[str, Any]:
     return settings
 
 
-def _connect(monkeypatch: pytest.MonkeyPatch, emu: Any, connection: dict[str, Any]) -> None:
-    extra = {"data_pool_id": POOL, **{k: v for k, v in connection.items() if k not in ("login", "password")}}
-    conn = {
-        "conn_type": "celonis",
-        "host": emu.url,
-        "password": connection.get("password", "app-key-0123456789"),
-        "extra": extra,
-    }
-    if "login" in connection:
-        conn["login"] = connection["login"]
-    monkeypatch.setenv("AIRFLOW_CONN_CELONIS_DEFAULT", json.dumps(conn))
+def _connect(airflow_conn: Callable[..., str], emu: Any, connection: dict[str, Any]) -> None:
+    """``celonis_default`` to ``emu``: the DAG's app key and pool unless ``connection`` says otherwise."""
+    airflow_conn(
+        "celonis_default",
+        host=emu.url,
+        **{"password": "app-key-0123456789", "data_pool_id": POOL, **connection},
+    )
 
 
 def _creates(client: EmulatorClient) -> int:
@@ -370,9 +354,9 @@ def test_scenario(
     profile: str | None,
     checksum: str | None,
     source: Path,
-    run_dag: Any,
+    make_dag: Callable[..., Any],
+    airflow_conn: Callable[..., str],
     celonis_emulator_factory: Any,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     if scenario.resumes and not HAS_TASK_STATE_STORE:
@@ -384,20 +368,24 @@ def test_scenario(
         **_variant(profile, checksum),
     )
     client = EmulatorClient(emu, ADMIN_KEY)
-    _connect(monkeypatch, emu, scenario.connection)
+    _connect(airflow_conn, emu, scenario.connection)
     scenario.arrange(client, emu)
     helper = (
         threading.Thread(target=scenario.during, args=(client, emu), daemon=True) if scenario.during else None
     )
     if helper:
         helper.start()
-    dag = (
-        DAG.replace("SOURCE", str(source))
-        .replace("RETRIES", str(scenario.retries))
-        .replace("OPERATOR", scenario.operator)
-        .replace("KEYS", 'keys=["id"],' if scenario.keys else "")
+    dag = make_dag(
+        source=str(source),
+        target_table="orders",
+        poll_interval=0.2,
+        chunk_size_bytes=64 * 1024,
+        retries=scenario.retries,
+        retry_delay=datetime.timedelta(seconds=0),
+        **({"keys": ["id"]} if scenario.keys else {}),
+        **scenario.operator,
     )
-    run = run_dag(dag)
+    run = dag.test()
     if helper:
         helper.join(timeout=60)
     output = capsys.readouterr().out
@@ -417,24 +405,13 @@ def test_scenario(
     assert len([j for j in own if j["status"] == "DONE"]) == done
 
 
-MAPPED_DAG = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_push import DataPushOperator
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1)) as dag:
-    DataPushOperator.partial(
-        task_id="push", target_table="orders", keys=["id"], poll_interval=0.2, chunk_size_bytes=64 * 1024,
-    ).expand(source=SOURCES)
-"""
-
-
 @pytest.mark.parametrize("profile", PROFILES)
 def test_mapped_tasks_into_one_table_with_lost_create_answers(
     profile: str,
     tmp_path: Path,
-    run_dag: Any,
+    make_dag: Callable[..., Any],
+    airflow_conn: Callable[..., str],
     celonis_emulator_factory: Any,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two mapped tasks push halves of the rows into one table and the answers to both creates are lost:
     each adopts only the job it created, every row lands once, no job is left NEW."""
@@ -443,12 +420,19 @@ def test_mapped_tasks_into_one_table_with_lost_create_answers(
 
     emu = celonis_emulator_factory(app_keys=("app-key-0123456789", ADMIN_KEY), **_variant(profile, None))
     client = EmulatorClient(emu, ADMIN_KEY)
-    _connect(monkeypatch, emu, {})
+    _connect(airflow_conn, emu, {})
     halves = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
     pq.write_table(pa.Table.from_pylist(ROWS[:3000]), halves[0])
     pq.write_table(pa.Table.from_pylist(ROWS[3000:]), halves[1])
     client.fault(method="POST", path="/jobs/?$", action="close_after", count=2)
-    run = run_dag(MAPPED_DAG.replace("SOURCES", repr([str(p) for p in halves])))
+    from airflow_provider_celonis.operators.data_push import DataPushOperator
+
+    def tasks() -> object:
+        return DataPushOperator.partial(
+            task_id="push", target_table="orders", keys=["id"], poll_interval=0.2, chunk_size_bytes=64 * 1024
+        ).expand(source=[str(p) for p in halves])
+
+    run = make_dag(tasks=tasks).test()
     assert {ti.state for ti in run.get_task_instances()} == {"success"}
     assert sorted(client.rows("orders"), key=lambda r: r["id"]) == ROWS
     jobs = client.jobs()
@@ -457,7 +441,7 @@ def test_mapped_tasks_into_one_table_with_lost_create_answers(
 
 
 def test_concurrent_pushes_into_one_table_never_share_a_job(
-    celonis_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    celonis_emulator_factory: Any, airflow_conn: Callable[..., str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Two pushes into one table at the same time, both create answers lost: whatever the interleaving,
     they never adopt the same job, every row lands once, and every NEW job left behind was announced in
@@ -473,7 +457,7 @@ def test_concurrent_pushes_into_one_table_never_share_a_job(
 
     emu = celonis_emulator_factory(app_keys=("app-key-0123456789", ADMIN_KEY))
     client = EmulatorClient(emu, ADMIN_KEY)
-    _connect(monkeypatch, emu, {})
+    _connect(airflow_conn, emu, {})
     client.fault(method="POST", path="/jobs/?$", action="close_after", count=2)
     log = logging.getLogger("concurrent-push")
     barrier = threading.Barrier(2)
@@ -491,7 +475,7 @@ def test_concurrent_pushes_into_one_table_never_share_a_job(
             job.execute()
             job.wait(0.2, 60)
             used.append(report.job_id)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - a thread's failure is asserted in the test's thread
             errors.append(exc)
 
     with caplog.at_level(logging.WARNING, logger="concurrent-push"):
@@ -514,7 +498,8 @@ def client_polls(client: EmulatorClient) -> int:
     )
 
 
-def test_triggerer_restarted_while_job_runs(celonis_conn: Any, landed: EmulatorClient, source: Path) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_triggerer_restarted_while_job_runs(landed: EmulatorClient, source: Path) -> None:
     """A triggerer going away (its trigger task cancelled after its first poll, cleanup run) leaves the job
     alone; a new triggerer's trigger fires with the job's outcome."""
     from airflow_provider_celonis.hooks.celonis import CelonisHook
