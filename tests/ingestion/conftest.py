@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -132,21 +131,15 @@ def put(s3: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def ingestion_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+def ingestion_conn(emulator: Any, airflow_conn: Callable[..., str]) -> Callable[..., str]:
     """Register a ``celonis_data_ingestion`` connection to the emulator (env var); returns its id."""
 
     def make(conn_id: str = "celonis_data_ingestion_default", secret: str = SECRET, **extra: Any) -> str:
         extra.setdefault("connection_id", CONN)
         extra.setdefault("region", "us-east-1")  # the emulator's host has no documented region to derive
-        value = {
-            "conn_type": "celonis_data_ingestion",
-            "host": emulator.url,
-            "login": ACCESS,
-            "password": secret,
-            "extra": extra,
-        }
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
-        return conn_id
+        return airflow_conn(
+            conn_id, "celonis_data_ingestion", host=emulator.url, login=ACCESS, password=secret, **extra
+        )
 
     make()
     return make

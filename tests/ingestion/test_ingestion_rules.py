@@ -21,7 +21,8 @@ def test_delta_upserts_by_key_in_arrival_order(put: Any, ingestion: Ingestion) -
     put("sales", "2.parquet", parquet({"id": [1, 4], "amount": [600.0, 1.0], "pay": ["cash", "card"]}))
     put("sales", "3.parquet", parquet({"id": [1, 1], "amount": [700.0, 701.0], "pay": ["x", "y"]}))
     status = ingestion.wait(3)
-    assert [f["status"] for f in status["files"]] == ["DONE"] * 3 and status["failed"] == 0
+    assert [f["status"] for f in status["files"]] == ["DONE"] * 3
+    assert status["failed"] == 0
     assert ingestion.sorted_rows("sales", "id") == [
         {"id": 1, "amount": 701.0, "pay": "y"},  # the last file wins, and within a file the last row
         {"id": 2, "amount": 10.0, "pay": "card"},
@@ -138,9 +139,12 @@ def test_each_error_type_is_recorded_and_changes_nothing(
         "AGE COLUMN NOT FOUND IN INPUT FILE",
         "DATAPOOL SCHEMA MISMATCH",
     ]
-    assert errors[0]["file"] == "connection/conn-1/t/1.parquet" and errors[0]["table"] == "t"
-    assert "'id'" in errors[0]["message"] and "'version'" in errors[2]["message"]
-    assert "'n'" in errors[3]["message"] and "BIGINT" in errors[3]["message"]
+    assert errors[0]["file"] == "connection/conn-1/t/1.parquet"
+    assert errors[0]["table"] == "t"
+    assert "'id'" in errors[0]["message"]
+    assert "'version'" in errors[2]["message"]
+    assert "'n'" in errors[3]["message"]
+    assert "BIGINT" in errors[3]["message"]
     assert ingestion.sorted_rows("t", "id") == [{"id": 1, "n": 1}, {"id": 3, "n": 3}]
 
 
@@ -161,9 +165,7 @@ def test_configured_table_wins_and_pool_comes_from_the_key(emulator: Any, ingest
     assert [t["name"] for t in ingestion.tables("conn-1")] == []
 
 
-def test_documented_refuses_unconfigured_tables_and_ignores_metadata(
-    s3: Any, put: Any, ingestion: Ingestion
-) -> None:
+def test_documented_refuses_unconfigured_tables_and_ignores_metadata(put: Any, ingestion: Ingestion) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         put("nowhere", "a.parquet", parquet({"id": [1]}))
     assert refused.value.response["Error"]["Code"] == "NoSuchTable"
@@ -191,7 +193,8 @@ def test_region_must_match_the_team_in_the_documented_profile(emulator: Any, len
             Bucket="continuous", Key=f"{KEY_PREFIX}sales/a.parquet", Body=body
         )
     error = refused.value.response["Error"]
-    assert error["Code"] == "AuthorizationHeaderMalformed" and "'us-east-1'" in error["Message"]
+    assert error["Code"] == "AuthorizationHeaderMalformed"
+    assert "'us-east-1'" in error["Message"]
     s3_client(lenient, region="eu-central-1").put_object(
         Bucket="continuous", Key=f"{KEY_PREFIX}sales/a.parquet", Body=body
     )

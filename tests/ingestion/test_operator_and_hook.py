@@ -2,60 +2,53 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from airflow_provider_celonis.hooks.data_ingestion import CelonisDataIngestionHook, IngestionConnectionConfig
 from airflow_provider_celonis.hooks.errors import CelonisAuthError, CelonisConfigError
-from airflow_provider_celonis.operators.data_ingestion import run_stamp
+from airflow_provider_celonis.operators.data_ingestion import DataIngestionOperator, run_stamp
 from tests.helpers import load_dag, task_states, xcom
 from tests.ingestion.conftest import CONN, KEY_PREFIX, Ingestion
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
-HEADER = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_ingestion import DataIngestionOperator
-"""
+MakeDag = Callable[..., Any]
 
 
-def dag_with(task: str) -> str:
-    return (
-        HEADER
-        + f"""
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    {task}
-"""
-    )
+def ingest_dag(make_dag: MakeDag, operator: type = DataIngestionOperator, **kwargs: Any) -> Any:
+    """A one-task DAG whose ``ingest`` task is ``operator(**kwargs)``."""
+    return make_dag(operator, task_id="ingest", **kwargs)
 
 
+@pytest.mark.usefixtures("ingestion_conn")
 def test_operator_splits_files_in_order_uncompressed(
-    run_dag: Any, ingestion_conn: Any, ingestion: Ingestion, s3: Any
+    make_dag: MakeDag, ingestion: Ingestion, s3: Any
 ) -> None:
-    run = run_dag(
-        dag_with(
-            """DataIngestionOperator(
-        task_id="ingest",
-        source=lambda: {"id": list(range(20000)), "text": ["x" * 100 + str(i) for i in range(20000)]},
-        target_table="wide",
-        primary_keys=["id"],
-        file_size_bytes=600_000,
-    )"""
-        )
-        .replace("source=lambda: {", "source=lambda: __import__('pandas').DataFrame({")
-        .replace("for i in range(20000)]},", "for i in range(20000)]}),")
+    def frame() -> pd.DataFrame:
+        return pd.DataFrame({"id": list(range(20000)), "text": ["x" * 100 + str(i) for i in range(20000)]})
+
+    dag = ingest_dag(
+        make_dag, source=frame, target_table="wide", primary_keys=["id"], file_size_bytes=600_000
     )
+    run = dag.test()
     assert task_states(run) == {"ingest": "success"}
     result = xcom(run, "ingest")
-    assert result["rows"] == 20000 and result["files"] > 2 and result["bytes"] > 0
-    assert result["keys"] == sorted(result["keys"]) and result["keys"][0].endswith("-000001.parquet")
+    assert result["rows"] == 20000
+    assert result["files"] > 2
+    assert result["bytes"] > 0
+    assert result["keys"] == sorted(result["keys"])
+    assert result["keys"][0].endswith("-000001.parquet")
     assert all(k.startswith(f"{KEY_PREFIX}wide/") for k in result["keys"])
     for key in result["keys"]:
         body = s3.get_object(Bucket="continuous", Key=key)["Body"].read()
@@ -63,21 +56,19 @@ def test_operator_splits_files_in_order_uncompressed(
     status = ingestion.wait(result["files"])
     assert [f["key"] for f in status["files"]] == result["keys"]  # uploaded, and applied, in order
     rows = ingestion.rows("wide", CONN)
-    assert len(rows) == 20000 and {r["id"] for r in rows} == set(range(20000))
+    assert len(rows) == 20000
+    assert {r["id"] for r in rows} == set(range(20000))
 
 
+@pytest.mark.usefixtures("ingestion_conn")
 def test_null_or_missing_keys_fail_before_anything_is_uploaded(
-    run_dag: Any, ingestion_conn: Any, ingestion: Ingestion, tmp_path: Path
+    make_dag: MakeDag, ingestion: Ingestion, tmp_path: Path
 ) -> None:
     path = tmp_path / "rows.jsonl"
     path.write_text('{"id": 1, "v": 1}\n{"id": null, "v": 2}\n')
     for keys, age in ((["id"], None), (["nope"], None), (["id"], "version")):
-        run = run_dag(
-            dag_with(
-                f'DataIngestionOperator(task_id="ingest", source="{path}", target_table="t", '
-                f"primary_keys={keys!r}, age_column={age!r})"
-            )
-        )
+        dag = ingest_dag(make_dag, source=str(path), target_table="t", primary_keys=keys, age_column=age)
+        run = dag.test()
         assert task_states(run) == {"ingest": "failed"}
     assert ingestion.status()["files"] == []
 
@@ -91,49 +82,51 @@ def test_run_stamp_is_stable_per_task_instance() -> None:
     assert stamp != run_stamp("d", "manual__2", "t", -1, when)
 
 
-def test_a_retry_overwrites_the_objects_of_the_failed_try(
-    run_dag: Any, ingestion_conn: Any, ingestion: Ingestion, s3: Any, tmp_path: Path
-) -> None:
-    marker = tmp_path / "tries.json"
-    run = run_dag(
-        HEADER
-        + f"""
-import json, pathlib
-
 class FlakyIngestion(DataIngestionOperator):
-    def execute(self, context):
+    """Uploads, records the keys it wrote in ``marker`` (a JSON list per try), then fails its first try."""
+
+    def __init__(self, *, marker: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.marker = marker
+
+    def execute(self, context: Any) -> Any:
         result = super().execute(context)
-        marker = pathlib.Path({str(marker)!r})
-        tries = json.loads(marker.read_text()) if marker.exists() else []
-        marker.write_text(json.dumps(tries + [result["keys"]]))
+        tries = json.loads(self.marker.read_text()) if self.marker.exists() else []
+        self.marker.write_text(json.dumps([*tries, result["keys"]]))
         if len(tries) == 0:
             raise RuntimeError("fails after the upload, on the first try only")
         return result
 
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    FlakyIngestion(
-        task_id="ingest",
-        source=lambda: __import__("pandas").DataFrame({{"id": list(range(3000)), "v": ["a" * 50] * 3000}}),
+
+@pytest.mark.usefixtures("ingestion_conn")
+def test_a_retry_overwrites_the_objects_of_the_failed_try(
+    make_dag: MakeDag, ingestion: Ingestion, s3: Any, tmp_path: Path
+) -> None:
+    marker = tmp_path / "tries.json"
+    dag = ingest_dag(
+        make_dag,
+        FlakyIngestion,
+        marker=marker,
+        source=lambda: pd.DataFrame({"id": list(range(3000)), "v": ["a" * 50] * 3000}),
         target_table="retried",
         primary_keys=["id"],
         file_size_bytes=20_000,
         retries=1,
-        retry_delay=datetime.timedelta(seconds=0),
+        retry_delay=dt.timedelta(seconds=0),
     )
-"""
-    )
+    run = dag.test()
     assert task_states(run) == {"ingest": "success"}
     first, second = json.loads(marker.read_text())
-    assert first == second and len(first) > 1
+    assert first == second
+    assert len(first) > 1
     listed = [o["Key"] for o in s3.list_objects_v2(Bucket="continuous", Prefix=KEY_PREFIX)["Contents"]]
     assert sorted(listed) == sorted(first)  # overwritten, not added next to the first try's objects
     ingestion.wait(2 * len(first))
     assert len(ingestion.rows("retried", CONN)) == 3000
 
 
-def test_nested_example_lands_as_two_linked_tables(
-    airflow_db: Path, ingestion_conn: Any, ingestion: Ingestion
-) -> None:
+@pytest.mark.usefixtures("airflow_db", "ingestion_conn")
+def test_nested_example_lands_as_two_linked_tables(ingestion: Ingestion) -> None:
     dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     shutil.copytree(EXAMPLES / "data", dags / "data", dirs_exist_ok=True)
     target = dags / "example_celonis_ingestion_nested.py"
@@ -185,7 +178,8 @@ def test_connection_validation() -> None:
         _Conn("https://team.us-1.celonis.cloud/api/data-ingestion", {"connection_id": "x"})
     )
     assert full.endpoint_url == "https://team.us-1.celonis.cloud/api/data-ingestion"
-    assert full.bucket == "continuous" and full.region == "us-east-1"
+    assert full.bucket == "continuous"
+    assert full.region == "us-east-1"
     with pytest.raises(CelonisConfigError, match="plain http"):
         IngestionConnectionConfig.from_connection(_Conn("http://team.celonis.cloud", {"connection_id": "x"}))
     with pytest.raises(CelonisConfigError, match="connection_id"):
@@ -196,15 +190,10 @@ def test_connection_validation() -> None:
         )
 
 
-def test_written_files_are_uncompressed(run_dag: Any, ingestion_conn: Any, s3: Any, tmp_path: Path) -> None:
-    run = run_dag(
-        dag_with(
-            'DataIngestionOperator(task_id="ingest", source=lambda: {"id": [1, 2]}, target_table="u", '
-            'primary_keys=["id"])'
-        ).replace(
-            'source=lambda: {"id": [1, 2]}', 'source=lambda: __import__("pyarrow").table({"id": [1, 2]})'
-        )
-    )
+@pytest.mark.usefixtures("ingestion_conn")
+def test_written_files_are_uncompressed(make_dag: MakeDag, s3: Any, tmp_path: Path) -> None:
+    dag = ingest_dag(make_dag, source=lambda: pa.table({"id": [1, 2]}), target_table="u", primary_keys=["id"])
+    run = dag.test()
     assert task_states(run) == {"ingest": "success"}
     key = xcom(run, "ingest")["keys"][0]
     (tmp_path / "f.parquet").write_bytes(s3.get_object(Bucket="continuous", Key=key)["Body"].read())
@@ -212,21 +201,21 @@ def test_written_files_are_uncompressed(run_dag: Any, ingestion_conn: Any, s3: A
     assert meta.row_group(0).column(0).compression == "UNCOMPRESSED"
 
 
+@pytest.mark.usefixtures("ingestion_conn")
 def test_written_files_dictionary_encode_only_repeating_columns(
-    run_dag: Any, ingestion_conn: Any, s3: Any, tmp_path: Path
+    make_dag: MakeDag, s3: Any, tmp_path: Path
 ) -> None:
     """The ingestion files use the Data Push writer's dictionary choice: a column of unique values is
     written plain, a column that repeats is dictionary-encoded. primary_keys given as a template string
     is one key."""
-    source = (
-        'lambda: __import__("pyarrow").table({"id": list(range(5000)), "status": ["open", "closed"] * 2500})'
+    dag = ingest_dag(
+        make_dag,
+        source=lambda: pa.table({"id": list(range(5000)), "status": ["open", "closed"] * 2500}),
+        target_table="u",
+        primary_keys="{{ params.pk }}",
+        params={"pk": "id"},
     )
-    run = run_dag(
-        dag_with(
-            f'DataIngestionOperator(task_id="ingest", source={source}, target_table="u", '
-            'primary_keys="{{ params.pk }}", params={"pk": "id"})'
-        )
-    )
+    run = dag.test()
     assert task_states(run) == {"ingest": "success"}
     key = xcom(run, "ingest")["keys"][0]
     (tmp_path / "f.parquet").write_bytes(s3.get_object(Bucket="continuous", Key=key)["Body"].read())

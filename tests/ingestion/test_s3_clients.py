@@ -67,7 +67,8 @@ def test_aws_cli_cp_lands_and_lists(emulator: Any, ingestion: Ingestion, tmp_pat
         text=True,
         timeout=60,
     )
-    assert listing.returncode == 0 and "flat_order.parquet" in listing.stdout, listing.stderr
+    assert listing.returncode == 0, listing.stderr
+    assert "flat_order.parquet" in listing.stdout, listing.stdout
     ingestion.wait(1)
     assert ingestion.sorted_rows("flat", "id") == [{"id": 1, "amount": 597.0}, {"id": 2, "amount": 10.5}]
 
@@ -76,7 +77,8 @@ def test_boto3_put_object_head_list_delete(s3: Any, put: Any, ingestion: Ingesti
     assert s3.head_bucket(Bucket="continuous")["ResponseMetadata"]["HTTPStatusCode"] == 200
     put("objects", "a.parquet", parquet({"id": [1], "v": ["x"]}))
     head = s3.head_object(Bucket="continuous", Key=f"{KEY_PREFIX}objects/a.parquet")
-    assert head["Metadata"] == {"primary-keys": "id"} and head["ContentLength"] > 0
+    assert head["Metadata"] == {"primary-keys": "id"}
+    assert head["ContentLength"] > 0
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="continuous", Prefix=KEY_PREFIX)["Contents"]]
     assert keys == [f"{KEY_PREFIX}objects/a.parquet"]
     s3.delete_object(Bucket="continuous", Key=f"{KEY_PREFIX}objects/a.parquet")
@@ -111,7 +113,8 @@ def test_boto3_upload_file_multipart(s3: Any, ingestion: Ingestion, emulator: An
     ).json()["requests"]
     assert stats["PUT /api/data-ingestion/{bucket}/{key:path}"] >= 3  # the parts
     head = s3.head_object(Bucket="continuous", Key=f"{KEY_PREFIX}big/big.parquet")
-    assert head["ContentLength"] == path.stat().st_size and head["ETag"].endswith('-3"')
+    assert head["ContentLength"] == path.stat().st_size
+    assert head["ETag"].endswith('-3"')
     ingestion.wait(1)
     assert next(t for t in ingestion.tables(CONN) if t["name"] == "big")["rows"] == rows
 
@@ -229,7 +232,8 @@ def test_aws_chunked_tampered_chunk_refused(emulator: Any, s3: Any) -> None:
     r = chunked_put(
         emulator, f"{KEY_PREFIX}chunked/a.parquet", data, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", tamper=True
     )
-    assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text
+    assert r.status_code == 403
+    assert "<Code>SignatureDoesNotMatch</Code>" in r.text
     assert s3.list_objects_v2(Bucket="continuous", Prefix=KEY_PREFIX)["KeyCount"] == 0
 
 
@@ -246,4 +250,5 @@ def test_unsigned_payload_and_stale_date(emulator: Any) -> None:
     stale = dict(request.headers.items())
     stale["X-Amz-Date"] = datetime(2020, 1, 1, tzinfo=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     r = requests.put(url, data=data, headers=stale, timeout=30)
-    assert r.status_code == 403 and "RequestTimeTooSkewed" in r.text
+    assert r.status_code == 403
+    assert "RequestTimeTooSkewed" in r.text
