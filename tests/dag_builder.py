@@ -22,7 +22,7 @@ DAG_FILE = """\
 
 from tests.dag_builder import build
 
-dag = build({dag_id!r})
+dag = build({dag_id!r}, __file__)
 """
 
 
@@ -37,8 +37,12 @@ class DagSpec:
     tasks: Callable[[], object] | None = None
 
 
-def build(dag_id: str) -> Any:
-    """The DAG of ``SPECS[dag_id]``: its task(s), no schedule, started 2024-01-01."""
+def build(dag_id: str, fileloc: str) -> Any:
+    """The DAG of ``SPECS[dag_id]``: its task(s), no schedule, started 2024-01-01.
+
+    Its ``fileloc`` is the DAG file (not this module), as for a DAG written by hand: templates are then
+    found next to it in the DAGs folder.
+    """
     from airflow.sdk import DAG
 
     spec = SPECS[dag_id]
@@ -49,4 +53,5 @@ def build(dag_id: str) -> Any:
             spec.tasks()
         elif spec.operator is not None:
             spec.operator(task_id=spec.task_id, **spec.kwargs)
+    dag.fileloc = fileloc
     return dag

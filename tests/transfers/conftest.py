@@ -47,17 +47,15 @@ class PostgresServer:
         )
         return int(rows[0][0])
 
-    def conn_env(self, conn_id: str) -> tuple[str, str]:
-        import json
-
-        value = {
+    def conn_fields(self) -> dict[str, Any]:
+        """An Airflow ``postgres`` connection to this server, as keywords of the ``airflow_conn`` fixture."""
+        return {
             "conn_type": "postgres",
             "host": self.host,
             "port": self.port,
             "login": self.user,
             "schema": self.dbname,
         }
-        return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value)
 
 
 def postgres_bin_dir() -> Path | None:

@@ -23,33 +23,18 @@ import pytest
 import requests
 
 from airflow_provider_celonis.transfers.sql_to_celonis import PG_TYPES, SqlToCelonisOperator, _infer_type
-from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, conn_uri_env, task_states, xcom
+from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, task_states, xcom
 from tests.transfers.conftest import PostgresServer
 
-HEADER = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.transfers.sql_to_celonis import SqlToCelonisOperator
-"""
 MILLION = 1_000_000
+MakeDag = Callable[..., Any]
 
 
-def dag_with(task: str) -> str:
-    return (
-        HEADER
-        + f"""
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    {task}
-"""
-    )
-
-
-def push_task(conn_id: str, sql: str, table: str, **kwargs: Any) -> str:
-    args = "".join(f", {k}={v!r}" for k, v in kwargs.items())
-    return (
-        f'SqlToCelonisOperator(task_id="push", sql_conn_id={conn_id!r}, sql={sql!r}, target_table={table!r}, '
-        f'job_type="REPLACE", poll_interval=0.2{args})'
-    )
+def run_push(make_dag: MakeDag, conn_id: str, sql: str, table: str, **kwargs: Any) -> Any:
+    """Run a DAG whose ``push`` task moves ``sql``'s rows into ``table`` (REPLACE unless ``kwargs`` say)."""
+    kwargs = {"job_type": "REPLACE", "poll_interval": 0.2, **kwargs}
+    dag = make_dag(SqlToCelonisOperator, sql_conn_id=conn_id, sql=sql, target_table=table, **kwargs)
+    return dag.test()
 
 
 def landed_table(emu: Any, table: str) -> pa.Table:
@@ -74,10 +59,10 @@ def assert_same_rows(got: pa.Table, expected: pa.Table) -> None:
 
 
 @pytest.fixture
-def sqlite_conn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], Path]:
-    """A SQLite file DB registered as ``AIRFLOW_CONN_SQLITE_SRC`` (conn_type sqlite); returns its path."""
+def sqlite_conn(airflow_conn: Callable[..., str], tmp_path: Path) -> Callable[[str], Path]:
+    """A SQLite file DB registered as connection ``sqlite_src``; ``sqlite_conn(script)`` fills it."""
     path = tmp_path / "source.db"
-    monkeypatch.setenv("AIRFLOW_CONN_SQLITE_SRC", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    airflow_conn("sqlite_src", "sqlite", host=str(path))
 
     def create(script: str) -> Path:
         with sqlite3.connect(path) as db:
@@ -88,8 +73,9 @@ def sqlite_conn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[st
 
 
 @pytest.fixture
-def pg_conn(postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> PostgresServer:
-    monkeypatch.setenv(*postgres.conn_env("pg_src"))
+def pg_conn(postgres: PostgresServer, airflow_conn: Callable[..., str]) -> PostgresServer:
+    """The PostgreSQL server, registered as connection ``pg_src``."""
+    airflow_conn("pg_src", **postgres.conn_fields())
     return postgres
 
 
@@ -122,9 +108,8 @@ def test_source_is_refused_and_sql_is_templated() -> None:
 # -- SQLite ----------------------------------------------------------------------------------------
 
 
-def test_sqlite_types_nulls_and_batches(
-    run_dag: Any, celonis_conn: Any, emulator: Any, sqlite_conn: Any
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_sqlite_types_nulls_and_batches(make_dag: MakeDag, emulator: Any, sqlite_conn: Any) -> None:
     sqlite_conn(
         """
         CREATE TABLE t (id INTEGER, amount REAL, name TEXT, empty TEXT, mixed);
@@ -133,7 +118,7 @@ break', NULL, 'two'), (3, -2.25, NULL, NULL, 3.5);
         """
         + "".join(f"INSERT INTO t VALUES ({i}, {i}.5, 'n{i}', NULL, {i});" for i in range(4, 21))
     )
-    run = run_dag(dag_with(push_task("sqlite_src", "SELECT * FROM t", "sq", fetch_size=3)))
+    run = run_push(make_dag, "sqlite_src", "SELECT * FROM t", "sq", fetch_size=3)
     assert task_states(run) == {"push": "success"}
     got = landed_table(emulator, "sq")
     amounts = [1.5, None, -2.25] + [i + 0.5 for i in range(4, 21)]
@@ -152,9 +137,8 @@ break', NULL, 'two'), (3, -2.25, NULL, NULL, 3.5);
     assert xcom(run, "push")["rows"] == 20
 
 
-def test_sql_file_is_rendered_with_params(
-    run_dag: Any, celonis_conn: Any, emulator: Any, sqlite_conn: Any
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_sql_file_is_rendered_with_params(make_dag: MakeDag, emulator: Any, sqlite_conn: Any) -> None:
     sqlite_conn(
         "CREATE TABLE t (id INTEGER, v TEXT);"
         + "".join(f"INSERT INTO t VALUES ({i}, 'v{i}');" for i in range(10))
@@ -162,10 +146,8 @@ def test_sql_file_is_rendered_with_params(
     sql_file = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "celonis_query_test.sql"
     sql_file.write_text("SELECT id, v FROM t WHERE id >= {{ params.low }} AND id < ?")
     try:
-        task = push_task(
-            "sqlite_src", "celonis_query_test.sql", "rendered", parameters=[7], params={"low": 3}
-        )
-        run = run_dag(dag_with(task))
+        sql = "celonis_query_test.sql"
+        run = run_push(make_dag, "sqlite_src", sql, "rendered", parameters=[7], params={"low": 3})
     finally:
         sql_file.unlink()
     assert task_states(run) == {"push": "success"}
@@ -174,8 +156,9 @@ def test_sql_file_is_rendered_with_params(
     )
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_templated_key_string_and_a_query_with_no_new_rows(
-    run_dag: Any, celonis_conn: Any, emulator: Any, sqlite_conn: Any, landed: EmulatorClient
+    make_dag: MakeDag, sqlite_conn: Any, landed: EmulatorClient
 ) -> None:
     """keys="{{ params.k }}" is one key after rendering; an incremental DELTA query that finds no new rows
     succeeds without creating a job (status SKIPPED, 0 rows)."""
@@ -184,30 +167,33 @@ def test_templated_key_string_and_a_query_with_no_new_rows(
         + "".join(f"INSERT INTO t VALUES ({i}, 'v{i}');" for i in range(5))
     )
     for low, table in ((0, "inc"), (100, "inc")):
-        task = push_task(
+        run = run_push(
+            make_dag,
             "sqlite_src",
             f"SELECT id, v FROM t WHERE id >= {low}",
             table,
+            job_type="DELTA",
             keys="{{ params.k }}",
             params={"k": "id"},
-        ).replace('job_type="REPLACE"', 'job_type="DELTA"')
-        run = run_dag(dag_with(task))
+        )
         assert task_states(run) == {"push": "success"}
-    assert xcom(run, "push")["status"] == "SKIPPED" and xcom(run, "push")["rows"] == 0
+    assert xcom(run, "push")["status"] == "SKIPPED"
+    assert xcom(run, "push")["rows"] == 0
     assert [j["keys"] for j in landed.jobs()] == [["id"]]
     assert sorted(r["id"] for r in landed.rows("inc")) == [0, 1, 2, 3, 4]
 
 
 def test_not_a_sql_connection_fails_before_any_job(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient
+    make_dag: MakeDag, celonis_conn: Callable[..., str], landed: EmulatorClient
 ) -> None:
-    run = run_dag(dag_with(push_task("celonis_default", "SELECT 1", "nope")))
+    run = run_push(make_dag, celonis_conn(), "SELECT 1", "nope")
     assert task_states(run) == {"push": "failed"}
     assert landed.jobs() == []
 
 
 @pytest.mark.slow
-def test_sqlite_million_rows(run_dag: Any, celonis_conn: Any, emulator: Any, sqlite_conn: Any) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_sqlite_million_rows(make_dag: MakeDag, emulator: Any, sqlite_conn: Any) -> None:
     sqlite_conn(
         f"""
         CREATE TABLE big (id INTEGER, amount REAL, name TEXT, maybe INTEGER);
@@ -215,7 +201,7 @@ def test_sqlite_million_rows(run_dag: Any, celonis_conn: Any, emulator: Any, sql
         INSERT INTO big SELECT g, g * 0.5, 'név-' || g, CASE WHEN g % 10 = 0 THEN NULL ELSE g END FROM s;
         """
     )
-    run = run_dag(dag_with(push_task("sqlite_src", "SELECT * FROM big", "big")))
+    run = run_push(make_dag, "sqlite_src", "SELECT * FROM big", "big")
     assert task_states(run) == {"push": "success"}
     g = np.arange(1, MILLION + 1, dtype=np.int64)
     expected = pa.table(
@@ -268,45 +254,49 @@ def pg_table(pg: PostgresServer, rows: int) -> str:
     return table
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_postgres_types_and_connection_closed(
-    run_dag: Any, celonis_conn: Any, emulator: Any, pg_conn: PostgresServer
+    make_dag: MakeDag, emulator: Any, pg_conn: PostgresServer
 ) -> None:
     table = pg_table(pg_conn, 2_500)
     pg_conn.execute(
         "CREATE TABLE IF NOT EXISTS odd AS SELECT 1::bigint AS id, NULL::numeric AS n, NULL::text AS t, "
         "gen_random_uuid() AS u, '{\"a\": 1}'::jsonb AS j, timestamptz '2024-05-01 12:00:00+02' AS tz"
     )
-    run = run_dag(dag_with(push_task("pg_src", f"SELECT * FROM {table}", "pg_small", fetch_size=1000)))
+    run = run_push(make_dag, "pg_src", f"SELECT * FROM {table}", "pg_small", fetch_size=1000)
     assert task_states(run) == {"push": "success"}
     assert_same_rows(landed_table(emulator, "pg_small"), pg_expected(2_500))
-    run = run_dag(dag_with(push_task("pg_src", "SELECT * FROM odd", "pg_odd")))
+    run = run_push(make_dag, "pg_src", "SELECT * FROM odd", "pg_odd")
     assert task_states(run) == {"push": "success"}
     [row] = EmulatorClient(emulator, ADMIN_KEY).rows("pg_odd")
     # described types win over an all-NULL first batch (numeric -> FLOAT); uuid/jsonb as text; UTC instants
-    assert row["n"] is None and row["t"] is None and len(row["u"]) == 36 and json.loads(row["j"]) == {"a": 1}
+    assert row["n"] is None
+    assert row["t"] is None
+    assert len(row["u"]) == 36
+    assert json.loads(row["j"]) == {"a": 1}
     assert row["tz"].startswith("2024-05-01T10:00:00")
     tables = {t["name"]: t for t in EmulatorClient(emulator, ADMIN_KEY).tables()}
     assert {c["name"]: c["type"] for c in tables["pg_odd"]["columns"]}["n"] == "DOUBLE"
     assert pg_conn.other_backends() == 0
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_postgres_failure_after_open_closes_the_connection(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, pg_conn: PostgresServer
+    make_dag: MakeDag, landed: EmulatorClient, pg_conn: PostgresServer
 ) -> None:
     table = pg_table(pg_conn, 2_500)
     # The query runs and its first rows are fetched, then validation fails (unknown key): no job, no leak.
-    run = run_dag(dag_with(push_task("pg_src", f"SELECT * FROM {table}", "pg_bad", keys=["nope"])))
+    run = run_push(make_dag, "pg_src", f"SELECT * FROM {table}", "pg_bad", keys=["nope"])
     assert task_states(run) == {"push": "failed"}
     assert landed.jobs() == []
     assert pg_conn.other_backends() == 0
 
 
 @pytest.mark.slow
-def test_postgres_million_rows(
-    run_dag: Any, celonis_conn: Any, emulator: Any, pg_conn: PostgresServer
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_postgres_million_rows(make_dag: MakeDag, emulator: Any, pg_conn: PostgresServer) -> None:
     table = pg_table(pg_conn, MILLION)
-    run = run_dag(dag_with(push_task("pg_src", f"SELECT * FROM {table}", "pg_big")))
+    run = run_push(make_dag, "pg_src", f"SELECT * FROM {table}", "pg_big")
     assert task_states(run) == {"push": "success"}
     assert xcom(run, "push")["rows"] == MILLION
     assert_same_rows(landed_table(emulator, "pg_big"), pg_expected(MILLION))
@@ -359,21 +349,18 @@ class PeakRss:
 
 @pytest.mark.slow
 def test_postgres_memory_stays_flat(
-    run_dag: Any, emulator_process: Any, pg_conn: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    make_dag: MakeDag, emulator_process: Any, pg_conn: PostgresServer, airflow_conn: Callable[..., str]
 ) -> None:
     """10x the rows must not take much more memory: rows are streamed, never held all at once."""
-    monkeypatch.setenv(
-        *conn_uri_env("celonis_default", emulator_process.url, emulator_process.app_key, data_pool_id=POOL)
-    )
+    url, key = emulator_process.url, emulator_process.app_key
+    airflow_conn("celonis_default", host=url, password=key, data_pool_id=POOL)
     small, big = pg_table(pg_conn, 100_000), pg_table(pg_conn, MILLION)
     # Warm up imports, caches and allocator arenas first, so that neither measured run pays for them.
-    assert task_states(run_dag(dag_with(push_task("pg_src", f"SELECT * FROM {small}", "warm")))) == {
-        "push": "success"
-    }
+    assert task_states(run_push(make_dag, "pg_src", f"SELECT * FROM {small}", "warm")) == {"push": "success"}
     growth = {}
     for table in (small, big):
         with PeakRss() as rss:
-            run = run_dag(dag_with(push_task("pg_src", f"SELECT * FROM {table}", table)))
+            run = run_push(make_dag, "pg_src", f"SELECT * FROM {table}", table)
         assert task_states(run) == {"push": "success"}
         growth[table] = rss.growth_mb
     print(f"RSS growth: {growth}")
@@ -394,7 +381,9 @@ def test_kill_cancels_the_query_and_closes_the_connection(sqlite_conn: Any) -> N
     assert stream is not None
     conn = stream.conn
     op.on_kill()
-    assert op._stream is None and stream.conn is None and stream.cursor is None
+    assert op._stream is None
+    assert stream.conn is None
+    assert stream.cursor is None
     with pytest.raises(sqlite3.ProgrammingError):
         conn.execute("SELECT 1")
 
