@@ -2,7 +2,8 @@
 
 Airflow reads its configuration when first imported, so the environment is set here, before any test
 module imports it. DAGs run through ``dag.test()`` must live in the DAGs folder (Airflow 3 parses the
-bundle to serialize them), so ``run_dag`` writes each test's DAG there first (``make_dag`` builds one from an operator and its arguments).
+bundle to serialize them), so ``make_dag`` writes a small DAG file there that builds the test's DAG from the
+objects the test passed (tests/dag_builder.py); ``airflow_conn`` registers connections as users do.
 
 Each pytest-xdist worker imports this module in its own process, so each gets its own AIRFLOW_HOME and SQLite
 DB. Tests under ``tests/unit/`` form the fast layer (``make unit``): they may not use the emulator or the
@@ -11,18 +12,17 @@ Airflow DB, and collection fails if one does. Tests under ``tests/e2e/`` are mar
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import dag_builder
-from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, load_dag, write_dag
+from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, conn_env
 
 _HOME = Path(tempfile.mkdtemp(prefix="celonis-airflow-home-"))
 _DAGS = _HOME / "dags"
@@ -52,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 #: Fixtures that start a service or need the Airflow DB: not allowed in the unit layer.
 SERVICE_FIXTURES = frozenset(
-    {"airflow_db", "run_dag", "make_dag", "emulator", "celonis_conn", "landed", "celonis_emulator"}
+    {"airflow_db", "make_dag", "emulator", "celonis_conn", "landed", "celonis_emulator"}
     | {"celonis_emulator_factory", "shared_emulator", "postgres"}
 )
 
@@ -102,14 +102,7 @@ def airflow_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
     """
 
     def make(conn_id: str, conn_type: str = "celonis", **fields_and_extra: Any) -> str:
-        fields = {
-            name: fields_and_extra.pop(name)
-            for name in ("host", "login", "password", "schema", "port")
-            if name in fields_and_extra
-        }
-        value = {"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}}
-        value["extra"] = fields_and_extra
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+        monkeypatch.setenv(*conn_env(conn_id, conn_type, **fields_and_extra))
         return conn_id
 
     return make
@@ -128,22 +121,6 @@ def celonis_conn(emulator: Any, airflow_conn: Callable[..., str]) -> Callable[..
 
 
 @pytest.fixture
-def run_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
-    """Run DAG source through ``dag.test()``; returns the DagRun (assert its state: it does not raise)."""
-    written: list[Path] = []
-
-    def run(source: str, **test_kwargs: Any) -> Any:
-        dag_id, path = write_dag(source)
-        written.append(path)
-        dag = load_dag(path, dag_id)
-        return dag.test(**test_kwargs)
-
-    yield run
-    for path in written:
-        path.unlink(missing_ok=True)
-
-
-@pytest.fixture
 def make_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
     """Build a one-task DAG from an operator class and its keyword arguments (real objects, not source text).
 
@@ -153,33 +130,8 @@ def make_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
     lives in the DAGs folder (as ``dag.test()`` requires); run it with ``dag.test()`` and assert the run's
     state, which ``dag.test()`` does not raise on.
     """
-    written: list[tuple[str, Path]] = []
-
-    def make(
-        operator: type | None = None,
-        *,
-        task_id: str = "push",
-        tasks: Callable[[], object] | None = None,
-        dag_kwargs: dict[str, Any] | None = None,
-        **operator_kwargs: Any,
-    ) -> Any:
-        if tasks is not None and (operator is not None or operator_kwargs):
-            raise TypeError("make_dag: give tasks= or an operator and its arguments, not both")
-        if operator is None and tasks is None:
-            from airflow_provider_celonis.operators.data_push import DataPushOperator
-
-            operator = DataPushOperator
-        dag_id = f"t_{uuid.uuid4().hex[:10]}"
-        spec = dag_builder.DagSpec(operator, task_id, operator_kwargs, dag_kwargs or {}, tasks)
-        dag_builder.SPECS[dag_id] = spec
-        _, path = write_dag(dag_builder.DAG_FILE.format(dag_id=dag_id), name=dag_id)
-        written.append((dag_id, path))
-        return load_dag(path, dag_id)
-
-    yield make
-    for dag_id, path in written:
-        dag_builder.SPECS.pop(dag_id, None)
-        path.unlink(missing_ok=True)
+    with ExitStack() as stack:
+        yield lambda *args, **kwargs: stack.enter_context(dag_builder.dag_file(*args, **kwargs))
 
 
 @pytest.fixture

@@ -9,9 +9,13 @@ tasks comes from a function that creates them (``tasks=``), called inside the DA
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.helpers import load_dag, write_dag
 
 #: DAG id -> what to build; filled by the fixture, read by the DAG file when Airflow imports it.
 SPECS: dict[str, DagSpec] = {}
@@ -55,3 +59,33 @@ def build(dag_id: str, fileloc: str) -> Any:
             spec.operator(task_id=spec.task_id, **spec.kwargs)
     dag.fileloc = fileloc
     return dag
+
+
+@contextmanager
+def dag_file(
+    operator: type | None = None,
+    *,
+    task_id: str = "push",
+    tasks: Callable[[], object] | None = None,
+    dag_kwargs: dict[str, Any] | None = None,
+    **operator_kwargs: Any,
+) -> Iterator[Any]:
+    """Write a DAG file for these objects into the DAGs folder and load it; removed again on exit.
+
+    ``operator`` (default ``DataPushOperator``) with ``operator_kwargs`` as task ``task_id``, or the tasks
+    ``tasks()`` creates. The ``make_dag`` fixture is this for one test; a module-scoped fixture uses it directly.
+    """
+    if tasks is not None and (operator is not None or operator_kwargs):
+        raise TypeError("give tasks= or an operator and its arguments, not both")
+    if operator is None and tasks is None:
+        from airflow_provider_celonis.operators.data_push import DataPushOperator
+
+        operator = DataPushOperator
+    dag_id = f"t_{uuid.uuid4().hex[:10]}"
+    SPECS[dag_id] = DagSpec(operator, task_id, operator_kwargs, dag_kwargs or {}, tasks)
+    _, path = write_dag(DAG_FILE.format(dag_id=dag_id), name=dag_id)
+    try:
+        yield load_dag(path, dag_id)
+    finally:
+        SPECS.pop(dag_id, None)
+        path.unlink(missing_ok=True)

@@ -15,11 +15,19 @@ POOL = "pool-1"
 ADMIN_KEY = "admin-key-0123456789"
 
 
-def conn_uri_env(conn_id: str, host: str, password: str, **extra: Any) -> tuple[str, str]:
-    login = extra.pop("login", None)
-    value = {"conn_type": "celonis", "host": host, "password": password, "extra": extra}
-    if login:
-        value["login"] = login
+def conn_env(conn_id: str, conn_type: str = "celonis", **fields_and_extra: Any) -> tuple[str, str]:
+    """A connection as users register it: the ``AIRFLOW_CONN_<ID>`` variable's name and JSON value.
+
+    ``host``, ``login``, ``password``, ``schema`` and ``port`` are the connection's fields (None: unset),
+    every other keyword goes into ``extra``. Tests use the ``airflow_conn`` fixture, which sets it.
+    """
+    fields = {
+        name: fields_and_extra.pop(name)
+        for name in ("host", "login", "password", "schema", "port")
+        if name in fields_and_extra
+    }
+    value = {"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}}
+    value["extra"] = fields_and_extra
     return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value)
 
 
@@ -35,7 +43,8 @@ def load_dag(path: Path, dag_id: str) -> Any:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"dagfile_{path.stem}", path)
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

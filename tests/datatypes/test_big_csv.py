@@ -4,27 +4,18 @@ fields lands value for value, NULLs included, through both file types (issue 12,
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from airflow_provider_celonis.operators.data_push import DataPushOperator
 from tests.datatypes.cases import _csv_field
 from tests.helpers import EmulatorClient, task_states
 
 ROWS = 20_000
 TEXTS = ['say "hi", {i}', "Ünïcödé 日本 😀 {i}", "line one\nline two {i}", "crlf\r\ninside {i}", "plain {i}"]
-
-DAG = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_push import DataPushOperator
-
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    DataPushOperator(task_id="parquet", source=PATH, target_table="big_parquet", poll_interval=0.2)
-    DataPushOperator(
-        task_id="csv", source=PATH, target_table="big_csv", file_type="CSV", fallback_varchar_length=300,
-        poll_interval=0.2,
-    )
-"""
 
 
 def rows() -> list[dict[str, Any]]:
@@ -51,8 +42,9 @@ def rows() -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_twenty_thousand_rows_land_value_for_value_through_both_file_types(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+    make_dag: Callable[..., Any], landed: EmulatorClient, tmp_path: Path
 ) -> None:
     expected = rows()
     assert 0.15 < sum(r["amount"] is None for r in expected) / ROWS < 0.25
@@ -61,7 +53,19 @@ def test_twenty_thousand_rows_land_value_for_value_through_both_file_types(
         f.write(",".join(expected[0]) + "\n")
         for row in expected:
             f.write(",".join(_csv_field(v) for v in row.values()) + "\n")
-    run = run_dag(DAG.replace("PATH", repr(str(path))))
+
+    def tasks() -> None:
+        DataPushOperator(task_id="parquet", source=str(path), target_table="big_parquet", poll_interval=0.2)
+        DataPushOperator(
+            task_id="csv",
+            source=str(path),
+            target_table="big_csv",
+            file_type="CSV",
+            fallback_varchar_length=300,
+            poll_interval=0.2,
+        )
+
+    run = make_dag(tasks=tasks).test()
     assert task_states(run) == {"parquet": "success", "csv": "success"}
     for table in ("big_parquet", "big_csv"):
         got = sorted(landed.rows(table), key=lambda r: r["id"])

@@ -6,49 +6,55 @@ One DAG pushes the same data set (``cases``) from every source kind into its own
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.dag_builder import dag_file
 from tests.datatypes import cases
-from tests.helpers import ADMIN_KEY, EmulatorClient, conn_uri_env, load_dag, task_states, write_dag
+from tests.helpers import ADMIN_KEY, EmulatorClient, conn_env, task_states
 
 KINDS = ("csv", "csv_pass", "parquet", "jsonl", "dataframe", "arrow", "sql")
 
-DAG = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_push import DataPushOperator
-from airflow_provider_celonis.transfers.sql_to_celonis import SqlToCelonisOperator
-from tests.datatypes import cases
 
-common = dict(job_type="REPLACE", poll_interval=0.1)
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    DataPushOperator(task_id="csv", source="@csv@", target_table="types_csv", **common)
+def type_tasks(files: dict[str, Path]) -> None:
+    """One task per source kind into ``types_<kind>``, and the case-insensitive duplicates (``dup_*``)."""
+    from airflow_provider_celonis.operators.data_push import DataPushOperator
+    from airflow_provider_celonis.transfers.sql_to_celonis import SqlToCelonisOperator
+
+    common: dict[str, Any] = {"job_type": "REPLACE", "poll_interval": 0.1}
+    csv, dup_csv = str(files["csv"]), str(files["dup_csv"])
+    DataPushOperator(task_id="csv", source=csv, target_table="types_csv", **common)
     DataPushOperator(
-        task_id="csv_pass", source="@csv@", target_table="types_csv_pass", file_type="CSV",
-        fallback_varchar_length=5000, **common,
+        task_id="csv_pass",
+        source=csv,
+        target_table="types_csv_pass",
+        file_type="CSV",
+        fallback_varchar_length=5000,
+        **common,
     )
-    DataPushOperator(task_id="parquet", source="@parquet@", target_table="types_parquet", **common)
-    DataPushOperator(task_id="jsonl", source="@jsonl@", target_table="types_jsonl", **common)
+    DataPushOperator(task_id="parquet", source=str(files["parquet"]), target_table="types_parquet", **common)
+    DataPushOperator(task_id="jsonl", source=str(files["jsonl"]), target_table="types_jsonl", **common)
     DataPushOperator(task_id="dataframe", source=cases.dataframe, target_table="types_dataframe", **common)
     DataPushOperator(task_id="arrow", source=cases.arrow_table, target_table="types_arrow", **common)
     SqlToCelonisOperator(
         task_id="sql", sql_conn_id="types_sqlite", sql="SELECT * FROM t", target_table="types_sql", **common
     )
-    for kind, source in (("parquet", "@dup_parquet@"), ("csv", "@dup_csv@")):
+    for kind, source in (("parquet", str(files["dup_parquet"])), ("csv", dup_csv)):
         DataPushOperator(task_id=f"dup_{kind}", source=source, target_table=f"dup_{kind}", **common)
     DataPushOperator(
-        task_id="dup_csv_pass", source="@dup_csv@", target_table="dup_csv_pass", file_type="CSV", **common
+        task_id="dup_csv_pass", source=dup_csv, target_table="dup_csv_pass", file_type="CSV", **common
     )
-"""
 
 
 @pytest.fixture(scope="module")
-def landed(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def landed(
+    airflow_db: Path,  # migrates the metadata DB before the DAG runs
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Any]]:
     """Run the DAG once; the landed rows (by id) per kind, the task states and the jobs."""
     from airflow_provider_celonis.emulator.server import EmulatorServer
     from airflow_provider_celonis.emulator.testing import build_settings
@@ -67,23 +73,16 @@ def landed(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
     pq.write_table(pa.table({"id": [1], "Name": ["a"], "NAME": ["b"]}), files["dup_parquet"])
     sqlite = cases.write_sqlite(root / "types.db")
-    source = DAG
-    for name, path in files.items():
-        source = source.replace(f'"@{name}@"', repr(str(path)))
     server = EmulatorServer(
         build_settings(app_keys=("app-key-0123456789=pool-1", ADMIN_KEY), job_duration=0.05)
     ).start()
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(
-                *conn_uri_env("celonis_default", server.url, "app-key-0123456789", data_pool_id="pool-1")
-            )
-            mp.setenv("AIRFLOW_CONN_TYPES_SQLITE", json.dumps({"conn_type": "sqlite", "host": str(sqlite)}))
-            dag_id, path = write_dag(source)
-            try:
-                run = load_dag(path, dag_id).test()
-            finally:
-                path.unlink(missing_ok=True)
+            key = "app-key-0123456789"
+            mp.setenv(*conn_env("celonis_default", host=server.url, password=key, data_pool_id="pool-1"))
+            mp.setenv(*conn_env("types_sqlite", "sqlite", host=str(sqlite)))
+            with dag_file(tasks=functools.partial(type_tasks, files)) as dag:
+                run = dag.test()
         client = EmulatorClient(server, ADMIN_KEY)
         tables = {t["name"].lower(): t for t in client.tables()}
         yield {

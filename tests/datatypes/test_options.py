@@ -4,39 +4,56 @@ what landed."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from airflow_provider_celonis.operators.data_push import DataPushOperator
 from tests.helpers import EmulatorClient, task_states
 
-DAG = """
-import datetime
-from airflow.sdk import DAG
-from airflow_provider_celonis.operators.data_push import DataPushOperator
 
-common = dict(poll_interval=0.2, job_type="REPLACE")
-with DAG("DAG_ID", schedule=None, start_date=datetime.datetime(2024, 1, 1), catchup=False) as dag:
-    DataPushOperator(task_id="sanitize", source=NAMES, target_table="sanitize", sanitize_names=True, **common)
+def option_tasks(files: dict[str, str]) -> None:
+    """One task per option, each into its own table; ``files`` by role (NAMES, NULLS, LATIN, BOM, UTF16)."""
+    common: dict[str, Any] = {"poll_interval": 0.2, "job_type": "REPLACE"}
+    names, latin = files["NAMES"], files["LATIN"]
+    DataPushOperator(task_id="sanitize", source=names, target_table="sanitize", sanitize_names=True, **common)
     DataPushOperator(
-        task_id="sanitize_csv", source=NAMES, target_table="sanitize_csv", sanitize_names=True, file_type="CSV",
+        task_id="sanitize_csv",
+        source=names,
+        target_table="sanitize_csv",
+        sanitize_names=True,
+        file_type="CSV",
         **common,
     )
-    DataPushOperator(task_id="nulls", source=NULLS, target_table="nulls", null_values=["", "NULL"], **common)
-    DataPushOperator(task_id="latin", source=LATIN, target_table="latin", encoding="latin-1", **common)
     DataPushOperator(
-        task_id="latin_csv", source=LATIN, target_table="latin_csv", encoding="latin-1", file_type="CSV",
+        task_id="nulls", source=files["NULLS"], target_table="nulls", null_values=["", "NULL"], **common
+    )
+    DataPushOperator(task_id="latin", source=latin, target_table="latin", encoding="latin-1", **common)
+    DataPushOperator(
+        task_id="latin_csv",
+        source=latin,
+        target_table="latin_csv",
+        encoding="latin-1",
+        file_type="CSV",
         **common,
     )
     DataPushOperator(
-        task_id="bom_keys_csv", source=BOM, target_table="bom_keys_csv", keys=["id"], file_type="CSV",
+        task_id="bom_keys_csv",
+        source=files["BOM"],
+        target_table="bom_keys_csv",
+        keys=["id"],
+        file_type="CSV",
         poll_interval=0.2,
     )
-    DataPushOperator(task_id="utf16", source=UTF16, target_table="utf16", **common)
-"""
+    DataPushOperator(task_id="utf16", source=files["UTF16"], target_table="utf16", **common)
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_data_options_through_the_operator(
-    run_dag: Any, celonis_conn: Any, landed: EmulatorClient, tmp_path: Path
+    make_dag: Callable[..., Any], landed: EmulatorClient, tmp_path: Path
 ) -> None:
     files = {
         "NAMES": ("names.csv", b"id,order id,Amount ($)\n1,2,3\n"),
@@ -45,14 +62,15 @@ def test_data_options_through_the_operator(
         "BOM": ("bom.csv", "\ufeffid,name\r\n1,a\r\n".encode()),
         "UTF16": ("utf16.csv", "id,name\n1,a\n".encode("utf-16")),
     }
-    source = DAG
+    paths = {}
     for key, (name, data) in files.items():
         (tmp_path / name).write_bytes(data)
-        source = source.replace(f"={key},", f"={str(tmp_path / name)!r},")
-    run = run_dag(source)
+        paths[key] = str(tmp_path / name)
+    run = make_dag(tasks=functools.partial(option_tasks, paths)).test()
     states = task_states(run)
     assert states.pop("utf16") == "failed"
-    assert states == dict.fromkeys(states, "success")
+    succeeded = ("sanitize", "sanitize_csv", "nulls", "latin", "latin_csv", "bom_keys_csv")
+    assert states == dict.fromkeys(succeeded, "success")
 
     def table(name: str) -> list[dict[str, Any]]:
         return sorted(landed.rows(name), key=lambda r: r["id"])
