@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,13 @@ from airflow_provider_celonis.datapath.pipeline import (
     PushReport,
     PushSpec,
     csv_pass_chunks,
+    declared_lengths,
     job_spec,
+    outgrown,
     parquet_chunks,
     summary_line,
 )
-from airflow_provider_celonis.datapath.upload import Uploader
+from airflow_provider_celonis.datapath.upload import Uploader, Widen
 from airflow_provider_celonis.hooks.celonis import ACTIVE_STATUSES, CelonisHook
 from airflow_provider_celonis.hooks.errors import (
     CelonisConfigError,
@@ -119,8 +121,10 @@ class PushJob:
 
     # -- create -----------------------------------------------------------------------------------
 
-    def create(self, parts: Sequence[Part | CsvPart]) -> str:
+    def create(self, parts: Sequence[Part | CsvPart], lengths: Mapping[str, int] | None = None) -> str:
         """Create the job; after a lost answer adopt one only when it is provably this push's.
+
+        ``lengths``: STRING ``fieldLength`` for measured columns, when created before the source is read.
 
         Provably: listed after the request and not before it, for this table, NEW, holding no chunk, the
         only such job, and no other job of this table was NEW, QUEUED or RUNNING before the request (no
@@ -155,7 +159,7 @@ class PushJob:
             )
             return None
 
-        job = self.hook.create_job(data_pool_id=self.pool, adopt=adopt, **job_spec(self.spec, parts))
+        job = self.hook.create_job(data_pool_id=self.pool, adopt=adopt, **job_spec(self.spec, parts, lengths))
         self._adopt(str(job["id"]))
         return str(job["id"])
 
@@ -165,11 +169,11 @@ class PushJob:
         if self.on_job is not None:
             self.on_job(job_id)
 
-    def _start_over(self, parts: Sequence[Part | CsvPart]) -> Callable[[str], str]:
-        def start_over(job_id: str) -> str:
+    def _start_over(self, parts: Sequence[Part | CsvPart]) -> Callable[[str, Mapping[str, int] | None], str]:
+        def start_over(job_id: str, lengths: Mapping[str, int] | None) -> str:
             self.hook.delete_job(job_id, self.pool)
             self.log.info("Deleted job %s to start the push over", job_id)
-            return self.create(parts)
+            return self.create(parts, lengths)
 
         return start_over
 
@@ -178,24 +182,31 @@ class PushJob:
     def push(self, parts: Sequence[Part | CsvPart]) -> PushReport:
         """Write and upload every part; the job exists (NEW, all chunks in) when this returns.
 
-        With STRING lengths measured from the data the job is created after writing (its schema is fixed
-        at creation), every chunk waiting on disk; otherwise first, and at most two chunks queue.
+        Each chunk uploads while the next is written (at most two queue). With STRING lengths measured
+        from the data, the job is created once the first chunk is written, its lengths ``declared_lengths``
+        of what was read so far; a later longer value starts the job over, wider (``_fit``).
         """
         started = time.monotonic()
         report = PushReport(job_id="", data_pool_id=self.pool, target_table=self.spec.target_table)
         parts = self._non_empty(parts, report)
         if report.skipped:
             return report
-        late = any(isinstance(p, Part) and p.plan.measured and not p.empty for p in parts)
+        measured = next(
+            (p for p in parts if isinstance(p, Part) and p.kind == "upserted" and p.plan.measured), None
+        )
         workdir = Path(tempfile.mkdtemp(prefix="celonis-push-", dir=self.workdir))
-        uploader = Uploader(self.hook, self.pool, self.log, 0 if late else 2, self._start_over(parts))
+        uploader = Uploader(self.hook, self.pool, self.log, 2, self._start_over(parts))
         uploader.start()
+        declared: dict[str, int] = {}
         try:
-            if late:
-                self.log.info("Measuring STRING lengths while writing chunks; the job is created afterwards")
-            else:
+            if measured is None:
                 uploader.job_id = self.create(parts)
                 uploader.job_ready.set()
+            else:
+                self.log.info(
+                    "STRING lengths are measured from the data: the job is created after the first chunk, "
+                    "with room to spare (a longer value later starts it over, wider)"
+                )
             for part in parts:
                 chunks = (
                     csv_pass_chunks(part, self.spec)
@@ -203,14 +214,13 @@ class PushJob:
                     else (parquet_chunks(part, workdir, self.spec, self.log))
                 )
                 for chunk in chunks:
+                    if measured is not None:
+                        declared = self._fit(uploader, parts, measured, declared)
                     uploader.put(chunk)
                     if part.kind == "upserted":
                         report.rows += chunk.rows
                     else:
                         report.deleted_rows += chunk.rows
-            if late:
-                uploader.job_id = self.create(parts)
-                uploader.job_ready.set()
             uploader.finish()
         except BaseException:
             uploader.abort()
@@ -223,6 +233,24 @@ class PushJob:
         report.bytes = uploader.bytes
         report.seconds = time.monotonic() - started
         return report
+
+    def _fit(
+        self, uploader: Uploader, parts: Sequence[Part | CsvPart], measured: Part, declared: dict[str, int]
+    ) -> dict[str, int]:
+        """Before a chunk is queued: create the job (first chunk) or queue a start-over when the data
+        read so far (which covers the chunk) is longer than the job declares. Returns the lengths the
+        job will have when the chunk is sent.
+        """
+        longest = dict(measured.plan.lengths)
+        if not uploader.job_ready.is_set():
+            declared = declared_lengths(longest, measured.plan.measured)
+            uploader.lengths = declared
+            uploader.job_id = self.create(parts, declared)
+            uploader.job_ready.set()
+        elif grown := outgrown(longest, declared):
+            declared = declared_lengths(longest, measured.plan.measured)
+            uploader.put(Widen(declared, grown))
+        return declared
 
     def _non_empty(self, parts: Sequence[Part | CsvPart], report: PushReport) -> list[Part | CsvPart]:
         """Drop empty parts; nothing left: DELTA skips, REPLACE empties the table when the schema is known."""

@@ -9,7 +9,7 @@ execute, wait) is ``datapath.job.PushJob``'s.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +19,13 @@ import pyarrow as pa
 from airflow_provider_celonis.datapath.chunks import ChunkFile, CsvPassChunk, ParquetChunker, csv_chunks
 from airflow_provider_celonis.datapath.csv_split import check_csv_headers
 from airflow_provider_celonis.datapath.names import check_table_name
-from airflow_provider_celonis.datapath.schema import SchemaPlan, check_keys_not_null, conform, plan_schema
+from airflow_provider_celonis.datapath.schema import (
+    MAX_VARCHAR,
+    SchemaPlan,
+    check_keys_not_null,
+    conform,
+    plan_schema,
+)
 from airflow_provider_celonis.datapath.sources import BatchSource, expand_paths
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
@@ -34,6 +40,10 @@ ON_EMPTY = ("skip", "fail")
 COMPRESSIONS = ("snappy", "zstd", "none")
 
 Chunk = ChunkFile | CsvPassChunk
+#: A STRING length measured before the whole source is read is declared this many times wider, and at
+#: least ``MIN_DECLARED_LENGTH``, so that a later longer value rarely starts the job over (docs/performance.md).
+LENGTH_MARGIN = 2
+MIN_DECLARED_LENGTH = 64
 
 
 def check_chunk_size(chunk_size_bytes: int) -> int:
@@ -243,15 +253,46 @@ def prepare_csv(spec: PushSpec, pool: str, upserted: Any, deleted: Any) -> list[
     return parts
 
 
-def job_spec(spec: PushSpec, parts: Sequence[Part | CsvPart]) -> dict[str, Any]:
-    """Keyword arguments of ``CelonisHook.create_job`` for this push (STRING lengths as measured so far)."""
+def declared_lengths(longest: Mapping[str, int], columns: Iterable[str]) -> dict[str, int]:
+    """``fieldLength`` per measured STRING column for a job created before the source is fully read.
+
+    ``LENGTH_MARGIN`` times the longest value so far, at least ``MIN_DECLARED_LENGTH``, at most Celonis'
+    ceiling; never shorter than the longest value (``SchemaPlan.observe`` refuses longer than the ceiling).
+    """
+    return {
+        name: max(
+            longest.get(name, 0),
+            min(MAX_VARCHAR, max(MIN_DECLARED_LENGTH, LENGTH_MARGIN * longest.get(name, 0))),
+        )
+        for name in sorted(columns)
+    }
+
+
+def outgrown(longest: Mapping[str, int], declared: Mapping[str, int]) -> list[str]:
+    """Columns holding a value longer than the job declares: the job must start over, wider."""
+    return sorted(name for name, length in longest.items() if length > declared.get(name, 0))
+
+
+def job_spec(
+    spec: PushSpec, parts: Sequence[Part | CsvPart], lengths: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments of ``CelonisHook.create_job`` for this push.
+
+    STRING lengths as measured so far, or ``lengths`` (``declared_lengths``) for the columns it names.
+    """
     upserted = next((p for p in parts if p.kind == "upserted" and isinstance(p, Part)), None)
+    table_schema = upserted.plan.table_schema() if upserted else spec.table_schema
+    if lengths and table_schema:
+        table_schema = [
+            {**c, "fieldLength": lengths[c["columnName"]]} if c.get("columnName") in lengths else c
+            for c in table_schema
+        ]
     return {
         "target_table": spec.target_table,
         "job_type": spec.job_type,
         "file_type": spec.file_type,
         "keys": list(upserted.plan.keys if upserted else spec.keys),
-        "table_schema": upserted.plan.table_schema() if upserted else spec.table_schema,
+        "table_schema": table_schema,
         "csv_parsing_options": spec.csv_parsing_options,
         "connection_id": spec.connection_id,
         "upsert_strategy": spec.upsert_strategy,

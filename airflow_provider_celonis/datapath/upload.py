@@ -2,7 +2,9 @@
 
 Chunk files stay on disk until the push is over: when a lost answer cannot be decided from the job's
 chunk list (``ChunkUploadUndecided``), the job is started over (deleted, created anew) and every chunk
-sent so far is sent again to the new job, so no chunk is dropped or sent twice into one job.
+sent so far is sent again to the new job, so no chunk is dropped or sent twice into one job. The same
+start-over serves a ``Widen`` in the queue: a later chunk holds a string longer than the job's STRING
+length, so the job is created again, wider, before that chunk is sent (never cut a value).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from airflow_provider_celonis.datapath.pipeline import human_size
@@ -21,16 +24,30 @@ from airflow_provider_celonis.hooks.errors import ChunkUploadUndecided
 MAX_RESTARTS = 3
 
 
+@dataclass(frozen=True)
+class Widen:
+    """Queued before the first chunk that does not fit the job: start it over with these lengths."""
+
+    lengths: Mapping[str, int]
+    columns: list[str]
+
+
 class Uploader(threading.Thread):
     """Uploads chunks once the job id is known; the first error stops it and is re-raised by ``put``.
 
     :param bound: chunks allowed to wait in the queue (0: no limit, when the job is created after
         every chunk was written).
-    :param start_over: deletes the job and creates a new one; returns the new job's id.
+    :param start_over: deletes the job and creates a new one with the given STRING lengths (None: as
+        planned); returns the new job's id.
     """
 
     def __init__(
-        self, hook: CelonisHook, pool: str, log: Any, bound: int, start_over: Callable[[str], str]
+        self,
+        hook: CelonisHook,
+        pool: str,
+        log: Any,
+        bound: int,
+        start_over: Callable[[str, Mapping[str, int] | None], str],
     ) -> None:
         super().__init__(name="celonis-chunk-uploader", daemon=True)
         self.hook, self.pool, self.log, self.start_over = hook, pool, log, start_over
@@ -40,6 +57,9 @@ class Uploader(threading.Thread):
         self.error: BaseException | None = None
         self.sent: list[Any] = []
         self.restarts = 0
+        self.widenings = 0
+        #: The STRING lengths the current job was created with (None: as planned).
+        self.lengths: Mapping[str, int] | None = None
 
     @property
     def bytes(self) -> int:
@@ -56,6 +76,9 @@ class Uploader(threading.Thread):
             self._drain()
 
     def _send(self, chunk: Any) -> None:
+        if isinstance(chunk, Widen):
+            self._widen(chunk)
+            return
         while True:
             try:
                 self._upload(chunk, len(self.sent) + 1)
@@ -76,13 +99,33 @@ class Uploader(threading.Thread):
                 why,
                 self.restarts,
             )
-            self.job_id = self.start_over(self.job_id)
             try:
-                for number, chunk in enumerate(self.sent, 1):
-                    self._upload(chunk, number)
+                self._resend()
                 return
             except ChunkUploadUndecided as again:
                 why = again
+
+    def _widen(self, widen: Widen) -> None:
+        self.widenings += 1
+        self.log.warning(
+            "Column(s) %s hold a value longer than job %s declares: starting the job over with "
+            "fieldLength %s and sending its %d chunk(s) again",
+            ", ".join(map(repr, widen.columns)),
+            self.job_id,
+            {c: widen.lengths[c] for c in widen.columns},
+            len(self.sent),
+        )
+        self.lengths = widen.lengths
+        try:
+            self._resend()
+        except ChunkUploadUndecided as exc:
+            self._restart(exc)
+
+    def _resend(self) -> None:
+        """A new job (``self.lengths``) holding every chunk sent so far."""
+        self.job_id = self.start_over(self.job_id, self.lengths)
+        for number, chunk in enumerate(self.sent, 1):
+            self._upload(chunk, number)
 
     def _upload(self, chunk: Any, number: int) -> None:
         started = time.monotonic()

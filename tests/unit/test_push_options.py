@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -34,3 +36,29 @@ def test_chunks_are_written_with_the_codec(tmp_path, codec: str, stored: str) ->
     [chunk] = chunker.write(batch) + chunker.close()
     meta = pq.ParquetFile(chunk.path).metadata
     assert {meta.row_group(0).column(i).compression for i in range(2)} == {stored}
+
+
+def test_declared_lengths_leave_room_and_never_cut() -> None:
+    from airflow_provider_celonis.datapath.pipeline import declared_lengths
+    from airflow_provider_celonis.datapath.schema import MAX_VARCHAR
+
+    got = declared_lengths({"a": 7, "b": 300, "c": 40_000, "d": MAX_VARCHAR}, ["a", "b", "c", "d", "e"])
+    assert got == {"a": 64, "b": 600, "c": MAX_VARCHAR, "d": MAX_VARCHAR, "e": 64}
+
+
+def test_outgrown_names_only_columns_longer_than_declared() -> None:
+    from airflow_provider_celonis.datapath.pipeline import outgrown
+
+    assert outgrown({"a": 64, "b": 65, "c": 1}, {"a": 64, "b": 64}) == ["b", "c"]
+    assert outgrown({"a": 10}, {"a": 64}) == []
+
+
+def test_job_spec_declares_the_given_lengths_for_measured_columns_only() -> None:
+    from airflow_provider_celonis.datapath.pipeline import job_spec, prepare
+    from airflow_provider_celonis.datapath.sources import open_source
+
+    table = pa.table({"id": [1], "s": ["abc"], "t": ["x"]})
+    spec = PushSpec("t", table_schema=[{"columnName": "t", "columnType": "STRING", "fieldLength": 9}])
+    parts = prepare(spec, "pool", open_source(table), None, logging.getLogger("t"))
+    columns = {c["columnName"]: c for c in job_spec(spec, parts, {"s": 64})["table_schema"]}
+    assert columns["s"]["fieldLength"] == 64 and columns["t"]["fieldLength"] == 9

@@ -1,0 +1,69 @@
+"""Default mode (no table_schema): the job is created after the first chunk with STRING lengths to spare;
+a later, longer value starts the job over, wider, and every value lands uncut."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from tests.helpers import EmulatorClient, xcom
+
+LONG = "L" * 3000
+
+
+def batches() -> Iterator[pa.RecordBatch]:
+    for start in range(0, 40_000, 5_000):
+        text = [f"v{n:06d}" for n in range(start, start + 5_000)]
+        if start == 30_000:
+            text[17] = LONG  # far longer than 2 x the first chunk's longest (7 characters)
+        yield pa.record_batch({"id": pa.array(range(start, start + 5_000)), "text": pa.array(text)})
+
+
+def test_a_later_longer_string_starts_the_job_over_wider_and_lands_uncut(
+    make_dag: Any, celonis_conn: Any, landed: EmulatorClient
+) -> None:
+    dag = make_dag(
+        source=batches,
+        target_table="widened",
+        job_type="REPLACE",
+        chunk_size_bytes=64 * 1024,
+        poll_interval=0.2,
+    )
+    run = dag.test()
+    assert run.state == "success"
+    result = xcom(run, "push")
+    assert result["rows"] == 40_000 and result["chunks"] > 2
+    rows = landed.rows("widened")
+    assert len(rows) == 40_000
+    assert {r["id"]: r["text"] for r in rows} == {
+        n: LONG if n == 30_017 else f"v{n:06d}" for n in range(40_000)
+    }
+    # The first job (text declared 64 wide) was deleted, a second created wider: no orphan job left.
+    [job] = [j for j in landed.jobs() if j.get("targetName") == "widened"]
+    text = next(c for c in job["tableSchema"]["columns"] if c["columnName"] == "text")
+    assert text["fieldLength"] >= len(LONG)
+    requests = landed.stats()["requests"]
+    assert requests["POST /data-ingestion/api/v1/data-push/{pool_id}/jobs/"] == 2
+    assert requests["DELETE /data-ingestion/api/v1/data-push/{pool_id}/jobs/{job_id}"] == 1
+
+
+def test_lengths_declared_from_the_first_chunk_have_room_to_spare(
+    make_dag: Any, celonis_conn: Any, landed: EmulatorClient
+) -> None:
+    """No later value is longer: one job, created once, its length between the longest and twice that."""
+    dag = make_dag(
+        source=lambda: (b for b in batches() if b.column(0)[0].as_py() < 30_000),
+        target_table="spare",
+        job_type="REPLACE",
+        chunk_size_bytes=64 * 1024,
+        poll_interval=0.2,
+    )
+    run = dag.test()
+    assert run.state == "success"
+    assert len(landed.rows("spare")) == 30_000
+    [job] = [j for j in landed.jobs() if j.get("targetName") == "spare"]
+    text = next(c for c in job["tableSchema"]["columns"] if c["columnName"] == "text")
+    assert 7 <= text["fieldLength"] <= 64
+    assert landed.stats()["requests"]["POST /data-ingestion/api/v1/data-push/{pool_id}/jobs/"] == 1
