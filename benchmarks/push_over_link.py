@@ -4,8 +4,11 @@ Loopback costs nothing, a real push crosses the internet. This benchmark runs th
 inside a network namespace whose loopback is shaped with the kernel's token-bucket filter
 (``tc qdisc ... tbf rate 100mbit`` / ``1gbit``), and reports per link speed, in one run:
 
-* ``conversion``: CSV -> parquet with no HTTP (``push_throughput.run_limit``): the CPU bound;
-* ``wire``: the bytes the default push sent, divided by the link rate: the network bound;
+* ``conversion``: our data path with no HTTP (``prepare`` + ``parquet_chunks``: read, conform, measure
+  STRING lengths, write the chunk files): the CPU bound of a push; ``limit`` is
+  ``push_throughput.run_limit`` (pyarrow CSV -> parquet to a discarded sink), for reference;
+* ``wire``: the bytes the default push sent, divided by the link rate: the network bound
+  (``wire_measured``: the same bytes sent raw over one TCP connection on the shaped link);
 * ``default``: ``PushJob`` as ``DataPushOperator`` runs it, no ``table_schema`` (STRING lengths measured);
 * ``schema``: the same with STRING lengths given (``table_schema``);
 * ``zstd`` / ``none``: the default push with another chunk ``compression``;
@@ -24,14 +27,18 @@ import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import OUT, EmulatorProcess, parse_size, peak_rss_mb
+from _common import OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb
 from push_throughput import run_baseline, run_limit, run_ours, synthetic_csv
 
 #: Link speed -> tbf parameters (burst must cover one timer tick at the rate; loopback's MTU is 64 KiB).
@@ -102,13 +109,61 @@ class ShapedNamespace:
 # -- children: one contender per process, so peak RSS is its own ---------------------------------
 
 
+def run_conversion(csv: Path, chunk: int) -> dict[str, Any]:
+    """What the default push does before and besides the upload: chunk files written, nothing sent."""
+    import logging
+
+    from airflow_provider_celonis.datapath.pipeline import PushSpec, parquet_chunks, prepare
+    from airflow_provider_celonis.datapath.sources import open_source
+
+    log = logging.getLogger("bench.conversion")
+    spec = PushSpec(target_table="bench_conversion", job_type="REPLACE", chunk_size_bytes=chunk)
+    workdir = Path(tempfile.mkdtemp(prefix="conversion-", dir=OUT))
+    started, written = time.perf_counter(), 0
+    try:
+        [part] = prepare(spec, POOL, open_source(str(csv)), None, log)
+        for done in parquet_chunks(part, workdir, spec, log):
+            written += done.size
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"seconds": time.perf_counter() - started, "parquet_bytes": written}
+
+
+def run_wire(size: int) -> dict[str, Any]:
+    """``size`` bytes over one TCP connection through the (shaped) loopback: the link's real pace."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def sink() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while conn.recv(1 << 20):
+                pass
+
+    reader = threading.Thread(target=sink, daemon=True)
+    reader.start()
+    block = b"\0" * (1 << 20)
+    started = time.perf_counter()
+    with socket.create_connection(server.getsockname()) as conn:
+        left = size
+        while left > 0:
+            conn.sendall(block[: min(left, len(block))])
+            left -= len(block)
+        conn.shutdown(socket.SHUT_WR)
+        reader.join()
+    return {"seconds": time.perf_counter() - started, "parquet_bytes": size}
+
+
 def child(args: argparse.Namespace) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     csv, chunk = Path(args.csv), int(args.chunk_size)
     if args.child == "conversion":
+        result = run_conversion(csv, chunk)
+    elif args.child == "limit":
         result = run_limit(csv, chunk)
+    elif args.child == "wire":
+        result = run_wire(int(args.url))
     elif args.child == "baseline":
         result = run_baseline(csv, args.url)
     else:
@@ -145,11 +200,17 @@ def over_link(link: str, ns: ShapedNamespace, csv: Path, chunk: int, modes: list
     return results
 
 
-def summarize(link: str, conversion: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def summarize(
+    link: str, offline: dict[str, dict[str, Any]], results: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     rate = float(LINKS[link]["bits_per_s"])  # type: ignore[arg-type]
+    conversion = offline["conversion"]
     out: dict[str, Any] = {"conversion_s": round(conversion["seconds"], 2)}
     out["conversion_peak_rss_mb"] = conversion["peak_rss_mb"]
+    out["limit_s"] = round(offline["limit"]["seconds"], 2)
     for mode, result in results.items():
+        if mode == "wire":
+            continue
         out[f"{mode}_s"] = round(result["seconds"], 2)
         out[f"{mode}_bytes"] = result["parquet_bytes"]
         out[f"{mode}_peak_rss_mb"] = result["peak_rss_mb"]
@@ -157,6 +218,8 @@ def summarize(link: str, conversion: dict[str, Any], results: dict[str, dict[str
             out[f"{mode}_status"] = result.get("status")
     sent = results["default"]["parquet_bytes"] if "default" in results else conversion["parquet_bytes"]
     out["wire_s"] = round(sent * 8 / rate, 2)
+    if "wire" in results:
+        out["wire_measured_s"] = round(results.pop("wire")["seconds"], 2)
     bound = max(out["conversion_s"], out["wire_s"])
     if "default_s" in out:
         out["default_vs_bound"] = round(out["default_s"] / bound, 2)
@@ -177,7 +240,9 @@ def main() -> None:
     parser.add_argument(
         "--modes", default=",".join([*OURS, "baseline"]), help="comma-separated contenders over each link"
     )
-    parser.add_argument("--child", choices=["conversion", "baseline", *OURS], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["conversion", "limit", "wire", "baseline", *OURS], help=argparse.SUPPRESS
+    )
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -200,11 +265,14 @@ def main() -> None:
     try:
         csv = synthetic_csv(parse_size(args.size))
         print(f"input: {csv} ({csv.stat().st_size / 1e6:.0f} MB)", file=sys.stderr, flush=True)
-        conversion = measure("conversion", csv, chunk)
+        offline = {mode: measure(mode, csv, chunk) for mode in ("conversion", "limit")}
         figures = {}
         for link in links:
             print(f"-- link {link}", file=sys.stderr, flush=True)
-            figures[link] = summarize(link, conversion, over_link(link, ns, csv, chunk, modes))
+            results = over_link(link, ns, csv, chunk, modes)
+            sent = results.get("default", offline["conversion"])["parquet_bytes"]
+            results["wire"] = measure("wire", csv, chunk, str(sent), ns.name)
+            figures[link] = summarize(link, offline, results)
             print(f"{link}: {json.dumps(figures[link])}", file=sys.stderr, flush=True)
     except CannotShape as exc:
         print(f"push_over_link: cannot shape a link here: {exc}", file=sys.stderr)
