@@ -136,7 +136,13 @@ class ParquetChunker:
                 self._ratio = max(self._ratio * 0.5, written / piece.nbytes, 0.05)
         return done
 
+    @property
+    def pending(self) -> int:
+        """Bytes written to the open chunk so far (0: none open)."""
+        return self._position()
+
     def close(self) -> list[ChunkFile]:
+        """Finish the open chunk; a later ``write`` starts the next one."""
         return [self._close_current()] if self._writer is not None and self._rows else self._discard()
 
     def empty(self) -> ChunkFile:

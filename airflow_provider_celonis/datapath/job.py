@@ -211,7 +211,7 @@ class PushJob:
                 chunks = (
                     csv_pass_chunks(part, self.spec)
                     if isinstance(part, CsvPart)
-                    else (parquet_chunks(part, workdir, self.spec, self.log))
+                    else parquet_chunks(part, workdir, self.spec, self.log, uploader.idle)
                 )
                 for chunk in chunks:
                     if measured is not None:

@@ -9,7 +9,7 @@ execute, wait) is ``datapath.job.PushJob``'s.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +44,8 @@ Chunk = ChunkFile | CsvPassChunk
 #: least ``MIN_DECLARED_LENGTH``, so that a later longer value rarely starts the job over (docs/performance.md).
 LENGTH_MARGIN = 2
 MIN_DECLARED_LENGTH = 64
+#: A chunk this big is finished early when the link is idle (``parquet_chunks``' ``idle``).
+EARLY_CHUNK_BYTES = 16 << 20
 
 
 def check_chunk_size(chunk_size_bytes: int) -> int:
@@ -300,8 +302,15 @@ def job_spec(
     }
 
 
-def parquet_chunks(part: Part, workdir: Path, spec: PushSpec, log: Any) -> Iterator[ChunkFile]:
-    """Convert a part's batches into parquet chunk files (an empty part: one chunk with no rows)."""
+def parquet_chunks(
+    part: Part, workdir: Path, spec: PushSpec, log: Any, idle: Callable[[], bool] | None = None
+) -> Iterator[ChunkFile]:
+    """Convert a part's batches into parquet chunk files (an empty part: one chunk with no rows).
+
+    ``idle``: true while the uploader has nothing to send; a chunk of ``EARLY_CHUNK_BYTES`` or more is
+    then finished early, so the link never waits for a full chunk (at the start, and at the end: the
+    last chunk, sent after conversion, stays small when the link keeps up).
+    """
     chunker = ParquetChunker(
         workdir, part.plan.target, spec.chunk_size_bytes, part.kind, compression=spec.compression
     )
@@ -329,6 +338,8 @@ def parquet_chunks(part: Part, workdir: Path, spec: PushSpec, log: Any) -> Itera
                 time.monotonic() - started,
             )
         yield from chunker.write(batch)
+        if idle is not None and chunker.pending >= EARLY_CHUNK_BYTES and idle():
+            yield from chunker.close()
     yield from chunker.close()
 
 

@@ -58,6 +58,7 @@ class Uploader(threading.Thread):
         self.sent: list[Any] = []
         self.restarts = 0
         self.widenings = 0
+        self._busy = False
         #: The STRING lengths the current job was created with (None: as planned).
         self.lengths: Mapping[str, int] | None = None
 
@@ -69,8 +70,10 @@ class Uploader(threading.Thread):
         try:
             self.job_ready.wait()
             while (chunk := self.queue.get()) is not None:
+                self._busy = True
                 if self.error is None:
                     self._send(chunk)
+                self._busy = False
         except BaseException as exc:
             self.error = exc
             self._drain()
@@ -151,6 +154,10 @@ class Uploader(threading.Thread):
                 continue
             if item is None:
                 return
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being sent: the link waits for the next chunk."""
+        return not self._busy and self.queue.empty()
 
     def put(self, chunk: Any) -> None:
         while True:

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_celonis.datapath.chunks import ParquetChunker
 from airflow_provider_celonis.datapath.pipeline import PushSpec
+from airflow_provider_celonis.datapath.sources import open_source
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 
@@ -55,10 +56,27 @@ def test_outgrown_names_only_columns_longer_than_declared() -> None:
 
 def test_job_spec_declares_the_given_lengths_for_measured_columns_only() -> None:
     from airflow_provider_celonis.datapath.pipeline import job_spec, prepare
-    from airflow_provider_celonis.datapath.sources import open_source
 
     table = pa.table({"id": [1], "s": ["abc"], "t": ["x"]})
     spec = PushSpec("t", table_schema=[{"columnName": "t", "columnType": "STRING", "fieldLength": 9}])
     parts = prepare(spec, "pool", open_source(table), None, logging.getLogger("t"))
     columns = {c["columnName"]: c for c in job_spec(spec, parts, {"s": 64})["table_schema"]}
     assert columns["s"]["fieldLength"] == 64 and columns["t"]["fieldLength"] == 9
+
+
+@pytest.mark.parametrize(("idle", "many"), [(True, True), (False, False)])
+def test_an_idle_link_gets_a_chunk_early(tmp_path, monkeypatch, idle: bool, many: bool) -> None:
+    from airflow_provider_celonis.datapath import pipeline
+
+    monkeypatch.setattr(pipeline, "EARLY_CHUNK_BYTES", 64 << 10)
+    rows = 40_000
+    table = pa.table({"id": range(rows), "s": [f"value {n}" for n in range(rows)]})
+    spec = PushSpec("t", job_type="REPLACE", chunk_size_bytes=64 << 20)
+    log = logging.getLogger("t")
+    [part] = pipeline.prepare(
+        spec, "pool", open_source(pa.Table.from_batches(table.to_batches(4_000))), None, log
+    )
+    chunks = list(pipeline.parquet_chunks(part, tmp_path, spec, log, idle=lambda: idle))
+    assert sum(c.rows for c in chunks) == rows
+    assert (len(chunks) > 1) is many
+    assert all(c.size >= 64 << 10 for c in chunks[:-1])
