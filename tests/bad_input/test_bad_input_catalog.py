@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_celonis.datapath import sources
+from airflow_provider_celonis.datapath import text_read
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import CelonisError
 from airflow_provider_celonis.hooks.http_policy import RetryPolicy
@@ -329,7 +329,7 @@ def test_bad_input(
     for fault in case.faults:
         landed.fault(**fault)
     for name, value in case.patch.items():
-        monkeypatch.setattr(sources, name, value)
+        monkeypatch.setattr(text_read, name, value)
 
     if case.kind == "hook":
         with pytest.raises(CelonisError) as raised:

@@ -392,9 +392,9 @@ def test_type_drift_in_a_later_block_widens_the_column(
 ) -> None:
     """Integers for 299 rows, then '12,5 EUR': the push widens the column to STRING, reads the file again
     and lands every row; the first attempt's job (if any) is not left behind."""
-    from airflow_provider_celonis.datapath import sources
+    from airflow_provider_celonis.datapath import text_read
 
-    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
     path = tmp_path / "mixed.csv"
     path.write_text("id,amount\n" + "".join(f"{i},{i * 3}\n" for i in range(1, 300)) + '300,"12,5 EUR"\n')
     dag = make_dag(

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from airflow_provider_celonis.datapath import sources
+from airflow_provider_celonis.datapath import text_read
 from airflow_provider_celonis.datapath.drift import SchemaDrift, with_widening
 from airflow_provider_celonis.datapath.sources import BatchSource, open_source
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
@@ -95,7 +95,7 @@ def drifting_csv(path: Path, late: str, n: int = 3000) -> Path:
 def test_drift_in_a_later_block_widens_and_rereads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, late: str, widened: pa.DataType, last: Any
 ) -> None:
-    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
     source = open_source(str(drifting_csv(tmp_path / "d.csv", late)))
     assert source.schema.field("amount").type == pa.int64()
     with pytest.raises(SchemaDrift) as raised:
@@ -111,7 +111,7 @@ def test_drift_in_a_later_block_widens_and_rereads(
 
 def test_with_widening_restarts_until_it_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two drifts in one file (int -> float, then float -> string): two restarts, all rows."""
-    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
     path = tmp_path / "dd.csv"
     path.write_text(
         "id,amount\n"
@@ -181,7 +181,7 @@ def test_push_widening_replans_with_the_widened_source(
 
     from airflow_provider_celonis.datapath.drift import push_widening
 
-    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
 
     @dataclass
     class Part:

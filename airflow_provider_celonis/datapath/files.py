@@ -1,0 +1,87 @@
+"""Where file sources are: paths, globs, folders and ObjectStoragePaths to a list of files, and their format."""
+
+from __future__ import annotations
+
+import glob as globlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.bz2", ".csv.zst")
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz")
+
+
+def is_file_source(source: Any) -> bool:
+    return isinstance(source, str | os.PathLike) or (
+        isinstance(source, list | tuple) and all(isinstance(s, str | os.PathLike) for s in source)
+    )
+
+
+def is_object_storage_path(item: Any) -> bool:
+    return type(item).__name__ == "ObjectStoragePath" or (
+        hasattr(item, "protocol") and hasattr(item, "open") and hasattr(item, "iterdir")
+    )
+
+
+def expand_paths(source: Any, what: str = "source") -> list[Any]:
+    """Paths, globs and ObjectStoragePaths to a sorted list of existing files; missing ones are an error."""
+    items = list(source) if isinstance(source, list | tuple) else [source]
+    if not items:
+        raise CelonisConfigError(f"{what} is an empty list of paths")
+    found: list[Any] = []
+    for item in items:
+        if is_object_storage_path(item):
+            if item.is_dir():
+                found.extend(sorted(p for p in item.iterdir() if p.is_file()))
+            elif item.exists():
+                found.append(item)
+            else:
+                raise CelonisConfigError(f"{what}: {item} does not exist")
+            continue
+        text = os.fspath(item)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(m for m in globlib.glob(text, recursive=True) if os.path.isfile(m))
+            if not matches:
+                raise CelonisConfigError(f"{what}: the pattern {text!r} matches no file")
+            found.extend(matches)
+        elif os.path.isdir(text):
+            files = sorted(str(p) for p in Path(text).iterdir() if p.is_file() and not p.name.startswith("."))
+            if not files:
+                raise CelonisConfigError(f"{what}: the folder {text!r} holds no file")
+            found.extend(files)
+        elif os.path.isfile(text):
+            if not os.access(text, os.R_OK):
+                raise CelonisConfigError(f"{what}: {text!r} is not readable")
+            found.append(text)
+        else:
+            raise CelonisConfigError(f"{what}: {text!r} does not exist")
+    return found
+
+
+def file_format(path: Any) -> str:
+    name = str(path).lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(JSON_SUFFIXES):
+        return "json"
+    raise CelonisConfigError(
+        f"{path}: cannot tell the file format from the name; use .parquet, .csv or .jsonl "
+        "(or pass a DataFrame, an Arrow table or a callable)"
+    )
+
+
+def open_binary(path: Any) -> Any:
+    """An Arrow-readable binary handle (for parquet and JSON readers)."""
+    return path.open("rb") if is_object_storage_path(path) else pa.OSFile(str(path), "rb")
+
+
+def open_raw(path: Any) -> Any:
+    """A plain Python binary file object, local or object storage (for byte-level checks)."""
+    return path.open("rb") if is_object_storage_path(path) else open(path, "rb")

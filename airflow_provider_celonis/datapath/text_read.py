@@ -1,0 +1,184 @@
+"""How text sources are read: the NULL rule, encodings and byte-order marks, timestamps in CSV and JSON.
+
+``ReadSettings`` carries the reading options of every source kind; ``open_csv`` turns them into
+pyarrow's streaming CSV reader; ``check_encoding`` names a file in the wrong encoding before any job.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from airflow_provider_celonis.datapath.files import is_object_storage_path, open_binary, open_raw
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+#: pyarrow's streaming CSV reader keeps dozens of blocks in flight: 16 MiB blocks peaked at ~600 MB of
+#: Arrow memory, 4 MiB ones at ~150 MB, just as fast (benchmarks/push_throughput.py).
+CSV_BLOCK_BYTES = 4 << 20
+#: Byte-order marks of encodings a CSV read as UTF-8 cannot be (a UTF-8 BOM is skipped by every reader).
+FOREIGN_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+_TIMESTAMP = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+_NAIVE = f"^{_TIMESTAMP}$"
+_ZONED = f"^{_TIMESTAMP}(Z|[+-]\\d{{2}}:?\\d{{2}})$"
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How text sources are read; the same defaults for every source kind and both file types.
+
+    ``null_values``: unquoted field values read as NULL. A quoted value is never NULL, so ``""`` is an
+    empty string and an unquoted empty field is NULL, as in PostgreSQL's ``COPY ... CSV``, DuckDB and
+    Spark. ``encoding``: the files' text encoding (UTF-8, with or without a byte-order mark, when None).
+    ``sanitize_names``: map characters Celonis rejects in column names to ``_`` instead of failing.
+    ``column_types``: types forced per column (set when a column was widened, see ``drift``).
+    """
+
+    null_values: tuple[str, ...] = ("",)
+    encoding: str | None = None
+    sanitize_names: bool = False
+    column_types: tuple[tuple[str, pa.DataType], ...] = ()
+
+    def with_type(self, column: str, new: pa.DataType) -> ReadSettings:
+        types = dict(self.column_types)
+        types[column] = new
+        return replace(self, column_types=tuple(types.items()))
+
+
+def timestamp_target(fld: pa.Field, col: Any) -> pa.DataType | None:
+    """The ``timestamp[us]`` type the column ``col`` (of field ``fld``) is read as, or None to keep it.
+
+    Timestamps in another unit become microseconds; strings that are all ISO timestamps become naive
+    or UTC timestamps. Microseconds hold every year Celonis keeps (1400-9999) and every fraction it
+    keeps (milliseconds), where pyarrow's ``timestamp[ns]`` holds only years 1677-2262.
+    """
+    import pyarrow.compute as pc
+
+    t = fld.type
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", t.tz) if t.unit != "us" else None
+    if not pa.types.is_string(t) or not len(values := col.drop_null()):
+        return None
+    if pc.all(pc.match_substring_regex(values, _NAIVE)).as_py():
+        return pa.timestamp("us")
+    if pc.all(pc.match_substring_regex(values, _ZONED)).as_py():
+        return pa.timestamp("us", "UTC")
+    return None
+
+
+def csv_timestamps(path: Any, what: str, settings: ReadSettings) -> ReadSettings:
+    """Read timestamps as microseconds, whatever pyarrow's inference made of the first block.
+
+    pyarrow infers ``timestamp[s]`` or, with fractions, ``timestamp[ns]`` (so a ``9999-12-31`` later
+    on fails), and leaves a column holding both as strings (see ``timestamp_target``).
+    """
+    check_encoding(path, settings, what)
+    try:
+        with open_csv(path, settings) as reader:
+            first = reader.read_next_batch()
+    except (StopIteration, pa.ArrowInvalid, OSError):
+        return settings  # no rows, or an error the schema read names properly
+    forced = dict(settings.column_types)
+    for fld, col in zip(first.schema, first.columns, strict=True):
+        if fld.name not in forced and (target := timestamp_target(fld, col)) is not None:
+            settings = settings.with_type(fld.name, target)
+    return settings
+
+
+def check_encoding(path: Any, settings: ReadSettings, what: str) -> None:
+    """Name the file and its encoding when it is not what it will be read as (UTF-8 unless given).
+
+    Only the first 64 KiB are checked here, before any job exists; a bad byte further on is named by
+    the reader's error (see ``csv_errors.csv_error``).
+    """
+    with open_raw(path) as handle:
+        head = handle.read(64 << 10)
+    if settings.encoding is not None:
+        try:
+            codecs.getincrementaldecoder(settings.encoding)().decode(head, final=False)
+        except LookupError as exc:
+            raise CelonisConfigError(f"{what}: unknown encoding {settings.encoding!r}") from exc
+        except UnicodeDecodeError as exc:
+            raise CelonisConfigError(_not_encoded(what, path, settings.encoding, head, exc)) from exc
+        return
+    for bom, name in FOREIGN_BOMS:
+        if head.startswith(bom):
+            raise CelonisConfigError(
+                f"{what}: {path} is {name.upper()} (it starts with a {name.upper()} byte-order mark), "
+                f"not UTF-8: pass encoding={name!r}"
+            )
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        raise CelonisConfigError(_not_encoded(what, path, "utf-8", head, exc)) from exc
+
+
+def _not_encoded(what: str, path: Any, encoding: str, head: bytes, exc: UnicodeDecodeError) -> str:
+    line = head.count(b"\n", 0, exc.start) + 1
+    hint = (
+        "pass encoding= with the file's encoding (e.g. encoding='cp1252' or 'latin-1')"
+        if encoding == "utf-8"
+        else "is encoding= right?"
+    )
+    return (
+        f"{what}: {path} is not valid {encoding.upper()}: byte 0x{head[exc.start]:02x} at offset {exc.start} "
+        f"(line {line}); {hint}"
+    )
+
+
+def open_csv(path: Any, settings: ReadSettings, **convert: Any) -> pacsv.CSVStreamingReader:
+    """pyarrow's streaming CSV reader, with the NULL rule of ``ReadSettings`` (quoted values never NULL)."""
+    read_options = pacsv.ReadOptions(
+        block_size=CSV_BLOCK_BYTES, use_threads=True, encoding=settings.encoding or "utf8"
+    )
+    # Quoted values may hold line breaks (RFC 4180); without this pyarrow fails on them when a block
+    # boundary falls inside one. It costs no measurable throughput (benchmarks/push_throughput.py).
+    parse_options = pacsv.ParseOptions(newlines_in_values=True)
+    convert.setdefault("column_types", dict(settings.column_types))
+    convert_options = pacsv.ConvertOptions(
+        null_values=list(settings.null_values),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        **convert,
+    )
+    source = path.open("rb") if is_object_storage_path(path) else str(path)
+    return pacsv.open_csv(
+        source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+    )
+
+
+def read_json(path: Any) -> pa.Table:
+    import pyarrow.json as pajson
+
+    with open_binary(path) as handle:
+        table = pajson.read_json(handle)
+    return json_timestamps(table)
+
+
+def json_timestamps(table: pa.Table) -> pa.Table:
+    """JSON has no timestamp type: ISO timestamp strings become timestamps, as in a CSV file.
+
+    pyarrow's reader takes ``2024-01-02 03:04:05`` but leaves fractions (``.123``) as strings, and
+    whole-second ones in ``timestamp[s]``; every column of ISO timestamps becomes ``timestamp[us]``.
+    """
+    import pyarrow.compute as pc
+
+    for index, fld in enumerate(table.schema):
+        col = table.column(index)
+        target = timestamp_target(fld, col)
+        if target is None:
+            continue
+        try:
+            table = table.set_column(index, fld.with_type(target), pc.cast(col, target))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue  # not parseable after all: it stays a string
+    return table
