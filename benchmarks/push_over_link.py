@@ -129,6 +129,18 @@ def run_conversion(csv: Path, chunk: int) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "parquet_bytes": written}
 
 
+def run_warmup(url: str) -> dict[str, Any]:
+    """A tiny push each way, so that no contender pays for the emulator's first requests."""
+    import pandas as pd
+
+    tiny = OUT / "warmup.csv"
+    pd.DataFrame({"id": [1, 2], "text": ["a", "b"], "created_at": ["2024-01-01"] * 2}).to_csv(
+        tiny, index=False
+    )
+    run_baseline(tiny, url)
+    return run_ours(tiny, 1 << 20, url, False)
+
+
 def run_wire(size: int) -> dict[str, Any]:
     """``size`` bytes over one TCP connection through the (shaped) loopback: the link's real pace."""
     server = socket.create_server(("127.0.0.1", 0))
@@ -162,6 +174,8 @@ def child(args: argparse.Namespace) -> None:
         result = run_conversion(csv, chunk)
     elif args.child == "limit":
         result = run_limit(csv, chunk)
+    elif args.child == "warmup":
+        result = run_warmup(args.url)
     elif args.child == "wire":
         result = run_wire(int(args.url))
     elif args.child == "baseline":
@@ -193,6 +207,7 @@ def over_link(link: str, ns: ShapedNamespace, csv: Path, chunk: int, modes: list
     emulator_cmd = ["ip", "netns", "exec", ns.name]
     try:
         with EmulatorProcess(data_dir, ["--max-chunk-bytes", "1GiB"], prefix=emulator_cmd) as emulator:
+            measure("warmup", csv, chunk, emulator.url, ns.name)
             for mode in modes:
                 results[mode] = measure(mode, csv, chunk, emulator.url, ns.name)
     finally:
@@ -241,7 +256,9 @@ def main() -> None:
         "--modes", default=",".join([*OURS, "baseline"]), help="comma-separated contenders over each link"
     )
     parser.add_argument(
-        "--child", choices=["conversion", "limit", "wire", "baseline", *OURS], help=argparse.SUPPRESS
+        "--child",
+        choices=["conversion", "limit", "wire", "warmup", "baseline", *OURS],
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
