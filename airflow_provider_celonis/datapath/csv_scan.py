@@ -68,6 +68,12 @@ class Scanner:
 
     # -- per block -------------------------------------------------------------------------------------
 
+    def _advance(self, n: int, in_quote: int, pending: bool) -> tuple[int, bool]:
+        """Quote state after ``buf[:n]`` given the state at its start (see ``_advance_escaped``)."""
+        if self._eb is None:
+            return in_quote ^ (self._buf.count(self._qb, 0, n) & 1), False
+        return self._advance_escaped(n, in_quote, pending)
+
     def _advance_escaped(self, n: int, in_quote: int, pending: bool) -> tuple[int, bool]:
         """Quote state after ``buf[:n]`` when escapes count; ``pending``: the block ended on an escape."""
         buf, qb, eb = self._buf, self._qb, self._eb
@@ -181,10 +187,7 @@ class Scanner:
                 if b_hi == hi:
                     break
             records += self._records(n, in_quote, pending, prev)
-            if self._eb is None:
-                in_quote ^= self._buf.count(self._qb, 0, n) & 1
-            else:
-                in_quote, pending = self._advance_escaped(n, in_quote, pending)
+            in_quote, pending = self._advance(n, in_quote, pending)
             if b_hi == hi:
                 before = self._buf[n - 2] if n >= 2 else prev
                 # a last record without line ending
@@ -248,10 +251,7 @@ class Scanner:
             end, cr = self._first_in_block(n, in_quote, pending, prev)
             if end >= 0:
                 return pos + end, cr
-            if self._eb is None:
-                in_quote ^= self._buf.count(self._qb, 0, n) & 1
-            else:
-                in_quote, pending = self._advance_escaped(n, in_quote, pending)
+            in_quote, pending = self._advance(n, in_quote, pending)
             prev = self._buf[n - 1]
             pos += n
         return -1, False
