@@ -63,7 +63,7 @@ def synthetic_csv(size: int) -> Path:
     import pyarrow.csv as pacsv
 
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"synthetic-{size}.csv"
+    path: Path = OUT / f"synthetic-{size}.csv"
     if path.exists():
         return path
     tmp = path.with_suffix(".tmp")
@@ -134,7 +134,7 @@ def run_limit(csv: Path, chunk: int) -> dict[str, Any]:
         batch = conform(batch, plan, "limit")
         if writer is None:  # the chunker's settings: dictionary encoding for the columns that repeat
             options = {**PARQUET_OPTIONS, "use_dictionary": dictionary_columns(batch) or False}
-            writer = pq.ParquetWriter(sink, plan.target, **options)  # type: ignore[arg-type]
+            writer = pq.ParquetWriter(sink, plan.target, **options)
         writer.write_batch(batch)
     if writer is not None:
         writer.close()

@@ -26,7 +26,7 @@ def conn_env(conn_id: str, conn_type: str = "celonis", **fields_and_extra: Any) 
         for name in ("host", "login", "password", "schema", "port")
         if name in fields_and_extra
     }
-    value = {"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}}
+    value: dict[str, Any] = {"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}}
     value["extra"] = fields_and_extra
     return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value)
 

@@ -175,7 +175,7 @@ class ParquetChunker:
         self._path = self.out_dir / self.name(self._index)
         self._sink = pa.OSFile(str(self._path), "wb")
         options = {**self.options, "use_dictionary": self._dictionary or False}
-        self._writer = pq.ParquetWriter(self._sink, self.schema, **options)  # type: ignore[arg-type]
+        self._writer = pq.ParquetWriter(self._sink, self.schema, **options)
         self._rows = 0
 
     def _close_current(self) -> ChunkFile:

@@ -135,7 +135,7 @@ class PushJob:
         known = {j.get("id") for j in before}
         busy = [j for j in before if _target(j) == table and j.get("status") in ("NEW", *ACTIVE_STATUSES)]
 
-        def adopt() -> dict | None:
+        def adopt() -> dict[str, Any] | None:
             fresh = [
                 j for j in self.hook.list_jobs(self.pool) if j.get("id") not in known and _target(j) == table
             ]
@@ -341,5 +341,5 @@ class PushJob:
             self.log.warning("Could not clean up job %s after the failure: %s", self.job_id, exc)
 
 
-def _target(job: dict) -> str:
+def _target(job: dict[str, Any]) -> str:
     return str(job.get("targetName", "")).lower()

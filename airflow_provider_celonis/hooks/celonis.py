@@ -154,9 +154,9 @@ class CelonisHook(CelonisTransport):
         target_table: str,
         job_type: str,
         data_pool_id: str | None = None,
-        adopt: Callable[[], dict | None] | None = None,
+        adopt: Callable[[], dict[str, Any] | None] | None = None,
         **spec: Any,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Create a NEW job; after an answer lost on the way back, ``adopt`` names the job that was created
         (None: create another). The default adopts the only NEW job of this table that appeared."""
         pool = self.resolve_pool(data_pool_id)
@@ -175,12 +175,12 @@ class CelonisHook(CelonisTransport):
                     f"{target_table!r}; a NEW job may be left for Celonis to expire",
                 )
         self.log.info("Created Celonis data push job %s (%s into %s)", job.get("id"), job_type, target_table)
-        return job
+        return dict(job)
 
-    def _default_adopt(self, pool: str, target_table: str) -> Callable[[], dict | None]:
+    def _default_adopt(self, pool: str, target_table: str) -> Callable[[], dict[str, Any] | None]:
         known = {job.get("id") for job in self.list_jobs(pool)}
 
-        def adopt() -> dict | None:
+        def adopt() -> dict[str, Any] | None:
             fresh = [
                 job
                 for job in self.list_jobs(pool)
@@ -194,11 +194,11 @@ class CelonisHook(CelonisTransport):
 
         return adopt
 
-    def list_jobs(self, data_pool_id: str | None = None) -> list[dict]:
+    def list_jobs(self, data_pool_id: str | None = None) -> list[dict[str, Any]]:
         pool = self.resolve_pool(data_pool_id)
         return list(self._request("list_jobs", url=self._url("list_jobs", pool)) or [])
 
-    def get_job(self, job_id: str, data_pool_id: str | None = None) -> dict:
+    def get_job(self, job_id: str, data_pool_id: str | None = None) -> dict[str, Any]:
         pool = self.resolve_pool(data_pool_id)
         return dict(self._request("get_job", url=self._url("get_job", pool, job_id=job_id)))
 
@@ -240,7 +240,7 @@ class CelonisHook(CelonisTransport):
         pool = self.resolve_pool(data_pool_id)
         self._request("delete_job", url=self._url("delete_job", pool, job_id=job_id))
 
-    def list_chunks(self, job_id: str, data_pool_id: str | None = None) -> list[dict]:
+    def list_chunks(self, job_id: str, data_pool_id: str | None = None) -> list[dict[str, Any]]:
         pool = self.resolve_pool(data_pool_id)
         return list(self._request("list_chunks", url=self._url("list_chunks", pool, job_id=job_id)) or [])
 
@@ -252,7 +252,7 @@ class CelonisHook(CelonisTransport):
         data_pool_id: str | None = None,
         known_chunk_ids: Iterable[str] = (),
         content_type: str = "application/octet-stream",
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Stream one chunk file as multipart field ``file``; the body is never held in memory.
 
         Celonis answers 200/201 with no content, so nothing is read from the answer. The job has one
@@ -279,7 +279,7 @@ class CelonisHook(CelonisTransport):
             encoder = MultipartEncoder(fields={"file": (source.name, handle, content_type)})
             return encoder, {"Content-Type": encoder.content_type}
 
-        def stored() -> dict | None:
+        def stored() -> dict[str, Any] | None:
             return chunk_upload_stored(job_id, before, self.list_chunks(job_id, pool))
 
         try:
@@ -300,7 +300,7 @@ class CelonisHook(CelonisTransport):
         data_pool_id: str | None = None,
         poll_interval: float = 10.0,
         timeout: float | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Poll until DONE (returned), ERROR or CANCELED (raised with the job's logs), or the deadline.
 
         The status is logged when it changes and every ``[celonis] status_log_interval`` seconds while not.
@@ -367,11 +367,11 @@ class CelonisHook(CelonisTransport):
         hook.__dict__["config"] = cls._config_from(conn)
         return hook
 
-    async def alist_jobs(self, data_pool_id: str | None = None) -> list[dict]:
+    async def alist_jobs(self, data_pool_id: str | None = None) -> list[dict[str, Any]]:
         pool = self.resolve_pool(data_pool_id)
         return list(await self._arequest("list_jobs", url=self._url("list_jobs", pool)) or [])
 
-    async def aget_job(self, job_id: str, data_pool_id: str | None = None) -> dict:
+    async def aget_job(self, job_id: str, data_pool_id: str | None = None) -> dict[str, Any]:
         pool = self.resolve_pool(data_pool_id)
         return dict(await self._arequest("get_job", url=self._url("get_job", pool, job_id=job_id)))
 

@@ -103,7 +103,7 @@ class CelonisConnectionConfig:
             )
         return cls(
             base_url=base_url,
-            auth_type=auth_type,  # type: ignore[arg-type]
+            auth_type=auth_type,
             secret=secret,
             client_id=client_id,
             data_pool_id=(str(extras["data_pool_id"]).strip() or None)

@@ -244,9 +244,10 @@ class CelonisDataIngestionHook(BaseHook):
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.config.bucket, Prefix=prefix
         )
-        return self._call(
+        keys: list[str] = self._call(
             f"list {prefix}", lambda: [o["Key"] for page in pages for o in page.get("Contents", [])]
         )
+        return keys
 
     def delete_object(self, key: str) -> None:
         self._call(f"delete {key}", lambda: self.client.delete_object(Bucket=self.config.bucket, Key=key))

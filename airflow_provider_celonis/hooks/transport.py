@@ -155,7 +155,9 @@ class CelonisTransport(BaseHook):
         can_refresh = name != "oauth_token" and self.config.auth_type == "oauth"
         return CallLoop(name, call, self.retry_policy, can_refresh, self.log)
 
-    def _headers(self, name: str, headers: Mapping[str, str] | None, authorization: str | None) -> dict:
+    def _headers(
+        self, name: str, headers: Mapping[str, str] | None, authorization: str | None
+    ) -> dict[str, str]:
         send = dict(headers or {})
         if name != "oauth_token" and authorization:
             send["Authorization"] = authorization

@@ -49,7 +49,7 @@ class DataPushJobTrigger(BaseTrigger):
         push: dict[str, Any] | None = None,
         cancel_at_deadline: bool | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.job_id = job_id
         self.data_pool_id = data_pool_id
         self.celonis_conn_id = celonis_conn_id

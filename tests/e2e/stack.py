@@ -156,7 +156,7 @@ class Postgres:
         import psycopg
 
         with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", autocommit=True) as conn:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
     def stop(self) -> None:
         subprocess.run(

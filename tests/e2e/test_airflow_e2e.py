@@ -21,6 +21,7 @@ tails of every component log are printed.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import shutil
 import subprocess
@@ -165,6 +166,10 @@ def write_dags(dags: Path) -> None:
     (dags / ".airflowignore").write_text("data/\nfanout/\n")
 
 
+def emulator_healthy(url: str) -> bool:
+    return requests.get(f"{url}/emulator/health", timeout=5).ok
+
+
 @pytest.fixture(scope="module", params=["LocalExecutor", "CeleryExecutor"])
 def stack(request: pytest.FixtureRequest, postgres: Postgres, migrated: str) -> Iterator[Stack]:
     executor = str(request.param)
@@ -253,7 +258,7 @@ def stack(request: pytest.FixtureRequest, postgres: Postgres, migrated: str) -> 
                     {**env, "CELONIS_E2E_WORKER": f"worker-{n}"},
                 )
         for url in (emulator_url, fanout_url):
-            wait_for(f"emulator {url}", lambda u=url: requests.get(f"{u}/emulator/health", timeout=5).ok, 60)
+            wait_for(f"emulator {url}", functools.partial(emulator_healthy, url), 60)
         wait_for("the api-server", api.healthy, 180)
         print(f"[e2e {executor}] stack up in {time.monotonic() - started:.0f}s", file=sys.stderr)
         yield st
@@ -288,7 +293,7 @@ def _run_everything(stack: Stack) -> dict[str, list[dict[str, Any]]]:
         },
     )
     for dag_id in (*TRIGGERED, CONSUMER):
-        wait_for(f"DAG {dag_id} to be parsed", lambda d=dag_id: api.get(f"/dags/{d}"), 240, 2)
+        wait_for(f"DAG {dag_id} to be parsed", functools.partial(api.get, f"/dags/{dag_id}"), 240, 2)
         api.patch(f"/dags/{dag_id}", {"is_paused": False})
     triggered: dict[str, str] = {}
     for dag_id in TRIGGERED:

@@ -19,7 +19,8 @@ SCHEMA = {
 
 def push_csv(api: Api, data: bytes, options: dict[str, Any], **fields: Any) -> dict[str, Any]:
     fields.setdefault("tableSchema", SCHEMA)
-    return api.push("c", "REPLACE", [data], fileType="CSV", csvParsingOptions=options, **fields)
+    job: dict[str, Any] = api.push("c", "REPLACE", [data], fileType="CSV", csvParsingOptions=options, **fields)
+    return job
 
 
 def test_defaults_comma_separated_with_header(api: Api) -> None:

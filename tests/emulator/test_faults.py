@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import pytest
 import requests
@@ -12,7 +13,7 @@ from conftest import Api, parquet_bytes
 def add_fault(api: Api, **fault: object) -> requests.Response:
     r = api.session.post(f"{api.emu.url}/emulator/api/faults", json=fault)
     assert r.status_code == 200, r.text
-    return r
+    return cast("requests.Response", r)
 
 
 @pytest.fixture(autouse=True)

@@ -327,7 +327,8 @@ def send(emu: EmulatorServer, req: dict[str, Any]) -> requests.Response:
     prepared = requests.Request(
         req["method"], emu.url + "/", headers=req["headers"], data=req["body"], params=req["query"]
     ).prepare()
-    query = prepared.url.split("?", 1)[1] if "?" in (prepared.url or "") else ""
+    url = prepared.url or ""
+    query = url.split("?", 1)[1] if "?" in url else ""
     prepared.url = emu.url + req["path"] + (f"?{query}" if query else "")
     with requests.Session() as session:
         return session.send(prepared, timeout=30)

@@ -203,6 +203,7 @@ def _wait(session: requests.Session, url: str) -> None:
 
 def _assert_no_stray_state(emu: EmulatorServer) -> None:
     """Only the pool schemas we used exist in DuckDB, and nothing was written outside the data dir."""
+    assert emu.state is not None
     cur = emu.state.tables.cursor()
     try:
         schemas = {

@@ -33,7 +33,7 @@ class UndecidedHook(CelonisHook):
         self.undecided = undecided
         self.uploads = 0
 
-    def upload_chunk(self, job_id: str, chunk: Any, *args: Any, **kwargs: Any) -> dict:
+    def upload_chunk(self, job_id: str, chunk: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         answer = super().upload_chunk(job_id, chunk, *args, **kwargs)
         self.uploads += 1
         if self.uploads in self.undecided:

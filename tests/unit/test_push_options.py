@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,7 +30,7 @@ def test_unknown_compression_is_refused_naming_the_choices() -> None:
 @pytest.mark.parametrize(
     ("codec", "stored"), [("snappy", "SNAPPY"), ("zstd", "ZSTD"), ("none", "UNCOMPRESSED")]
 )
-def test_chunks_are_written_with_the_codec(tmp_path, codec: str, stored: str) -> None:
+def test_chunks_are_written_with_the_codec(tmp_path: Path, codec: str, stored: str) -> None:
     batch = pa.record_batch({"a": pa.array(range(1000)), "s": pa.array([f"v{i}" for i in range(1000)])})
     chunker = ParquetChunker(
         tmp_path, batch.schema, 1 << 20, compression=PushSpec("t", compression=codec).compression
