@@ -112,7 +112,7 @@ def sql_datasets(sql: str, conn: Any) -> list[LineageDataset]:
     )
     try:
         parsed = parse([sql], dialect=dialect)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - lineage is best effort: it never fails the push
         log.debug("Could not parse the query for lineage: %s", exc)
         return []
     if parsed is None:
@@ -144,7 +144,7 @@ def push_lineage(operator: Any, data_pool_id: str | None = None) -> PushLineage 
         hook = operator.hook
         pool = data_pool_id or getattr(operator, "_pool", None) or hook.resolve_pool(operator.data_pool_id)
         output = celonis_dataset(hook.config.base_url, pool, str(operator.target_table))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - lineage is best effort: it never fails the push
         log.debug("No Celonis lineage: %s", exc)
         return None
     inputs: list[LineageDataset] = []
@@ -154,7 +154,7 @@ def push_lineage(operator: Any, data_pool_id: str | None = None) -> PushLineage 
             from airflow.providers.common.compat.sdk import BaseHook
 
             inputs.extend(sql_datasets(str(sql), BaseHook.get_connection(operator.sql_conn_id)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - lineage is best effort: it never fails the push
             log.debug("No SQL lineage: %s", exc)
     else:
         inputs.extend(source_datasets(getattr(operator, "source", None)))
@@ -194,5 +194,5 @@ def report_hook_lineage(operator: Any, data_pool_id: str | None = None) -> None:
         for dataset in lineage.inputs:
             collector.add_input_asset(context=operator.hook, uri=dataset.uri)
         collector.add_output_asset(context=operator.hook, uri=lineage.output.uri)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - lineage is best effort: it never fails the push
         log.debug("Hook lineage not reported: %s", exc)

@@ -117,7 +117,7 @@ def _schema() -> Any:
 # -- the contenders (each runs in a child process) -------------------------------------------------
 
 
-def run_limit(csv: Path, chunk: int) -> dict[str, Any]:
+def run_limit(csv: Path, chunk: int) -> dict[str, Any]:  # noqa: ARG001 - the contenders share one signature
     import pyarrow as pa
     import pyarrow.parquet as pq
 

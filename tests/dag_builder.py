@@ -50,7 +50,11 @@ def build(dag_id: str, fileloc: str) -> Any:
     from airflow.sdk import DAG
 
     spec = SPECS[dag_id]
-    dag_kwargs: dict[str, Any] = {"schedule": None, "start_date": datetime.datetime(2024, 1, 1), "catchup": False}
+    dag_kwargs: dict[str, Any] = {
+        "schedule": None,
+        "start_date": datetime.datetime(2024, 1, 1),
+        "catchup": False,
+    }
     dag_kwargs.update(spec.dag_kwargs)
     with DAG(dag_id, **dag_kwargs) as dag:
         if spec.tasks is not None:

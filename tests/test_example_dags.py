@@ -16,7 +16,8 @@ from tests.helpers import EmulatorClient, load_dag, task_states, xcom
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 
 
-def test_dagbag_imports_every_example(airflow_db: Path) -> None:
+@pytest.mark.usefixtures("airflow_db")
+def test_dagbag_imports_every_example() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLES))
@@ -29,7 +30,7 @@ def test_dagbag_imports_every_example(airflow_db: Path) -> None:
 
 
 @pytest.fixture
-def example(airflow_db: Path) -> Any:
+def example(airflow_db: Path) -> Any:  # noqa: ARG001 - the example runs on the migrated DB
     """Copy an example (and its data) into the DAGs folder, as a deployment would, and load it."""
     dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     shutil.copytree(EXAMPLES / "data", dags / "data", dirs_exist_ok=True)
@@ -72,7 +73,8 @@ def normalise(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     )
 
 
-def test_csv_delta_example(example: Any, celonis_conn: Any, landed: EmulatorClient) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_csv_delta_example(example: Any, landed: EmulatorClient) -> None:
     run = example("example_celonis_csv_delta").test()
     assert task_states(run) == {"push_orders": "success"}
     assert normalise([as_csv_row(r) for r in landed.rows("orders")]) == normalise(orders())
@@ -82,7 +84,8 @@ def test_csv_delta_example(example: Any, celonis_conn: Any, landed: EmulatorClie
     assert len(landed.rows("orders")) == 200
 
 
-def test_daily_replace_example(example: Any, celonis_conn: Any, landed: EmulatorClient) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_daily_replace_example(example: Any, landed: EmulatorClient) -> None:
     dag = example("example_celonis_daily_replace")
     for _ in range(2):  # REPLACE twice: the table holds one copy
         assert task_states(dag.test()) == {"replace_exchange_rates": "success"}
@@ -94,10 +97,12 @@ def test_daily_replace_example(example: Any, celonis_conn: Any, landed: Emulator
     assert got == want
 
 
-def test_sensor_example(example: Any, celonis_conn: Any, landed: EmulatorClient) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_sensor_example(example: Any, landed: EmulatorClient) -> None:
     run = example("example_celonis_sensor").test()
     assert task_states(run) == {"submit_orders": "success", "wait_for_job": "success"}
     submitted = xcom(run, "submit_orders")
     assert submitted["status"] == "QUEUED"
-    assert landed.jobs()[0]["id"] == submitted["job_id"] and landed.jobs()[0]["status"] == "DONE"
+    assert landed.jobs()[0]["id"] == submitted["job_id"]
+    assert landed.jobs()[0]["status"] == "DONE"
     assert normalise([as_csv_row(r) for r in landed.rows("orders_snapshot")]) == normalise(orders())

@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from tests.helpers import POOL, EmulatorClient, task_states, xcom
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_make_dag_runs_an_operator_built_from_objects(
-    make_dag: Callable[..., Any], celonis_conn: Any, landed: EmulatorClient
+    make_dag: Callable[..., Any], landed: EmulatorClient
 ) -> None:
     """A DataFrame and a callable pass through as objects (no source text); the run and the rows are checked."""
     frame = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"]})

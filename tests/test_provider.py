@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
+
+import pytest
 
 from airflow_provider_celonis.get_provider_info import get_provider_info
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 
 
-def test_airflow_providers_list_shows_package(airflow_db: Path) -> None:
+@pytest.mark.usefixtures("airflow_db")
+def test_airflow_providers_list_shows_package() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "plain"],
         capture_output=True,
@@ -38,7 +40,8 @@ def test_providers_manager_sees_form_and_link() -> None:
     manager = ProvidersManager()
     assert "airflow-provider-celonis" in manager.providers
     hook_info = manager.hooks["celonis"]
-    assert hook_info is not None and hook_info.hook_class_name.endswith("CelonisHook")
+    assert hook_info is not None
+    assert hook_info.hook_class_name.endswith("CelonisHook")
     widgets = manager.connection_form_widgets
     assert any(name.startswith("extra__celonis__auth_type") for name in widgets)
     behaviours = manager.field_behaviours

@@ -179,7 +179,9 @@ class ParquetChunker:
         self._rows = 0
 
     def _close_current(self) -> ChunkFile:
-        assert self._writer is not None and self._sink is not None and self._path is not None
+        assert self._writer is not None
+        assert self._sink is not None
+        assert self._path is not None
         self._writer.close()
         self._sink.close()
         size = self._path.stat().st_size

@@ -337,7 +337,7 @@ class PushJob:
             elif status in ACTIVE_STATUSES:
                 self.hook.cancel_job(self.job_id, self.pool)
                 self.log.info("Cancelled job %s after the failure", self.job_id)
-        except Exception as exc:  # the original failure matters more than the clean-up's
+        except Exception as exc:  # noqa: BLE001 - the original failure matters more than the clean-up's
             self.log.warning("Could not clean up job %s after the failure: %s", self.job_id, exc)
 
 

@@ -233,25 +233,7 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     if fmt == "csv":
         settings = csv_timestamps(paths[0], what, settings)
     schemas = [_file_schema(p, fmt, what, settings) for p in paths]
-    schema = schemas[0]
-    for path, other in zip(paths[1:], schemas[1:], strict=True):
-        if other.names != schema.names:
-            raise CelonisConfigError(
-                f"{what}: {path} has columns {other.names}, but {paths[0]} has {schema.names}"
-            )
-        for fld, theirs in zip(schema, other, strict=True):
-            wider = unify(fld.type, theirs.type)
-            if wider is not None:  # files disagree: the column is what holds both (see ``drift``)
-                log.warning(
-                    "%s: column %r widened from %s to %s: %s holds %s values",
-                    what,
-                    fld.name,
-                    fld.type,
-                    wider,
-                    path,
-                    theirs.type,
-                )
-                schema = schema.set(schema.get_field_index(fld.name), pa.field(fld.name, wider))
+    schema = _common_schema(paths, schemas, what)
     if fmt == "csv" and any(not s.equals(schema) for s in schemas):
         # Parse the text straight into the wider type, so that "007" stays "007" in a STRING column.
         for fld in schema:
@@ -271,6 +253,30 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
         return _read_ahead(batches())
 
     return BatchSource(schema, read_ahead, _files_label(paths, fmt), [str(p) for p in paths], True)
+
+
+def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) -> pa.Schema:
+    """The schema that holds every file's rows: same column names, each column widened where files disagree."""
+    schema = schemas[0]
+    for path, other in zip(paths[1:], schemas[1:], strict=True):
+        if other.names != schema.names:
+            raise CelonisConfigError(
+                f"{what}: {path} has columns {other.names}, but {paths[0]} has {schema.names}"
+            )
+        for fld, theirs in zip(schema, other, strict=True):
+            wider = unify(fld.type, theirs.type)
+            if wider is not None:  # files disagree: the column is what holds both (see ``drift``)
+                log.warning(
+                    "%s: column %r widened from %s to %s: %s holds %s values",
+                    what,
+                    fld.name,
+                    fld.type,
+                    wider,
+                    path,
+                    theirs.type,
+                )
+                schema = schema.set(schema.get_field_index(fld.name), pa.field(fld.name, wider))
+    return schema
 
 
 def _files_label(paths: Sequence[Any], fmt: str) -> str:
@@ -305,7 +311,7 @@ def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> I
                 if not offer(batch):
                     return
             offer(_DONE)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
             offer(exc)
         finally:
             close = getattr(batches, "close", None)

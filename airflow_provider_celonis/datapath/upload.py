@@ -74,7 +74,7 @@ class Uploader(threading.Thread):
                 if self.error is None:
                     self._send(chunk)
                 self._busy = False
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - kept and re-raised by the uploading thread's owner
             self.error = exc
             self._drain()
 

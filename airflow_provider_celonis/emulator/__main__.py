@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = EmulatorServer(settings)
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -18,7 +18,6 @@ from .data_push import routes as data_push_routes
 from .errors import ApiError, validation_error
 from .faults import FaultMiddleware
 from .ingestion import routes as ingestion_routes
-from .settings import EmulatorSettings
 from .state import EmulatorState
 from .stats import StatsMiddleware
 
@@ -27,7 +26,7 @@ async def oauth_token(request: Request) -> JSONResponse:
     """OAuth 2.0 client credentials (RFC 6749 4.4), client auth by HTTP Basic or form fields."""
     try:
         form = await request.form()
-    except Exception as exc:  # a malformed body (multipart without parts, bad boundary) is the client's error
+    except Exception as exc:  # noqa: BLE001 - a malformed body (multipart without parts, bad boundary) is the client's error
         return JSONResponse(
             {"error": "invalid_request", "error_description": f"unreadable form body: {exc}"}, status_code=400
         )
@@ -56,14 +55,14 @@ async def oauth_token(request: Request) -> JSONResponse:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def api_error(request: Request, exc: Exception) -> Response:
+    async def api_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return exc.response()
 
-    async def bad_request(request: Request, exc: Exception) -> Response:
+    async def bad_request(_request: Request, exc: Exception) -> Response:
         return validation_error(None, str(exc), "BAD_REQUEST").response()
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return ApiError(exc.status_code, str(exc.detail)).response()
 
@@ -72,7 +71,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
 
 
-def create_app(settings: EmulatorSettings, state: EmulatorState) -> ASGIApp:
+def create_app(state: EmulatorState) -> ASGIApp:
     """The ASGI app uvicorn serves: stats and fault injection around FastAPI."""
 
     @asynccontextmanager

@@ -163,7 +163,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
         else:  # close_after / status_after: process fully, swallow the answer, then drop it or replace it
 
-            async def swallow(message: Message) -> None:
+            async def swallow(_message: Message) -> None:
                 return None
 
             await self.app(scope, receive, swallow)

@@ -64,7 +64,7 @@ class EmulatorServer:
         sock = self._bind()
         self.state = EmulatorState(self.settings, self.data_dir)
         config = uvicorn.Config(
-            create_app(self.settings, self.state),
+            create_app(self.state),
             log_level=self.settings.log_level.lower(),
             access_log=False,
             lifespan="on",

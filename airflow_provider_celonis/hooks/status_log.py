@@ -15,7 +15,7 @@ def configured_interval() -> float:
         from airflow.configuration import conf
 
         return conf.getfloat("celonis", "status_log_interval", fallback=DEFAULT_INTERVAL)
-    except Exception:  # no Airflow configuration at hand (a plain script)
+    except Exception:  # noqa: BLE001 - no Airflow configuration at hand (a plain script)
         return DEFAULT_INTERVAL
 
 

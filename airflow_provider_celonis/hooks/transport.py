@@ -200,7 +200,7 @@ class CelonisTransport(BaseHook):
                     auth=basic,
                     timeout=(CONNECT_TIMEOUT, self.config.timeout),
                 )
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - judged by the request loop (retry, reconcile or fail)
                 decision = loop.judge(None, {}, b"", exc)
             else:
                 decision = loop.judge(response.status_code, response.headers, response.content, None)
@@ -263,7 +263,7 @@ class CelonisTransport(BaseHook):
                 ) as response:
                     content = await response.read()
                     status, answer_headers = response.status, response.headers
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - judged by the request loop (retry, reconcile or fail)
                 decision = loop.judge(None, {}, b"", exc)
             else:
                 judged = (status, answer_headers, content, None)

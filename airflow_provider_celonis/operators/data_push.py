@@ -63,7 +63,7 @@ def _quiet_xcom(ti_key: TaskInstanceKey, key: str) -> Any:
     client_log.setLevel(logging.CRITICAL)
     try:
         return XCom.get_value(ti_key=ti_key, key=key)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no stored value, whatever the reason, means start afresh
         return None
     finally:
         client_log.setLevel(level)
@@ -229,7 +229,7 @@ class DataPushOperator(BaseOperator):
             self._publish_job(context, resumed)
             if resumed["status"] == "DONE":
                 return self._finish(job, resumed, "DONE")
-            return self._wait(context, job, resumed)
+            return self._wait(job, resumed)
         job.check_access()  # a wrong key, secret or pool fails here, before the source is read
         if spec.file_type == "CSV":
             parts: Sequence[Any] = prepare_csv(spec, pool, self.source, self.deleted_source)
@@ -257,7 +257,7 @@ class DataPushOperator(BaseOperator):
         except BaseException:
             job.abandon()
             raise
-        return self._wait(context, job, summary)
+        return self._wait(job, summary)
 
     def _open(self, what: str, source: Any) -> Any:
         if source is None:
@@ -304,7 +304,10 @@ class DataPushOperator(BaseOperator):
         return defer
 
     def execute_after_quota(
-        self, context: Context, event: Any = None, summary: dict[str, Any] | None = None
+        self,
+        context: Context,
+        event: Any = None,  # noqa: ARG002 - Airflow's resume signature; the summary comes in kwargs
+        summary: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Resumes when the execute window has reopened: execute (again deferring if needed), then wait."""
         # The deferral's kwargs carry the summary; dag.test() drops them, so the XCom is the fallback.
@@ -314,9 +317,9 @@ class DataPushOperator(BaseOperator):
         job = self.push_job(self._pool, context)
         job.job_id = self._job_id = str(summary["job_id"])
         job.execute(self.duplicate_removal_column, on_quota=self._quota_deferral(summary))
-        return self._wait(context, job, summary)
+        return self._wait(job, summary)
 
-    def _wait(self, context: Context, job: PushJob, summary: dict[str, Any]) -> dict[str, Any] | None:
+    def _wait(self, job: PushJob, summary: dict[str, Any]) -> dict[str, Any] | None:
         push = {**summary, "status": "QUEUED"}
         self._job_id = str(push["job_id"])
         if not self.wait_for_completion:
@@ -340,7 +343,7 @@ class DataPushOperator(BaseOperator):
             )
         return self._finish(job, push, job.wait(self.poll_interval, self.timeout_seconds))
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG002 - Airflow's signature
         """Resumes after the trigger fired: success returns the push summary, anything else fails."""
         push = dict(event.get("push") or {})
         self._job_id = event.get("job_id")
@@ -359,7 +362,7 @@ class DataPushOperator(BaseOperator):
         report_hook_lineage(self, push.get("data_pool_id"))
         return job.finish(push, status, self.delete_job_on_success)
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:  # noqa: ARG002 - OpenLineage's signature
         """OpenLineage: the file, object-storage path or SQL table read -> ``celonis://<host>`` ``<pool>/<table>``
         (``None`` when ``apache-airflow-providers-openlineage`` is not installed)."""
         return openlineage_facets(self)

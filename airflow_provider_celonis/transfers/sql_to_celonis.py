@@ -195,7 +195,7 @@ class SqlRowStream:
                 conn.cancel()  # psycopg2 / psycopg
             elif conn is not None and hasattr(conn, "interrupt"):
                 conn.interrupt()  # sqlite3
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - on_kill cleans up as far as it can
             self.log.warning("Could not cancel the query: %s", exc)
         self.close()
 
@@ -206,7 +206,7 @@ class SqlRowStream:
                 continue
             try:
                 closable.close()
-            except Exception as exc:  # closing a cursor of a dead connection must not hide the real error
+            except Exception as exc:  # noqa: BLE001 - closing a cursor of a dead connection must not hide the real error
                 self.log.debug("Closing the %s failed: %s", what, exc)
 
 

@@ -40,7 +40,7 @@ def configured_rate() -> float:
         from airflow.configuration import conf
 
         return conf.getfloat("celonis", "trigger_requests_per_second", fallback=DEFAULT_REQUESTS_PER_SECOND)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no usable Airflow configuration: the default
         return DEFAULT_REQUESTS_PER_SECOND
 
 

@@ -146,7 +146,7 @@ class DataPushJobTrigger(BaseTrigger):
         try:
             ready = hook if isinstance(hook, CelonisHook) else await hook
             await ready.acancel_job(self.job_id, self.data_pool_id)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed cancel is logged and reported, not raised
             self.log.warning("Could not cancel Celonis job %s: %s", self.job_id, exc)
             return False
         self.log.info("Cancelled Celonis job %s: %s", self.job_id, why)

@@ -82,7 +82,7 @@ class PoolStatusBoard:
             try:
                 jobs = await (await self.hook()).alist_jobs(self.pool)
                 snapshot = Snapshot({str(job.get("id")): job for job in jobs})
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting trigger, which raises it
                 snapshot = Snapshot(error=exc)
             self._snapshot = snapshot
             updated, self._updated = self._updated, asyncio.Event()

@@ -110,7 +110,9 @@ def check_split(tmp_path: Path, case: dict[str, Any]) -> None:
     pos = len(head)
     for number, chunk in enumerate(chunks, 1):
         assert chunk.name == f"orders.csv.part-{number:05d}.csv"
-        assert chunk.start == pos and chunk.end in boundaries and chunk.end > chunk.start
+        assert chunk.start == pos
+        assert chunk.end in boundaries
+        assert chunk.end > chunk.start
         assert chunk.size == len(head) + chunk.end - chunk.start <= max_bytes
         data = read_chunk(chunk)
         assert data == head + (head + body)[chunk.start : chunk.end]
@@ -244,16 +246,16 @@ def test_unterminated_quote_with_escape(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"max_bytes": 0},
-        {"max_bytes": 10, "quote": b'""'},
-        {"max_bytes": 10, "escape": b"\n"},
-        {"max_bytes": 10, "line_ending": b"\r"},
+        ({"max_bytes": 0}, "max_bytes must be a positive int"),
+        ({"max_bytes": 10, "quote": b'""'}, "quote must be a single byte"),
+        ({"max_bytes": 10, "escape": b"\n"}, "cannot be a line ending byte"),
+        ({"max_bytes": 10, "line_ending": b"\r"}, "line_ending must be"),
     ],
 )
-def test_bad_arguments_fail_at_call(tmp_path: Path, kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+def test_bad_arguments_fail_at_call(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         split_csv(tmp_path / "missing.csv", **kwargs)
 
 
@@ -271,10 +273,8 @@ def test_multipart_encoder_streams_exact_body(tmp_path: Path) -> None:
         body = encoder.read()
     assert body == multipart(expected, chunk.name).read()
     assert encoder.len == len(body)
-    assert (
-        b'filename="orders.csv.part-00002.csv"' in body
-        and b"\r\n\r\n" + expected + b"\r\n--b0undary--" in body
-    )
+    assert b'filename="orders.csv.part-00002.csv"' in body
+    assert b"\r\n\r\n" + expected + b"\r\n--b0undary--" in body
 
 
 def test_multipart_encoder_memory_stays_flat(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def type_tasks(files: dict[str, Path]) -> None:
 
 @pytest.fixture(scope="module")
 def landed(
-    airflow_db: Path,  # migrates the metadata DB before the DAG runs
+    airflow_db: Path,  # noqa: ARG001 - migrates the metadata DB before the DAG runs
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     """Run the DAG once; the landed rows (by id) per kind, the task states and the jobs."""

@@ -342,14 +342,20 @@ def test_every_run_succeeds(stack: Stack, finished: dict[str, list[dict[str, Any
     assert not failed
 
 
-def test_pool_bounds_concurrent_pushes(stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
+@pytest.mark.usefixtures("finished")
+def test_pool_bounds_concurrent_pushes(
+    stack: Stack,
+) -> None:
     stats = stack.emulator(stack.fanout_url, "/emulator/api/stats")
     print(f"[e2e {stack.executor}] fan-out emulator stats: {stats}", file=sys.stderr)
     assert 1 <= stats["max_concurrent_open_jobs"] <= POOL_SLOTS
     assert stats["open_jobs"] == 0
 
 
-def test_waits_ran_in_the_triggerer(stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
+@pytest.mark.usefixtures("finished")
+def test_waits_ran_in_the_triggerer(
+    stack: Stack,
+) -> None:
     deferred = sorted(t for t, seen in stack.observed_states.items() if "deferred" in seen)
     assert deferred, f"no fan-out task was seen deferred: {stack.observed_states}"
     # The triggerer writes each trigger's log next to its task's log: <task log>.trigger.<n>.log
@@ -364,7 +370,10 @@ def test_waits_ran_in_the_triggerer(stack: Stack, finished: dict[str, list[dict[
     assert "triggers currently running" in (stack.out / "triggerer.log").read_text(errors="replace")
 
 
-def test_data_landed_row_for_row(stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
+@pytest.mark.usefixtures("finished")
+def test_data_landed_row_for_row(
+    stack: Stack,
+) -> None:
     got = sorted(stack.rows(stack.fanout_url, "fanout"), key=lambda r: r["id"])
     expected = [
         {"id": i * 1000 + j, "part": i, "label": f"p{i}-r{j}", "amount": j * 0.5}
@@ -623,12 +632,15 @@ def test_connection_form_in_the_ui(stack: Stack) -> None:
 
             kind, ok = _test_result(page, UI_CONN_ID)
             page.screenshot(shots / "connection-test-success.png")
-            assert kind == "success" and "Test Connection Successful" in ok, (kind, ok)
+            assert kind == "success", (kind, ok)
+            assert "Test Connection Successful" in ok, (kind, ok)
             assert f"data pool {DATA_POOL}" in ok, ok
 
             kind, bad = _test_result(page, UI_WRONG_KEY_CONN_ID)
             page.screenshot(shots / "connection-test-wrong-key.png")
-            assert kind == "error" and "Test Connection Failed" in bad and "401" in bad, (kind, bad)
+            assert kind == "error", (kind, bad)
+            assert "Test Connection Failed" in bad, (kind, bad)
+            assert "401" in bad, (kind, bad)
             if _portless_test_is_rejected():
                 assert len(rewritten) == 2, rewritten
             assert not problems, "\n".join(problems)
@@ -650,4 +662,5 @@ def test_connection_test_over_rest(stack: Stack) -> None:
     ok = stack.api.post("/connections/test", body)
     assert ok["status"] is True, ok
     bad = stack.api.post("/connections/test", {**body, "password": "wrong-key"})
-    assert bad["status"] is False and "401" in bad["message"], bad
+    assert bad["status"] is False, bad
+    assert "401" in bad["message"], bad

@@ -330,7 +330,8 @@ def _kill_task(stack: Stack, dag_id: str, run_id: str) -> tuple[int, int]:
     else:
         os.kill(runner.pid, signal.SIGKILL)
     psutil.wait_procs([supervisor, runner], timeout=10)
-    assert not runner.is_running() and not supervisor.is_running()
+    assert not runner.is_running()
+    assert not supervisor.is_running()
     return supervisor.pid, runner.pid
 
 
@@ -344,11 +345,15 @@ def _assert_one_done_job(emu: Emulator, table: str) -> dict[str, Any]:
     jobs = emu.jobs()
     assert [(j["targetName"], j["status"]) for j in jobs] == [(table, "DONE")], jobs
     stats = emu.stats()
-    assert stats["open_jobs"] == 0 and stats["jobs_by_status"]["NEW"] == 0, stats
+    assert stats["open_jobs"] == 0, stats
+    assert stats["jobs_by_status"]["NEW"] == 0, stats
     return jobs[0]
 
 
-def test_worker_killed_mid_upload_is_retried(stack: Stack, tails_on_failure: None) -> None:
+@pytest.mark.usefixtures("tails_on_failure")
+def test_worker_killed_mid_upload_is_retried(
+    stack: Stack,
+) -> None:
     dag_id = "kill_upload"
     emu = stack.emulators[dag_id]
     emu.faults(
@@ -388,7 +393,10 @@ def test_worker_killed_mid_upload_is_retried(stack: Stack, tails_on_failure: Non
     assert emu.rows(dag_id) == [_row(i) for i in range(UPLOAD_ROWS)]
 
 
-def test_worker_killed_while_waiting_is_retried(stack: Stack, tails_on_failure: None) -> None:
+@pytest.mark.usefixtures("tails_on_failure")
+def test_worker_killed_while_waiting_is_retried(
+    stack: Stack,
+) -> None:
     dag_id = "kill_wait"
     emu = stack.emulators[dag_id]
     run_id = stack.trigger(dag_id)
@@ -413,7 +421,10 @@ def test_worker_killed_while_waiting_is_retried(stack: Stack, tails_on_failure: 
     assert emu.rows(dag_id) == [_row(i) for i in range(SMALL_ROWS)]
 
 
-def test_triggerer_restarted_while_job_runs(stack: Stack, tails_on_failure: None) -> None:
+@pytest.mark.usefixtures("tails_on_failure")
+def test_triggerer_restarted_while_job_runs(
+    stack: Stack,
+) -> None:
     dag_id = "triggerer_restart"
     emu = stack.emulators[dag_id]
     run_id = stack.trigger(dag_id)

@@ -27,13 +27,17 @@ def test_job_lifecycle_on_both_base_paths(shared_emulator: EmulatorServer, base:
     r = api.session.post(root + slash, json={"targetName": "t", "type": "REPLACE", "fileType": "PARQUET"})
     assert r.status_code == 200, r.text
     job = r.json()
-    assert set(job) == JOB_FIELDS and job["status"] == "NEW" and job["dataPoolId"] == api.pool
+    assert set(job) == JOB_FIELDS
+    assert job["status"] == "NEW"
+    assert job["dataPoolId"] == api.pool
     data = parquet_bytes({"id": [1]})
     r = api.session.post(f"{root}/{job['id']}/chunks/upserted", files={"file": ("c.parquet", data)})
-    assert r.status_code == 200 and r.content == b""  # documented: "200 OK, No Content"
+    assert r.status_code == 200
+    assert r.content == b""
     [chunk] = api.session.get(f"{root}/{job['id']}/chunks").json()
     assert set(chunk) == {"id", "creationDate", "type", "pushJobId", "checksum"}
-    assert chunk["type"] == "UPSERT" and chunk["pushJobId"] == job["id"]
+    assert chunk["type"] == "UPSERT"
+    assert chunk["pushJobId"] == job["id"]
     assert chunk["checksum"] != hashlib.md5(data).hexdigest()  # opaque: not a digest of the bytes
     assert [j["id"] for j in api.session.get(root + slash).json()] == [job["id"]]
     assert api.session.post(f"{root}/{job['id']}{slash}").status_code == 200
@@ -61,9 +65,11 @@ def test_execute_twice_is_409_and_chunks_after_execute_are_locked(api: Api) -> N
     job = api.create()
     assert api.execute(job["id"]).status_code == 200
     r = api.execute(job["id"])
-    assert r.status_code == 409 and set(r.json()) == {"reference", "message", "shortMessage"}
+    assert r.status_code == 409
+    assert set(r.json()) == {"reference", "message", "shortMessage"}
     r = api.upload(job["id"], parquet_bytes({"id": [1]}))
-    assert r.status_code == 400 and r.json()["message"] == "Job already locked"
+    assert r.status_code == 400
+    assert r.json()["message"] == "Job already locked"
     assert api.wait(job["id"])["logs"] == ["no chunks to apply"]
 
 
@@ -75,7 +81,8 @@ def test_unknown_job_is_404_everywhere(api: Api) -> None:
     assert api.session.post(f"{missing}/cancel").status_code == 404
     assert api.session.get(f"{missing}/chunks").status_code == 404
     r = api.session.post(f"{missing}/chunks/upserted", files={"file": ("c", b"x")})
-    assert r.status_code == 404 and set(r.json()) == {"reference", "message", "shortMessage"}
+    assert r.status_code == 404
+    assert set(r.json()) == {"reference", "message", "shortMessage"}
 
 
 def test_jobs_are_scoped_to_their_pool(api: Api, shared_emulator: EmulatorServer) -> None:
@@ -133,12 +140,14 @@ def test_running_is_observable_and_cancel_stops_it() -> None:
 def test_bad_credentials_are_401(api: Api, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}
     r = requests.get(api.base, headers=headers)
-    assert r.status_code == 401 and set(r.json()) == {"reference", "message", "shortMessage"}
+    assert r.status_code == 401
+    assert set(r.json()) == {"reference", "message", "shortMessage"}
 
 
 def test_api_keys_and_pool_restrictions() -> None:
     with running_emulator(app_keys=("app=p1",), api_keys=("user", "narrow=p2,p3")) as emu:
-        assert emu.app_key == "app" and emu.api_key == "user"
+        assert emu.app_key == "app"
+        assert emu.api_key == "user"
         assert Api(emu, "p1", "AppKey app").session.get(Api(emu, "p1").base).status_code == 200
         assert requests.get(Api(emu, "p2").base, headers={"Authorization": "AppKey app"}).status_code == 403
         assert requests.get(Api(emu, "p9").base, headers={"Authorization": "Bearer user"}).status_code == 200
@@ -163,4 +172,5 @@ def test_known_pools_only_when_pools_are_given() -> None:
 
 def test_unknown_route_is_404_json(api: Api) -> None:
     r = api.session.get(f"{api.emu.url}/integration/api/v1/nothing")
-    assert r.status_code == 404 and "message" in r.json()
+    assert r.status_code == 404
+    assert "message" in r.json()

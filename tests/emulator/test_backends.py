@@ -83,7 +83,8 @@ def test_data_push_lifecycle_and_locking(make_state: Any, profile: str) -> None:
     backend.execute("p", job["id"], None)
     with pytest.raises(ApiError) as locked:
         upload(state, job["id"], data)
-    assert locked.value.status == 400 and locked.value.message == "Job already locked"
+    assert locked.value.status == 400
+    assert locked.value.message == "Job already locked"
     with pytest.raises(ApiError) as again:
         backend.execute("p", job["id"], None)
     assert again.value.status == 409
@@ -103,9 +104,11 @@ def test_too_many_requests_per_profile(make_state: Any, profile: str) -> None:
     response = limited.value.response()
     assert response.status_code == 429
     if profile == "documented":
-        assert response.body == b"" and "retry-after" not in response.headers
+        assert response.body == b""
+        assert "retry-after" not in response.headers
     else:
-        assert int(response.headers["retry-after"]) >= 1 and b"shortMessage" in response.body
+        assert int(response.headers["retry-after"]) >= 1
+        assert b"shortMessage" in response.body
     assert backend.job("p", job["id"])["status"] == "NEW"
 
 
@@ -115,7 +118,8 @@ def test_declared_connection_ids(make_state: Any) -> None:
     with pytest.raises(ApiError) as unknown:
         backend.create_job("p", {"targetName": "t", "type": "DELTA", "connectionId": "c2"})
     assert unknown.value.status == 404
-    assert backend.list_jobs("p")[0]["connectionId"] == "c1" and len(backend.list_jobs("p")) == 1
+    assert backend.list_jobs("p")[0]["connectionId"] == "c1"
+    assert len(backend.list_jobs("p")) == 1
 
 
 KEY = IngestionKeySpec("AK", "secret", "conn-1", "pool-1")
@@ -126,7 +130,8 @@ def test_ingestion_keys_and_tables_per_profile(make_state: Any) -> None:
     documented.check_key(KEY, "connection/conn-1/orders/a.parquet", writing=True)
     with pytest.raises(S3Error) as refused:
         documented.check_key(KEY, "connection/conn-1/other/a.parquet", writing=True)
-    assert refused.value.code == "NoSuchTable" and "'other'" in refused.value.message
+    assert refused.value.code == "NoSuchTable"
+    assert "'other'" in refused.value.message
     with pytest.raises(S3Error) as foreign:
         documented.check_key(KEY, "connection/conn-2/orders/a.parquet", writing=False)
     assert foreign.value.status == 403
@@ -182,8 +187,12 @@ def test_fault_skip_lets_requests_pass_first() -> None:
     registry = FaultRegistry()
     registry.add(Fault.from_json({"path": "/chunks", "action": "close_after", "skip": 2, "count": 1}))
     assert [registry.take("POST", "/j/chunks") is not None for _ in range(4)] == [False, False, True, False]
-    for bad in ({"path": "x", "skip": -1}, {"path": "x", "action": "status_after", "status": 99}):
-        with pytest.raises(ValueError):
+    bad_faults = (
+        ({"path": "x", "skip": -1}, "skip must be 0 or more"),
+        ({"path": "x", "action": "status_after", "status": 99}, "status must be an HTTP status"),
+    )
+    for bad, message in bad_faults:
+        with pytest.raises(ValueError, match=message):
             Fault.from_json(bad)
 
 

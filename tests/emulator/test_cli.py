@@ -38,7 +38,8 @@ def test_cli_starts_prints_url_and_stops_on_sigterm(tmp_path: object) -> None:
             if found := re.search(r"http://127\.0\.0\.1:\d+", line):
                 url = found.group(0)
                 break
-        assert url and key
+        assert url
+        assert key
         assert requests.get(f"{url}/emulator/health", timeout=10).status_code == 200
         r = requests.get(
             f"{url}/integration/api/v1/data-push/p/jobs/", headers={"Authorization": f"AppKey {key}"}
@@ -59,9 +60,11 @@ def test_parse_args_options() -> None:
             "--token-ttl", "5", "--quota-window-seconds", "6", "--job-duration", "0.5",
         ]
     )  # fmt: skip
-    assert s.app_keys[0].key == "a" and s.app_keys[0].pools == frozenset({"p1", "p2"})
+    assert s.app_keys[0].key == "a"
+    assert s.app_keys[0].pools == frozenset({"p1", "p2"})
     assert s.api_keys[0].key == "b"
     assert s.oauth_clients[0].scopes == frozenset({"x", "y"})
-    assert s.pools == ("p1",) and s.max_chunk_bytes == 10 * 1024 * 1024
+    assert s.pools == ("p1",)
+    assert s.max_chunk_bytes == 10 * 1024 * 1024
     assert (s.execute_per_second, s.execute_per_hour, s.token_ttl) == (3, 4, 5)
     assert (s.quota_window_seconds, s.job_duration) == (6, 0.5)

@@ -19,7 +19,9 @@ SCHEMA = {
 
 def push_csv(api: Api, data: bytes, options: dict[str, Any], **fields: Any) -> dict[str, Any]:
     fields.setdefault("tableSchema", SCHEMA)
-    job: dict[str, Any] = api.push("c", "REPLACE", [data], fileType="CSV", csvParsingOptions=options, **fields)
+    job: dict[str, Any] = api.push(
+        "c", "REPLACE", [data], fileType="CSV", csvParsingOptions=options, **fields
+    )
     return job
 
 

@@ -28,7 +28,8 @@ def test_status_fault_answers_without_processing(api: Api) -> None:
     assert len(api.session.get(f"{api.emu.url}/emulator/api/faults").json()) == 1
     for _ in range(2):
         r = api.session.post(api.base, json={"targetName": "t", "type": "DELTA"})
-        assert r.status_code == 503 and r.headers["Retry-After"] == "2"
+        assert r.status_code == 503
+        assert r.headers["Retry-After"] == "2"
     assert api.session.get(api.base).json() == []
     assert api.create()["status"] == "NEW"
     assert api.session.get(f"{api.emu.url}/emulator/api/faults").json() == []
@@ -62,7 +63,8 @@ def test_next_job_error(api: Api) -> None:
     )
     assert r.status_code == 200
     job = api.push("t", "DELTA", [parquet_bytes({"id": [1]})])
-    assert job["status"] == "ERROR" and job["logs"] == ["disk on fire"]
+    assert job["status"] == "ERROR"
+    assert job["logs"] == ["disk on fire"]
     assert api.push("t", "DELTA", [parquet_bytes({"id": [1]})])["status"] == "DONE"
 
 

@@ -48,7 +48,7 @@ BASE = "/data-ingestion/api/v1/data-push"
 def all_routes() -> list[tuple[str, str]]:
     """(method, path template) of every route the emulator app serves."""
     settings = build_settings()
-    app: Any = create_app(settings, EmulatorState(settings, Path("/nonexistent")))
+    app: Any = create_app(EmulatorState(settings, Path("/nonexistent")))
     while not hasattr(app, "routes"):  # through the stats and fault middlewares
         app = app.app
     return sorted((m, r.path) for r in app.routes for m in getattr(r, "methods", None) or ())
@@ -61,7 +61,7 @@ def emu() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture
-def session(emu: EmulatorServer) -> requests.Session:
+def session(emu: EmulatorServer) -> requests.Session:  # noqa: ARG001 - the server must be up
     s = requests.Session()
     s.headers["Authorization"] = f"AppKey {KEY}"
     return s
@@ -212,6 +212,7 @@ def _assert_no_stray_state(emu: EmulatorServer) -> None:
     finally:
         cur.close()
     assert schemas - {"main", "information_schema", "pg_catalog", "pool-1", "temp"} == set(), schemas
-    assert not (emu.data_dir.parent / "x").exists() and not Path("x").exists()
+    assert not (emu.data_dir.parent / "x").exists()
+    assert not Path("x").exists()
     r = requests.get(f"{emu.url}/emulator/health", timeout=10)
     assert r.status_code == 200

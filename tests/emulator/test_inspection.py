@@ -41,7 +41,8 @@ def test_stats_count_requests_and_open_jobs() -> None:
         stats = api.session.get(f"{emu.url}/emulator/api/stats").json()
         assert stats["max_concurrent_open_jobs"] == 3
         assert stats["open_jobs"] == 1
-        assert stats["jobs_by_status"]["NEW"] == 1 and stats["jobs_by_status"]["DONE"] == 1
+        assert stats["jobs_by_status"]["NEW"] == 1
+        assert stats["jobs_by_status"]["DONE"] == 1
         assert stats["requests"]["POST /integration/api/v1/data-push/{pool_id}/jobs/"] == 3
         assert stats["requests"]["DELETE /integration/api/v1/data-push/{pool_id}/jobs/{job_id}"] == 1
         assert stats["requests_total"] == sum(stats["requests"].values())
@@ -53,5 +54,8 @@ def test_html_overview_shows_jobs_and_tables_but_no_keys() -> None:
         api = Api(emu, "p")
         api.push("orders", "REPLACE", [parquet_bytes({"id": [1], "v": ["hello"]})])
         page = requests.get(f"{emu.url}/").text
-        assert "orders" in page and "DONE" in page and "hello" in page and "(1 rows)" in page
+        assert "orders" in page
+        assert "DONE" in page
+        assert "hello" in page
+        assert "(1 rows)" in page
         assert "very-secret-key" not in page

@@ -22,7 +22,8 @@ def test_client_credentials_basic_and_form() -> None:
         r = token(emu.url, ("full", "s3cret"), scope="integration.data-pools")
         assert r.status_code == 200
         body = r.json()
-        assert body["token_type"] == "Bearer" and body["expires_in"] == 899
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == 899
         assert body["scope"] == "integration.data-pools"
         assert Api(emu, auth=f"Bearer {body['access_token']}").session.get(Api(emu).base).status_code == 200
         r = token(emu.url, client_id="narrow", client_secret="pw")
@@ -34,12 +35,15 @@ def test_client_credentials_basic_and_form() -> None:
 def test_wrong_client_scope_and_grant() -> None:
     with running_emulator(oauth_clients=CLIENTS) as emu:
         r = token(emu.url, ("full", "wrong"))
-        assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+        assert r.status_code == 401
+        assert r.json()["error"] == "invalid_client"
         assert token(emu.url, client_id="nobody", client_secret="x").status_code == 401
         r = token(emu.url, ("narrow", "pw"), scope="integration.data-pools")
-        assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
+        assert r.status_code == 400
+        assert r.json()["error"] == "invalid_scope"
         r = requests.post(f"{emu.url}/oauth2/token", data={"grant_type": "password"}, auth=("full", "s3cret"))
-        assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
+        assert r.status_code == 400
+        assert r.json()["error"] == "unsupported_grant_type"
 
 
 def test_token_without_data_push_scope_is_403() -> None:
@@ -78,7 +82,8 @@ def test_per_second_limit(profile: str) -> None:
             assert limited[0].headers["Retry-After"] == "1"
             assert set(limited[0].json()) == {"reference", "message", "shortMessage"}
         else:  # the docs: "429 Too Many Requests, No Content", no Retry-After promised
-            assert "Retry-After" not in limited[0].headers and limited[0].content == b""
+            assert "Retry-After" not in limited[0].headers
+            assert limited[0].content == b""
 
 
 @pytest.mark.parametrize("profile", ["documented", "lenient"])

@@ -17,7 +17,8 @@ def test_tables_jobs_and_chunks_survive_restart() -> None:
         api.upload(pending["id"], parquet_bytes({"id": [3]}))
         url, data_dir = emu.url, emu.data_dir
         emu.restart()
-        assert emu.url == url and emu.data_dir == data_dir
+        assert emu.url == url
+        assert emu.data_dir == data_dir
         api = Api(emu, "p1")
         assert api.job(done["id"])["status"] == "DONE"
         assert api.rows("t", "id") == [{"id": 1}, {"id": 2}]

@@ -39,7 +39,8 @@ def test_documented_upload_answers_200_without_content(api: Api) -> None:
     job = api.create()
     for kind in ("upserted", "deleted"):
         r = api.upload(job["id"], parquet_bytes({"id": [1]}), kind)
-        assert r.status_code == 200 and r.content == b""
+        assert r.status_code == 200
+        assert r.content == b""
     assert [c["type"] for c in listing(api, job["id"])] == ["UPSERT", "DELETE"]
 
 
@@ -47,7 +48,8 @@ def test_lenient_upload_answers_the_chunk_with_its_md5(lenient: Api) -> None:
     job = lenient.create()
     data = parquet_bytes({"id": [1]})
     chunk = lenient.upload(job["id"], data).json()
-    assert chunk["checksum"] == hashlib.md5(data).hexdigest() and chunk["pushJobId"] == job["id"]
+    assert chunk["checksum"] == hashlib.md5(data).hexdigest()
+    assert chunk["pushJobId"] == job["id"]
     assert listing(lenient, job["id"]) == [chunk]
 
 
@@ -67,7 +69,8 @@ def test_chunk_checksum_modes(api: Api, lenient: Api, profile: str, mode: str) -
     if mode == "none":
         assert "checksum" not in chunk
     elif mode == "opaque":
-        assert isinstance(chunk["checksum"], str) and chunk["checksum"] not in expected.values()
+        assert isinstance(chunk["checksum"], str)
+        assert chunk["checksum"] not in expected.values()
     else:
         assert chunk["checksum"] == expected[mode]
 
@@ -107,7 +110,8 @@ def test_cli_profile_region_connections_and_ingestion_config(tmp_path: Path) -> 
             str(config),
         ]
     )
-    assert s.profile == "documented" and s.region == "eu-central-1"
+    assert s.profile == "documented"
+    assert s.region == "eu-central-1"
     assert [(c.connection_id, c.pool_id) for c in s.connections] == [("c1", "p1"), ("c2", None)]
     assert [(t.table, t.primary_keys, t.age_column) for t in s.ingestion_tables] == [
         ("orders", ("order_id",), "v"),
@@ -127,7 +131,8 @@ def test_declared_connections_are_checked(shared_emulator: EmulatorServer) -> No
             assert r.status_code == status, (conn, r.text)
         other = Api(shared_emulator, pool="pool-d")
         r = other.session.post(other.base, json={**body, "connectionId": "conn-a"})
-        assert r.status_code == 404 and "conn-a" in r.json()["message"]
+        assert r.status_code == 404
+        assert "conn-a" in r.json()["message"]
     finally:
         shared_emulator.settings.connections = ()
 
@@ -139,19 +144,23 @@ def test_documented_names_rule_is_the_same_for_parquet_and_csv(
     data = b"id,a b\n1,x\n" if file_type == "CSV" else parquet_bytes({"id": [1], "a b": ["x"]})
     job = api.push("t", "REPLACE", [data], fileType=file_type)
     assert job["status"] == "ERROR"
-    assert "'a b'" in job["logs"][0] and "letters, digits, '_' and '-'" in job["logs"][0]
+    assert "'a b'" in job["logs"][0]
+    assert "letters, digits, '_' and '-'" in job["logs"][0]
     assert lenient.push("t", "REPLACE", [data], fileType=file_type)["status"] == "DONE"
 
 
 def test_invalid_names_in_the_job_name_the_name_and_the_rule(api: Api) -> None:
     r = api.session.post(api.base, json={"targetName": "my table", "type": "DELTA"})
     error = r.json()["errors"][0]
-    assert r.status_code == 400 and error["attribute"] == "targetName"
-    assert "'my table'" in error["error"] and "letters, digits" in error["error"]
+    assert r.status_code == 400
+    assert error["attribute"] == "targetName"
+    assert "'my table'" in error["error"]
+    assert "letters, digits" in error["error"]
     schema = {"columns": [{"columnName": "ok"}, {"columnName": "bad.name"}]}
     r = api.session.post(api.base, json={"targetName": "t", "type": "DELTA", "tableSchema": schema})
     error = r.json()["errors"][0]
-    assert error["attribute"] == "tableSchema.columns[1].columnName" and "'bad.name'" in error["error"]
+    assert error["attribute"] == "tableSchema.columns[1].columnName"
+    assert "'bad.name'" in error["error"]
 
 
 def test_csv_unquoted_empty_is_null_and_quoted_empty_is_empty_string(api: Api) -> None:
@@ -173,7 +182,8 @@ def test_csv_quoted_empty_in_a_declared_integer_column_is_an_error(api: Api) -> 
         ]
     }
     job = api.push("c", "REPLACE", [b'id,n\n1,""\n'], fileType="CSV", tableSchema=schema)
-    assert job["status"] == "ERROR" and "'n'" in job["logs"][0]
+    assert job["status"] == "ERROR"
+    assert "'n'" in job["logs"][0]
 
 
 def add_fault(api: Api, **fault: object) -> None:
@@ -215,6 +225,7 @@ def test_injected_429_with_and_without_retry_after(faults: Api, headers: dict[st
     job = api.create()
     add_fault(api, method="POST", path=rf"/jobs/{job['id']}$", status=429, body="", headers=headers)
     r = api.execute(job["id"])
-    assert r.status_code == 429 and r.headers.get("Retry-After") == headers.get("Retry-After")
+    assert r.status_code == 429
+    assert r.headers.get("Retry-After") == headers.get("Retry-After")
     assert api.job(job["id"])["status"] == "NEW"  # answered without processing
     assert api.execute(job["id"]).status_code == 200

@@ -40,7 +40,9 @@ def hook(celonis_conn: Callable[..., str]) -> CelonisHook:
     return CelonisHook(celonis_conn(), retry_policy=FAST)
 
 
-def push(hook: CelonisHook, tmp_path: Path, rows: list[dict[str, Any]], table: str = "orders") -> dict[str, Any]:
+def push(
+    hook: CelonisHook, tmp_path: Path, rows: list[dict[str, Any]], table: str = "orders"
+) -> dict[str, Any]:
     job = hook.create_job(table, "DELTA", keys=["id"])
     hook.upload_chunk(job["id"], parquet_file(tmp_path, rows))
     hook.execute_job(job["id"])

@@ -29,7 +29,8 @@ def test_keys_of_another_type_are_refused() -> None:
 
 
 def test_sizes_below_a_megabyte_are_kb() -> None:
-    assert human_size(1234) == "1.2 KB" and human_size(2_500_000) == "2.5 MB"
+    assert human_size(1234) == "1.2 KB"
+    assert human_size(2_500_000) == "2.5 MB"
 
 
 def test_deferred_wait_times_out_after_the_trigger_deadline() -> None:
@@ -38,9 +39,10 @@ def test_deferred_wait_times_out_after_the_trigger_deadline() -> None:
     op = DataPushOperator(task_id="push", target_table="t", source="x", deferrable=True, timeout=100)
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
-        op._wait({}, None, {"job_id": "j", "data_pool_id": "p"})  # type: ignore[arg-type]
+        op._wait(None, {"job_id": "j", "data_pool_id": "p"})  # type: ignore[arg-type]
     trigger_end = deferred.value.trigger.end_time
-    assert trigger_end is not None and trigger_end <= time.time() + 100
+    assert trigger_end is not None
+    assert trigger_end <= time.time() + 100
     assert deferred.value.timeout is not None
     assert before + deferred.value.timeout.total_seconds() > trigger_end + DEFER_MARGIN - 1
 

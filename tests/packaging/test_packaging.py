@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,12 @@ from tests.packaging.wheel_manifest import REPO, package_files, sdist_problems, 
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """sdist and wheel built from this checkout by uv, as CI and the release workflow build them."""
     out = tmp_path_factory.mktemp("dist")
     uv = [found] if (found := shutil.which("uv")) else ["python3.11", "-m", "uv"]  # the Makefile's bootstrap
     subprocess.run([*uv, "build", "--quiet", "--out-dir", str(out)], cwd=REPO, check=True)
-    yield out
+    return out
 
 
 def _wheel(dist: Path) -> Path:
@@ -122,7 +121,8 @@ def test_readme_versions_table_matches_ci_lanes_exactly() -> None:
 
 def test_docs_hook_points_links_outside_docs_at_the_repository() -> None:
     spec = importlib.util.spec_from_file_location("docs_hooks", REPO / "docs" / "hooks.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
     config = {"repo_url": "https://example.invalid/repo/"}

@@ -475,7 +475,7 @@ def test_concurrent_pushes_into_one_table_never_share_a_job(
             job.execute()
             job.wait(0.2, 60)
             used.append(report.job_id)
-        except BaseException as exc:  # a thread's failure is asserted in the test's thread
+        except BaseException as exc:  # noqa: BLE001 - a thread's failure is asserted in the test's thread
             errors.append(exc)
 
     with caplog.at_level(logging.WARNING, logger="concurrent-push"):

@@ -31,7 +31,11 @@ def submitted_job(tmp_path: Path, keys: list[str] | None = None) -> str:
     return str(job["id"])
 
 
-MODES: dict[str, dict[str, Any]] = {"poke": {"mode": "poke"}, "reschedule": {"mode": "reschedule"}, "deferrable": {"deferrable": True}}
+MODES: dict[str, dict[str, Any]] = {
+    "poke": {"mode": "poke"},
+    "reschedule": {"mode": "reschedule"},
+    "deferrable": {"deferrable": True},
+}
 
 
 @pytest.mark.usefixtures("celonis_conn")

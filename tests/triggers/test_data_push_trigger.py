@@ -33,20 +33,26 @@ def executed_job(tmp_path: Path, rows: list[dict[str, Any]], keys: list[str] | N
     return str(job["id"])
 
 
-def test_fires_success_on_done(celonis_conn: Any, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_fires_success_on_done(tmp_path: Path) -> None:
     job_id = executed_job(tmp_path, [{"id": 1}])
     event = asyncio.run(first_event(DataPushJobTrigger(job_id, POOL, poll_interval=0.2, push={"rows": 1})))
-    assert event["status"] == "success" and event["job_status"] == "DONE" and event["push"] == {"rows": 1}
+    assert event["status"] == "success"
+    assert event["job_status"] == "DONE"
+    assert event["push"] == {"rows": 1}
 
 
-def test_fires_error_with_logs(celonis_conn: Any, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_fires_error_with_logs(tmp_path: Path) -> None:
     job_id = executed_job(tmp_path, [{"id": 1}], keys=["absent"])
     event = asyncio.run(first_event(DataPushJobTrigger(job_id, POOL, poll_interval=0.2)))
-    assert event["status"] == "error" and event["job_status"] == "ERROR"
+    assert event["status"] == "error"
+    assert event["job_status"] == "ERROR"
     assert any("absent" in line for line in event["logs"])
 
 
-def test_deadline_inside_trigger_cancels_job(celonis_conn: Any, landed: EmulatorClient) -> None:
+@pytest.mark.usefixtures("celonis_conn", "landed")
+def test_deadline_inside_trigger_cancels_job() -> None:
     job = CelonisHook().create_job("t", "DELTA")  # stays NEW: never finishes on its own
     started = time.monotonic()
     trigger = DataPushJobTrigger(job["id"], POOL, poll_interval=5, end_time=time.time() + 1.0)
@@ -56,7 +62,8 @@ def test_deadline_inside_trigger_cancels_job(celonis_conn: Any, landed: Emulator
     assert CelonisHook().get_job(job["id"])["status"] == "CANCELED"
 
 
-def test_on_kill_cancels_but_cleanup_does_not(celonis_conn: Any) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_on_kill_cancels_but_cleanup_does_not() -> None:
     hook = CelonisHook()
     first, second = hook.create_job("t", "DELTA"), hook.create_job("t", "DELTA")
     asyncio.run(DataPushJobTrigger(first["id"], POOL).cleanup())
@@ -65,17 +72,20 @@ def test_on_kill_cancels_but_cleanup_does_not(celonis_conn: Any) -> None:
     assert hook.get_job(second["id"])["status"] == "CANCELED"
 
 
-def test_serialized_kwargs_are_json_and_secret_free(celonis_conn: Any, emulator: Any) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_serialized_kwargs_are_json_and_secret_free(emulator: Any) -> None:
     classpath, kwargs = DataPushJobTrigger(
         "j1", POOL, poll_interval=3, end_time=123.0, push={"rows": 5}
     ).serialize()
     text = json.dumps(kwargs)
     assert classpath == "airflow_provider_celonis.triggers.data_push.DataPushJobTrigger"
-    assert emulator.app_key not in text and "AppKey" not in text
+    assert emulator.app_key not in text
+    assert "AppKey" not in text
     assert DataPushJobTrigger(**json.loads(text)).serialize() == (classpath, kwargs)
 
 
-def test_many_triggers_share_one_loop(celonis_conn: Any, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_many_triggers_share_one_loop(tmp_path: Path) -> None:
     job_ids = [executed_job(tmp_path, [{"id": i}]) for i in range(5)]
 
     async def all_events() -> list[dict[str, Any]]:
@@ -86,16 +96,16 @@ def test_many_triggers_share_one_loop(celonis_conn: Any, tmp_path: Path) -> None
         )
 
     events = asyncio.run(all_events())
-    assert [e["job_id"] for e in events] == job_ids and {e["status"] for e in events} == {"success"}
+    assert [e["job_id"] for e in events] == job_ids
+    assert {e["status"] for e in events} == {"success"}
 
 
 class Py310TimeoutError(Exception):
     """What ``asyncio.wait_for`` raises on Python 3.10: ``asyncio.TimeoutError``, not the builtin."""
 
 
-def test_waits_survive_python310_timeouts(
-    celonis_conn: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_waits_survive_python310_timeouts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On 3.10 a timed-out wait raised an error the trigger and the status board did not catch."""
     real_wait_for, real_timeout = asyncio.wait_for, asyncio.TimeoutError
 
@@ -120,23 +130,25 @@ def test_waits_survive_python310_timeouts(
 
     # Bounded, so that the failure before the fix (the board's task died: no more refreshes) is not a hang.
     success, timeout = asyncio.run(real_wait_for(both(), 60))
-    assert success["status"] == "success" and timeout["status"] == "timeout"
+    assert success["status"] == "success"
+    assert timeout["status"] == "timeout"
 
 
-def test_deadline_leaves_a_job_it_does_not_own(celonis_conn: Any) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_deadline_leaves_a_job_it_does_not_own() -> None:
     """A sensor's trigger (cancel_on_kill=False) times out without touching the job."""
     job = CelonisHook().create_job("t", "DELTA")
     trigger = DataPushJobTrigger(
         job["id"], POOL, poll_interval=5, end_time=time.time() + 1.0, cancel_on_kill=False
     )
     event = asyncio.run(first_event(trigger))
-    assert event["status"] == "timeout" and "left it as it is" in event["message"]
+    assert event["status"] == "timeout"
+    assert "left it as it is" in event["message"]
     assert CelonisHook().get_job(job["id"])["status"] == "NEW"
 
 
-def test_cancel_at_deadline_is_bounded(
-    celonis_conn: Any, landed: EmulatorClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_cancel_at_deadline_is_bounded(landed: EmulatorClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cancel that hangs cannot hold the trigger past its budget (the defer timeout is later still)."""
     from airflow_provider_celonis.triggers import data_push
 
@@ -146,11 +158,13 @@ def test_cancel_at_deadline_is_bounded(
     event = asyncio.run(
         first_event(DataPushJobTrigger(job["id"], POOL, poll_interval=5, end_time=time.time() + 0.5))
     )
-    assert event["status"] == "timeout" and "could not confirm its cancel" in event["message"]
+    assert event["status"] == "timeout"
+    assert "could not confirm its cancel" in event["message"]
     assert data_push.DEFER_MARGIN > data_push.CANCEL_BUDGET
 
 
-def test_serialized_trigger_without_the_new_flag_keeps_cancelling(celonis_conn: Any) -> None:
+@pytest.mark.usefixtures("celonis_conn")
+def test_serialized_trigger_without_the_new_flag_keeps_cancelling() -> None:
     """Triggers serialized before ``cancel_at_deadline`` existed behave as before."""
     _, kwargs = DataPushJobTrigger("j1", POOL, cancel_on_kill=False).serialize()
     kwargs.pop("cancel_at_deadline")

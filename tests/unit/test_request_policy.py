@@ -56,7 +56,8 @@ def test_no_content_endpoints_ignore_the_answer(status: int, body: bytes) -> Non
 
 def test_broken_json_where_an_answer_is_read_fails() -> None:
     decision = run("list_jobs", answer(200, b"{not json", Content_Type="application/json"))
-    assert decision.action is Action.FAIL and "invalid JSON" in str(decision.error)
+    assert decision.action is Action.FAIL
+    assert "invalid JSON" in str(decision.error)
 
 
 @pytest.mark.parametrize(
@@ -71,8 +72,10 @@ def test_broken_json_where_an_answer_is_read_fails() -> None:
 )
 def test_empty_error_bodies_still_name_status_and_call(status: int, cls: type, text: str) -> None:
     decision = run("get_job", answer(status))
-    assert decision.action is Action.FAIL and type(decision.error) is cls
-    assert text in str(decision.error) and "get_job (X /p)" in str(decision.error)
+    assert decision.action is Action.FAIL
+    assert type(decision.error) is cls
+    assert text in str(decision.error)
+    assert "get_job (X /p)" in str(decision.error)
 
 
 @pytest.mark.parametrize(
@@ -86,20 +89,25 @@ def test_empty_error_bodies_still_name_status_and_call(status: int, cls: type, t
 )
 def test_error_bodies_of_any_shape_give_celonis_message(body: bytes, content_type: str, message: str) -> None:
     decision = run("create_job", answer(400, body, Content_Type=content_type))
-    assert decision.action is Action.FAIL and message in str(decision.error)
+    assert decision.action is Action.FAIL
+    assert message in str(decision.error)
 
 
 def test_401_on_oauth_refreshes_the_token_once() -> None:
     first = run("list_jobs", Attempt(1, 0.0, 401, {}, b"", can_refresh=True))
-    assert first.action is Action.RETRY and first.refresh_token and first.delay == 0
+    assert first.action is Action.RETRY
+    assert first.refresh_token
+    assert first.delay == 0
     second = run("list_jobs", Attempt(2, 0.0, 401, {}, b"", can_refresh=False))
-    assert second.action is Action.FAIL and isinstance(second.error, CelonisAuthError)
+    assert second.action is Action.FAIL
+    assert isinstance(second.error, CelonisAuthError)
 
 
 def test_503_retries_with_backoff_until_attempts_are_spent() -> None:
     for number in range(1, POLICY.max_attempts):
         decision = run("get_job", answer(503, number=number))
-        assert decision.action is Action.RETRY and 0 < decision.delay <= POLICY.max_delay
+        assert decision.action is Action.RETRY
+        assert 0 < decision.delay <= POLICY.max_delay
     assert run("get_job", answer(503, number=POLICY.max_attempts)).action is Action.FAIL
 
 
@@ -109,32 +117,37 @@ def test_max_elapsed_stops_retrying() -> None:
 
 def test_retry_after_is_honoured() -> None:
     decision = run("execute_job", answer(429, Retry_After="3"))
-    assert decision.action is Action.RETRY and 3 <= decision.delay <= 3.5
+    assert decision.action is Action.RETRY
+    assert 3 <= decision.delay <= 3.5
 
 
 def test_429_without_retry_after_backs_off_with_jitter() -> None:
     """Celonis documents 429 as "No Content": no Retry-After is promised."""
     delays = {run("execute_job", answer(429, number=2)).delay for _ in range(20)}
-    assert all(POLICY.base_delay / 2 <= d <= 1.0 for d in delays) and len(delays) > 1
+    assert all(POLICY.base_delay / 2 <= d <= 1.0 for d in delays)
+    assert len(delays) > 1
 
 
 def test_429_beyond_inline_wait_resumes_at_the_full_hour_when_unsaid() -> None:
     """The hourly execute budget: the operator waits until the window reopens, at the full UTC hour."""
     decision = run("execute_job", answer(429, elapsed=9.9, number=3))
-    assert decision.action is Action.FAIL and isinstance(decision.error, CelonisRateLimitError)
+    assert decision.action is Action.FAIL
+    assert isinstance(decision.error, CelonisRateLimitError)
     assert decision.error.resume_at == datetime(2026, 1, 1, 13, 0, tzinfo=timezone.utc)
     assert decision.error.retry_after == 40 * 60
 
 
 def test_429_with_a_long_retry_after_goes_to_the_operator_at_once() -> None:
     decision = run("execute_job", answer(429, Retry_After="1800"))
-    assert decision.action is Action.FAIL and isinstance(decision.error, CelonisRateLimitError)
+    assert decision.action is Action.FAIL
+    assert isinstance(decision.error, CelonisRateLimitError)
     assert decision.error.retry_after == 1800
 
 
 def test_429_when_attempts_are_spent_is_a_rate_limit_error() -> None:
     decision = run("execute_job", answer(429, number=POLICY.max_attempts))
-    assert decision.action is Action.FAIL and isinstance(decision.error, CelonisRateLimitError)
+    assert decision.action is Action.FAIL
+    assert isinstance(decision.error, CelonisRateLimitError)
 
 
 @pytest.mark.parametrize("status", [502, 504])
@@ -142,7 +155,8 @@ def test_ambiguous_status_follows_the_endpoint_table(status: int) -> None:
     for name, endpoint in ENDPOINTS.items():
         decision = run(name, answer(status))
         if endpoint.on_ambiguous == "reconcile":
-            assert decision.action is Action.RECONCILE and decision.then is not None
+            assert decision.action is Action.RECONCILE
+            assert decision.then is not None
             assert decision.then.action is Action.RETRY
         else:
             assert decision.action is Action.RETRY
@@ -156,7 +170,8 @@ def test_the_table_marks_every_call_that_changes_state_without_idempotence() -> 
 def test_reconcile_on_the_last_attempt_then_fails() -> None:
     decision = run("upload_chunk", answer(502, number=POLICY.max_attempts))
     assert decision.action is Action.RECONCILE
-    assert decision.then is not None and decision.then.action is Action.FAIL
+    assert decision.then is not None
+    assert decision.then.action is Action.FAIL
 
 
 @pytest.mark.parametrize(
@@ -174,7 +189,8 @@ def test_answer_lost_after_sending_is_ambiguous(exc: BaseException) -> None:
 
 def test_not_sent_is_retried_even_where_reconcile_is_the_rule() -> None:
     decision = run("upload_chunk", lost(requests.exceptions.ConnectTimeout("connect timed out")))
-    assert decision.action is Action.RETRY and "no answer" in str(decision.error)
+    assert decision.action is Action.RETRY
+    assert "no answer" in str(decision.error)
 
 
 def test_a_bug_is_not_retried() -> None:

@@ -33,7 +33,8 @@ def test_unquoted_empty_is_null_quoted_empty_is_empty_string_in_every_type(tmp_p
     # A quoted "" in a numeric column is an empty string, not a number: the column becomes STRING.
     assert source.schema.field("n").type == pa.string()
     assert [r["n"] for r in got] == [None, None, "5", "NULL", ""]
-    assert source.schema.field("f").type == pa.float64() and [r["f"] for r in got][:3] == [None, None, 1.5]
+    assert source.schema.field("f").type == pa.float64()
+    assert [r["f"] for r in got][:3] == [None, None, 1.5]
     assert [r["d"] for r in got] == [None, None, "2024-01-02", None, ""]
     assert [r["b"] for r in got] == [None, None, "true", None, ""]
 
@@ -101,11 +102,15 @@ def test_drift_in_a_later_block_widens_and_rereads(
     with pytest.raises(SchemaDrift) as raised:
         rows(source)
     drift = raised.value
-    assert drift.column == "amount" and drift.new == widened and drift.widened is not None
-    assert "column 'amount' holds" in str(drift) and "in row 3001" in str(drift)
+    assert drift.column == "amount"
+    assert drift.new == widened
+    assert drift.widened is not None
+    assert "column 'amount' holds" in str(drift)
+    assert "in row 3001" in str(drift)
     got = rows(drift.widened)
     assert drift.widened.schema.field("amount").type == widened
-    assert len(got) == 3001 and got[-1]["amount"] == last
+    assert len(got) == 3001
+    assert got[-1]["amount"] == last
     assert got[7]["amount"] == ("7" if widened == pa.string() else 7.0)
 
 
@@ -130,7 +135,9 @@ def test_with_widening_restarts_until_it_fits(tmp_path: Path, monkeypatch: pytes
 
     got = with_widening(lambda: rows(current["source"]), on_drift)
     assert restarts == ["int64->double", "double->string"]
-    assert len(got) == 6001 and got[3000]["amount"] == "2.5" and got[-1]["amount"] == "n/a"
+    assert len(got) == 6001
+    assert got[3000]["amount"] == "2.5"
+    assert got[-1]["amount"] == "n/a"
 
 
 def test_drift_in_a_stream_read_once_is_the_clear_error() -> None:
@@ -167,9 +174,8 @@ def test_timestamps_read_as_microseconds_whatever_the_first_block_suggests(tmp_p
         pa.timestamp("us", "UTC"),
     ]
     got = rows(source)
-    assert got[0]["a"] == dt.datetime(2024, 1, 2, 3, 4, 5, 123000) and got[1]["a"] == dt.datetime(
-        9999, 12, 31
-    )
+    assert got[0]["a"] == dt.datetime(2024, 1, 2, 3, 4, 5, 123000)
+    assert got[1]["a"] == dt.datetime(9999, 12, 31)
     assert got[0]["z"] == dt.datetime(2024, 1, 2, 1, 4, 5, 500000, tzinfo=dt.timezone.utc)
 
 
@@ -196,7 +202,10 @@ def test_push_widening_replans_with_the_widened_source(
         open_source(str(drifting_csv(tmp_path / "d.csv", "A12"))), open_source(pa.table({"id": [1]}))
     )
     got = push_widening(lambda ps: [rows(p.source) for p in ps], parts, replan, lambda: cleaned.append(1))
-    assert cleaned == [1] and len(got[0]) == 3001 and got[0][-1]["amount"] == "A12" and got[1] == [{"id": 1}]
+    assert cleaned == [1]
+    assert len(got[0]) == 3001
+    assert got[0][-1]["amount"] == "A12"
+    assert got[1] == [{"id": 1}]
 
     once = replan(
         open_source(str(drifting_csv(tmp_path / "e.csv", "A12"))), open_source(iter([pa.table({"id": [1]})]))

@@ -40,7 +40,7 @@ def parquet_problem(path: Path) -> str | None:
     """Why a file is not an uncompressed parquet file (read from its footer), or None when it is."""
     try:
         meta = pq.ParquetFile(path).metadata
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the client's error, reported back
         return f"the object is not a readable parquet file: {exc}"
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
