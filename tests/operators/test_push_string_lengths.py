@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from tests.helpers import EmulatorClient, xcom
 
@@ -21,8 +22,9 @@ def batches() -> Iterator[pa.RecordBatch]:
         yield pa.record_batch({"id": pa.array(range(start, start + 5_000)), "text": pa.array(text)})
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_a_later_longer_string_starts_the_job_over_wider_and_lands_uncut(
-    make_dag: Any, celonis_conn: Any, landed: EmulatorClient
+    make_dag: Any, landed: EmulatorClient
 ) -> None:
     dag = make_dag(
         source=batches,
@@ -34,7 +36,8 @@ def test_a_later_longer_string_starts_the_job_over_wider_and_lands_uncut(
     run = dag.test()
     assert run.state == "success"
     result = xcom(run, "push")
-    assert result["rows"] == 40_000 and result["chunks"] > 2
+    assert result["rows"] == 40_000
+    assert result["chunks"] > 2
     rows = landed.rows("widened")
     assert len(rows) == 40_000
     assert {r["id"]: r["text"] for r in rows} == {
@@ -49,8 +52,9 @@ def test_a_later_longer_string_starts_the_job_over_wider_and_lands_uncut(
     assert requests["DELETE /data-ingestion/api/v1/data-push/{pool_id}/jobs/{job_id}"] == 1
 
 
+@pytest.mark.usefixtures("celonis_conn")
 def test_lengths_declared_from_the_first_chunk_have_room_to_spare(
-    make_dag: Any, celonis_conn: Any, landed: EmulatorClient
+    make_dag: Any, landed: EmulatorClient
 ) -> None:
     """No later value is longer: one job, created once, its length between the longest and twice that."""
     dag = make_dag(

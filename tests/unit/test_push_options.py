@@ -62,11 +62,14 @@ def test_job_spec_declares_the_given_lengths_for_measured_columns_only() -> None
     spec = PushSpec("t", table_schema=[{"columnName": "t", "columnType": "STRING", "fieldLength": 9}])
     parts = prepare(spec, "pool", open_source(table), None, logging.getLogger("t"))
     columns = {c["columnName"]: c for c in job_spec(spec, parts, {"s": 64})["table_schema"]}
-    assert columns["s"]["fieldLength"] == 64 and columns["t"]["fieldLength"] == 9
+    assert columns["s"]["fieldLength"] == 64
+    assert columns["t"]["fieldLength"] == 9
 
 
 @pytest.mark.parametrize(("idle", "many"), [(True, True), (False, False)])
-def test_an_idle_link_gets_a_chunk_early(tmp_path, monkeypatch, idle: bool, many: bool) -> None:
+def test_an_idle_link_gets_a_chunk_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, idle: bool, many: bool
+) -> None:
     from airflow_provider_celonis.datapath import pipeline
 
     monkeypatch.setattr(pipeline, "EARLY_CHUNK_BYTES", 64 << 10)
