@@ -38,3 +38,8 @@ def test_airflow_conn_splits_fields_from_extra(airflow_conn: Callable[..., str],
         None,
     )
     assert conn.extra_dejson == {"data_pool_id": POOL}
+
+
+def test_make_dag_takes_tasks_or_an_operator_not_both(make_dag: Callable[..., Any]) -> None:
+    with pytest.raises(TypeError, match="not both"):
+        make_dag(tasks=lambda: None, source="x.csv")
