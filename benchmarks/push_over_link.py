@@ -138,7 +138,8 @@ def run_warmup(url: str) -> dict[str, Any]:
         tiny, index=False
     )
     run_baseline(tiny, url)
-    return run_ours(tiny, 1 << 20, url, False)
+    figures: dict[str, Any] = run_ours(tiny, 1 << 20, url, False)
+    return figures
 
 
 def run_wire(size: int) -> dict[str, Any]:

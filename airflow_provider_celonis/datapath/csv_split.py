@@ -125,21 +125,7 @@ def _split(
         pos = first if has_header else skip
         part = 0
         while pos < size:
-            if size - pos <= budget:
-                in_quote, records = sc.scan(pos, size, find_last=False)
-                if in_quote:
-                    raise sc.unterminated(pos)
-                end = size
-            else:
-                end, records = sc.scan(pos, pos + budget, find_last=True)
-                if end < 0:
-                    if sc.scan(pos, size, find_last=False)[0]:
-                        raise sc.unterminated(pos)
-                    raise ValueError(
-                        f"{path}: the record starting at byte offset {pos} (line {sc.line_of(pos)}) does not "
-                        f"fit in max_bytes={max_bytes} ({len(header)} header bytes + at most {budget} bytes "
-                        "of records); raise max_bytes"
-                    )
+            end, records = _chunk_end(sc, path, size, pos, budget, max_bytes, len(header))
             part += 1
             yield CsvChunk(
                 path=path,
@@ -150,3 +136,24 @@ def _split(
                 records=records,
             )
             pos = end
+
+
+def _chunk_end(
+    sc: Scanner, path: Path, size: int, pos: int, budget: int, max_bytes: int, header_bytes: int
+) -> tuple[int, int]:
+    """Where the chunk starting at ``pos`` ends (after its last whole record) and how many records it holds."""
+    if size - pos <= budget:
+        in_quote, records = sc.scan(pos, size, find_last=False)
+        if in_quote:
+            raise sc.unterminated(pos)
+        return size, records
+    end, records = sc.scan(pos, pos + budget, find_last=True)
+    if end < 0:
+        if sc.scan(pos, size, find_last=False)[0]:
+            raise sc.unterminated(pos)
+        raise ValueError(
+            f"{path}: the record starting at byte offset {pos} (line {sc.line_of(pos)}) does not "
+            f"fit in max_bytes={max_bytes} ({header_bytes} header bytes + at most {budget} bytes "
+            "of records); raise max_bytes"
+        )
+    return end, records
