@@ -246,6 +246,51 @@ def summarize(
     return out
 
 
+#: Rows of the table (and lines of the chart): figure key, label.
+SERIES = [
+    ("conversion_s", "conversion alone (no HTTP)"),
+    ("wire_s", "wire time of the bytes sent"),
+    ("default_s", "ours, default (STRING lengths measured)"),
+    ("schema_s", "ours, table_schema given"),
+    ("zstd_s", "ours, default, compression=zstd"),
+    ("none_s", "ours, default, compression=none"),
+    ("baseline_s", "baseline (pycelonis way)"),
+]
+
+
+def markdown_table(figures: dict[str, Any]) -> str:
+    """Push time per link speed, seconds (the text form of the chart)."""
+    links = [link for link in LINKS if link in figures]
+    lines = ["| seconds | " + " | ".join(links) + " |", "| --- |" + " --- |" * len(links)]
+    for key, label in SERIES:
+        if any(key in figures[link] for link in links):
+            cells = [str(figures[link].get(key, "-")) for link in links]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def draw_chart(figures: dict[str, Any], path: Path) -> None:
+    """Push time against link speed (needs matplotlib; the benchmark itself does not)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    links = [link for link in LINKS if link in figures]
+    fig, axis = plt.subplots(figsize=(7, 4.2))
+    for key, label in SERIES:
+        if key in ("zstd_s", "none_s") or not all(key in figures[link] for link in links):
+            continue
+        style = ":" if key in ("conversion_s", "wire_s") else "o-"
+        axis.plot(links, [figures[link][key] for link in links], style, label=label)
+    axis.set(title="Push time against link speed (lower is better)", xlabel="link", ylabel="seconds")
+    axis.set_ylim(bottom=0)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -256,6 +301,7 @@ def main() -> None:
     parser.add_argument(
         "--modes", default=",".join([*OURS, "baseline"]), help="comma-separated contenders over each link"
     )
+    parser.add_argument("--chart", help="also draw push time against link speed into this PNG (matplotlib)")
     parser.add_argument(
         "--child",
         choices=["conversion", "limit", "wire", "warmup", "baseline", *OURS],
@@ -297,6 +343,9 @@ def main() -> None:
         sys.exit(1)
     finally:
         ns.close()
+    print(markdown_table(figures), file=sys.stderr)
+    if args.chart:
+        draw_chart(figures, Path(args.chart))
     figures["input_bytes"] = csv.stat().st_size
     figures["chunk_size_bytes"] = chunk
     print(json.dumps(figures))
