@@ -142,6 +142,42 @@ def run_warmup(url: str) -> dict[str, Any]:
     return figures
 
 
+INGESTION = ("bench-ak", "bench-sk", "bench-conn")
+
+
+def run_ingestion(size: int, url: str, concurrency: int) -> dict[str, Any]:
+    """``size`` bytes as one object through ``CelonisDataIngestionHook.upload_file`` (boto3 multipart,
+    ``concurrency`` parts at a time); only the transfer is timed."""
+    access, secret, connection = INGESTION
+    os.environ["AIRFLOW_CONN_CELONIS_INGEST_BENCH"] = json.dumps(
+        {
+            "conn_type": "celonis_data_ingestion",
+            "host": url,
+            "login": access,
+            "password": secret,
+            "extra": {"connection_id": connection, "region": "us-east-1"},  # the emulator's default
+        }
+    )
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from airflow_provider_celonis.hooks.data_ingestion import CelonisDataIngestionHook
+
+    path = OUT / f"ingestion-{os.getpid()}.parquet"
+    rows = max(1, size // (64 << 10))  # uncompressed, as the ingestion API wants: 64 KiB of text a row
+    text = pa.array(["x" * (64 << 10)] * rows)
+    table = pa.table({"id": range(rows), "payload": text})
+    pq.write_table(table, path, compression="NONE", use_dictionary=False)
+    size = path.stat().st_size
+    try:
+        hook = CelonisDataIngestionHook("celonis_ingest_bench")
+        started = time.perf_counter()
+        hook.upload_file(path, "bench_ingestion", f"c{concurrency}.parquet", max_concurrency=concurrency)
+        return {"seconds": time.perf_counter() - started, "parquet_bytes": size}
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def run_wire(size: int) -> dict[str, Any]:
     """``size`` bytes over one TCP connection through the (shaped) loopback: the link's real pace."""
     server = socket.create_server(("127.0.0.1", 0))
@@ -179,6 +215,9 @@ def child(args: argparse.Namespace) -> None:
         result = run_warmup(args.url)
     elif args.child == "wire":
         result = run_wire(int(args.url))
+    elif args.child.startswith("ingestion"):
+        size, url = args.url.split(",", 1)
+        result = run_ingestion(int(size), url, int(args.child.removeprefix("ingestion_c")))
     elif args.child == "baseline":
         result = run_baseline(csv, args.url)
     else:
@@ -200,17 +239,25 @@ def measure(mode: str, csv: Path, chunk: int, url: str = "", namespace: str | No
     return result
 
 
-def over_link(link: str, ns: ShapedNamespace, csv: Path, chunk: int, modes: list[str]) -> dict[str, Any]:
+def over_link(
+    link: str, ns: ShapedNamespace, csv: Path, chunk: int, modes: list[str], ingestion: bool = True
+) -> dict[str, Any]:
     """Every contender over one shaped link, the emulator inside the namespace too."""
     ns.shape(link)
     data_dir = OUT / f"link-emulator-{os.getpid()}"
     results: dict[str, dict[str, Any]] = {}
     emulator_cmd = ["ip", "netns", "exec", ns.name]
     try:
-        with EmulatorProcess(data_dir, ["--max-chunk-bytes", "1GiB"], prefix=emulator_cmd) as emulator:
+        extra = ["--max-chunk-bytes", "1GiB", "--ingestion-key", ":".join(INGESTION)]
+        extra += ["--ingestion-table", f"{INGESTION[2]}:bench_ingestion:id"]
+        with EmulatorProcess(data_dir, extra, prefix=emulator_cmd) as emulator:
             measure("warmup", csv, chunk, emulator.url, ns.name)
             for mode in modes:
                 results[mode] = measure(mode, csv, chunk, emulator.url, ns.name)
+            if ingestion and "default" in results:  # the default push's bytes as one S3 object
+                sent = f"{results['default']['parquet_bytes']},{emulator.url}"
+                for mode in ("ingestion_c1", "ingestion_c4"):
+                    results[mode] = measure(mode, csv, chunk, sent, ns.name)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
@@ -255,6 +302,8 @@ SERIES = [
     ("zstd_s", "ours, default, compression=zstd"),
     ("none_s", "ours, default, compression=none"),
     ("baseline_s", "baseline (pycelonis way)"),
+    ("ingestion_c1_s", "ingestion upload of those bytes, 1 part at a time"),
+    ("ingestion_c4_s", "ingestion upload of those bytes, 4 parts at a time"),
 ]
 
 
@@ -279,7 +328,9 @@ def draw_chart(figures: dict[str, Any], path: Path) -> None:
     links = [link for link in LINKS if link in figures]
     fig, axis = plt.subplots(figsize=(7, 4.2))
     for key, label in SERIES:
-        if key in ("zstd_s", "none_s") or not all(key in figures[link] for link in links):
+        if key in ("zstd_s", "none_s", "ingestion_c1_s", "ingestion_c4_s") or not all(
+            key in figures[link] for link in links
+        ):
             continue
         style = ":" if key in ("conversion_s", "wire_s") else "o-"
         axis.plot(links, [figures[link][key] for link in links], style, label=label)
@@ -304,7 +355,7 @@ def main() -> None:
     parser.add_argument("--chart", help="also draw push time against link speed into this PNG (matplotlib)")
     parser.add_argument(
         "--child",
-        choices=["conversion", "limit", "wire", "warmup", "baseline", *OURS],
+        choices=["conversion", "limit", "wire", "warmup", "baseline", *OURS, "ingestion_c1", "ingestion_c4"],
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--csv", help=argparse.SUPPRESS)

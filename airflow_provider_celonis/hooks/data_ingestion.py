@@ -38,6 +38,8 @@ REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 #: boto3 switches to multipart above this size; parts are this large (S3's minimum is 5 MiB).
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
+#: Parts sent at once: one TCP stream rarely fills a long-distance link (benchmarks/push_over_link.py).
+MULTIPART_CONCURRENCY = 4
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9_.=-]{1,200}$")
 AUTH_CODES = frozenset(
@@ -219,6 +221,7 @@ class CelonisDataIngestionHook(BaseHook):
         metadata: Mapping[str, str] | None = None,
         multipart_threshold: int = MULTIPART_THRESHOLD,
         multipart_chunksize: int = MULTIPART_CHUNK,
+        max_concurrency: int = MULTIPART_CONCURRENCY,
     ) -> str:
         """Upload one file (multipart above ``multipart_threshold``); returns the object key."""
         from boto3.s3.transfer import TransferConfig
@@ -227,7 +230,7 @@ class CelonisDataIngestionHook(BaseHook):
         transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=max(multipart_chunksize, 5 * 1024 * 1024),
-            max_concurrency=4,
+            max_concurrency=max(1, max_concurrency),
         )
         extra = {"Metadata": dict(metadata)} if metadata else None
         self._call(
