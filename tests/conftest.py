@@ -13,6 +13,7 @@ Airflow DB, and collection fails if one does. Tests under ``tests/e2e/`` are mar
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests import dag_builder
-from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, conn_env
+from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, conn_env, load_dag
 
 _HOME = Path(tempfile.mkdtemp(prefix="celonis-airflow-home-"))
 _DAGS = _HOME / "dags"
@@ -52,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 #: Fixtures that start a service or need the Airflow DB: not allowed in the unit layer.
 SERVICE_FIXTURES = frozenset(
-    {"airflow_db", "make_dag", "emulator", "celonis_conn", "landed", "celonis_emulator"}
+    {"airflow_db", "make_dag", "example_dag", "emulator", "celonis_conn", "landed", "celonis_emulator"}
     | {"celonis_emulator_factory", "shared_emulator", "postgres"}
 )
 
@@ -132,6 +133,25 @@ def make_dag(airflow_db: Path) -> Iterator[Callable[..., Any]]:
     """
     with ExitStack() as stack:
         yield lambda *args, **kwargs: stack.enter_context(dag_builder.dag_file(*args, **kwargs))
+
+
+@pytest.fixture
+def example_dag(airflow_db: Path) -> Iterator[Callable[[str], Any]]:
+    """``example_dag("example_celonis_csv_delta")``: copy an example (and its data) into the DAGs folder, as a
+    deployment would, and load it; removed again after the test."""
+    dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    shutil.copytree(REPO / "example_dags" / "data", dags / "data", dirs_exist_ok=True)
+    copied: list[Path] = []
+
+    def load(name: str) -> Any:
+        target = dags / f"{name}.py"
+        shutil.copy(REPO / "example_dags" / f"{name}.py", target)
+        copied.append(target)
+        return load_dag(target, name)
+
+    yield load
+    for path in copied:
+        path.unlink(missing_ok=True)
 
 
 @pytest.fixture

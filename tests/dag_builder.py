@@ -9,13 +9,15 @@ tasks comes from a function that creates them (``tasks=``), called inside the DA
 from __future__ import annotations
 
 import datetime
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from tests.helpers import load_dag, write_dag
+from tests.helpers import load_dag
 
 #: DAG id -> what to build; filled by the fixture, read by the DAG file when Airflow imports it.
 SPECS: dict[str, DagSpec] = {}
@@ -87,7 +89,8 @@ def dag_file(
         operator = DataPushOperator
     dag_id = f"t_{uuid.uuid4().hex[:10]}"
     SPECS[dag_id] = DagSpec(operator, task_id, operator_kwargs, dag_kwargs or {}, tasks)
-    _, path = write_dag(DAG_FILE.format(dag_id=dag_id), name=dag_id)
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    path.write_text(DAG_FILE.format(dag_id=dag_id))
     try:
         yield load_dag(path, dag_id)
     finally:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import textwrap
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +26,6 @@ def conn_env(conn_id: str, conn_type: str = "celonis", **fields_and_extra: Any) 
     value: dict[str, Any] = {"conn_type": conn_type, **{k: v for k, v in fields.items() if v is not None}}
     value["extra"] = fields_and_extra
     return f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value)
-
-
-def write_dag(source: str, name: str | None = None) -> tuple[str, Path]:
-    """Write a DAG file into the DAGs folder; ``DAG_ID`` in the source is replaced by a unique id."""
-    dag_id = name or f"t_{uuid.uuid4().hex[:10]}"
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    path.write_text(textwrap.dedent(source).replace("DAG_ID", dag_id))
-    return dag_id, path
 
 
 def load_dag(path: Path, dag_id: str) -> Any:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import EmulatorClient, load_dag, task_states, xcom
+from tests.helpers import EmulatorClient, task_states, xcom
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 
@@ -27,24 +26,6 @@ def test_dagbag_imports_every_example() -> None:
     )
     for dag_id in bag.dag_ids:
         assert "celonis" in bag.get_dag(dag_id).tags
-
-
-@pytest.fixture
-def example(airflow_db: Path) -> Any:  # noqa: ARG001 - the example runs on the migrated DB
-    """Copy an example (and its data) into the DAGs folder, as a deployment would, and load it."""
-    dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    shutil.copytree(EXAMPLES / "data", dags / "data", dirs_exist_ok=True)
-    copied: list[Path] = []
-
-    def load(name: str) -> Any:
-        target = dags / f"{name}.py"
-        shutil.copy(EXAMPLES / f"{name}.py", target)
-        copied.append(target)
-        return load_dag(target, name)
-
-    yield load
-    for path in copied:
-        path.unlink(missing_ok=True)
 
 
 def _module_of(dag: Any) -> Any:
@@ -74,19 +55,19 @@ def normalise(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 @pytest.mark.usefixtures("celonis_conn")
-def test_csv_delta_example(example: Any, landed: EmulatorClient) -> None:
-    run = example("example_celonis_csv_delta").test()
+def test_csv_delta_example(example_dag: Callable[[str], Any], landed: EmulatorClient) -> None:
+    run = example_dag("example_celonis_csv_delta").test()
     assert task_states(run) == {"push_orders": "success"}
     assert normalise([as_csv_row(r) for r in landed.rows("orders")]) == normalise(orders())
     assert xcom(run, "push_orders")["rows"] == 200
     # Pushing the same file again upserts by key: still 200 rows.
-    assert task_states(example("example_celonis_csv_delta").test()) == {"push_orders": "success"}
+    assert task_states(example_dag("example_celonis_csv_delta").test()) == {"push_orders": "success"}
     assert len(landed.rows("orders")) == 200
 
 
 @pytest.mark.usefixtures("celonis_conn")
-def test_daily_replace_example(example: Any, landed: EmulatorClient) -> None:
-    dag = example("example_celonis_daily_replace")
+def test_daily_replace_example(example_dag: Callable[[str], Any], landed: EmulatorClient) -> None:
+    dag = example_dag("example_celonis_daily_replace")
     for _ in range(2):  # REPLACE twice: the table holds one copy
         assert task_states(dag.test()) == {"replace_exchange_rates": "success"}
     expected = _module_of(dag).exchange_rates()
@@ -98,8 +79,8 @@ def test_daily_replace_example(example: Any, landed: EmulatorClient) -> None:
 
 
 @pytest.mark.usefixtures("celonis_conn")
-def test_sensor_example(example: Any, landed: EmulatorClient) -> None:
-    run = example("example_celonis_sensor").test()
+def test_sensor_example(example_dag: Callable[[str], Any], landed: EmulatorClient) -> None:
+    run = example_dag("example_celonis_sensor").test()
     assert task_states(run) == {"submit_orders": "success", "wait_for_job": "success"}
     submitted = xcom(run, "submit_orders")
     assert submitted["status"] == "QUEUED"

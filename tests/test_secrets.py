@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import load_dag, task_states
+from tests.helpers import task_states
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 APP_KEY = "SECRET-APPKEY-7f3a9c51"
 CLIENT_SECRET = "SECRET-OAUTH-b81d42e6"
 WRONG_KEY = "SECRET-WRONGKEY-0c9e77"
@@ -45,7 +42,6 @@ def secret_emulator(celonis_emulator_factory: Any) -> Any:
     )
 
 
-@pytest.mark.usefixtures("airflow_db")
 @pytest.mark.parametrize(
     "auth",
     [
@@ -62,6 +58,7 @@ def test_examples_do_not_leak_credentials(
     auth: dict[str, Any],
     secret_emulator: Any,
     airflow_conn: Callable[..., str],
+    example_dag: Callable[[str], Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     extra = {"data_pool_id": "pool-s", **auth.get("extra", {})}
@@ -72,14 +69,7 @@ def test_examples_do_not_leak_credentials(
         password=auth["password"],
         **extra,
     )
-    dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    shutil.copytree(EXAMPLES / "data", dags / "data", dirs_exist_ok=True)
-    target = dags / f"{example}.py"
-    shutil.copy(EXAMPLES / f"{example}.py", target)
-    try:
-        run = load_dag(target, example).test()
-    finally:
-        target.unlink()
+    run = example_dag(example).test()
     assert set(task_states(run).values()) == {"success"}
     output = capsys.readouterr()
     everything = output.out + output.err + stored_texts(example)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 from airflow_provider_celonis.hooks.data_ingestion import CelonisDataIngestionHook, IngestionConnectionConfig
 from airflow_provider_celonis.hooks.errors import CelonisAuthError, CelonisConfigError
 from airflow_provider_celonis.operators.data_ingestion import DataIngestionOperator, run_stamp
-from tests.helpers import load_dag, task_states, xcom
+from tests.helpers import task_states, xcom
 from tests.ingestion.conftest import CONN, KEY_PREFIX, Ingestion
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
@@ -125,16 +123,11 @@ def test_a_retry_overwrites_the_objects_of_the_failed_try(
     assert len(ingestion.rows("retried", CONN)) == 3000
 
 
-@pytest.mark.usefixtures("airflow_db", "ingestion_conn")
-def test_nested_example_lands_as_two_linked_tables(ingestion: Ingestion) -> None:
-    dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    shutil.copytree(EXAMPLES / "data", dags / "data", dirs_exist_ok=True)
-    target = dags / "example_celonis_ingestion_nested.py"
-    shutil.copy(EXAMPLES / target.name, target)
-    try:
-        run = load_dag(target, "example_celonis_ingestion_nested").test()
-    finally:
-        target.unlink(missing_ok=True)
+@pytest.mark.usefixtures("ingestion_conn")
+def test_nested_example_lands_as_two_linked_tables(
+    example_dag: Callable[[str], Any], ingestion: Ingestion
+) -> None:
+    run = example_dag("example_celonis_ingestion_nested").test()
     assert task_states(run) == {"ingest_orders": "success"}
     ingestion.wait(xcom(run, "ingest_orders")["files"])
     assert ingestion.errors() == []
