@@ -15,10 +15,9 @@ import pytest
 if TYPE_CHECKING:
     from .server import EmulatorServer
 
-#: The fixtures' profile when a test names none. ``lenient`` until the provider's hooks no longer read the
-#: chunk-upload answer (issue 11); then ``documented``, like the CLI. ``CELONIS_EMULATOR_PROFILE`` overrides
-#: it, so the whole suite can be run against the documented profile today.
-FIXTURE_PROFILE = "lenient"
+#: The fixtures' profile when a test names none: ``documented``, like the CLI, so a test that passes does not
+#: lean on an emulator extra. ``CELONIS_EMULATOR_PROFILE`` overrides it.
+FIXTURE_PROFILE = "documented"
 
 
 def fixture_profile() -> str:

@@ -10,7 +10,6 @@ opaque chunk checksum, 429 without Retry-After) and ``lenient`` (chunk ids and M
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime
 import importlib.util
 import threading
@@ -34,28 +33,6 @@ ROWS = [
 ]
 PROFILES = ("documented", "lenient")
 CHECKSUMS = ("none", "md5", "opaque")
-
-
-def _hook_decides_from_chunk_list() -> bool:
-    """Whether the hook decides a lost upload answer from the job's chunk list (count and ids) and says
-    ``ChunkUploadUndecided`` when it cannot; until it does, a chunk may be sent twice."""
-    import inspect
-
-    from airflow_provider_celonis.hooks import celonis
-
-    return "ChunkUploadUndecided" in inspect.getsource(celonis)
-
-
-HOOK_DECIDES_FROM_CHUNK_LIST = _hook_decides_from_chunk_list()
-PENDING_HOOK = pytest.mark.xfail(
-    reason="needs the hook to decide lost upload answers from the chunk list", strict=False
-)
-
-
-def _emulator_has(setting: str) -> bool:
-    from airflow_provider_celonis.emulator.settings import EmulatorSettings
-
-    return setting in {f.name for f in dataclasses.fields(EmulatorSettings)}
 
 
 @dataclass
@@ -176,7 +153,10 @@ SCENARIOS = [
     Scenario(
         "hourly quota spent: sync operator sleeps until the window reopens",
         lambda client, emu: _spend_quota(client, emu),
-        emulator={"execute_per_hour": 1, "quota_window_seconds": QUOTA_WINDOW},
+        # The emulator's short quota window is announced through Retry-After, which only the lenient
+        # profile sends; without it the client rightly waits for the next full UTC hour (the documented
+        # window), which a test cannot. tests/hooks covers 429 without Retry-After.
+        emulator={"execute_per_hour": 1, "quota_window_seconds": QUOTA_WINDOW, "profile": "lenient"},
         connection={"retries": 1},
         expect_message="execute budget is spent",
         expect_creates=2,  # the other DAG's job too
@@ -185,7 +165,10 @@ SCENARIOS = [
         "hourly quota spent: deferrable operator defers until the window reopens",
         lambda client, emu: _spend_quota(client, emu),
         operator={"deferrable": True},
-        emulator={"execute_per_hour": 1, "quota_window_seconds": QUOTA_WINDOW},
+        # The emulator's short quota window is announced through Retry-After, which only the lenient
+        # profile sends; without it the client rightly waits for the next full UTC hour (the documented
+        # window), which a test cannot. tests/hooks covers 429 without Retry-After.
+        emulator={"execute_per_hour": 1, "quota_window_seconds": QUOTA_WINDOW, "profile": "lenient"},
         connection={"retries": 1},
         expect_message="execute budget is spent",
         expect_creates=2,  # the other DAG's job too
@@ -313,21 +296,15 @@ def _cases() -> list[Any]:
                 label = "-".join(
                     x for x in (scenario.name, profile, checksum and f"checksum {checksum}") if x
                 )
-                marks = [] if scenario.keys or HOOK_DECIDES_FROM_CHUNK_LIST else [PENDING_HOOK]
-                cases.append(pytest.param(scenario, profile, checksum, id=label, marks=marks))
+                cases.append(pytest.param(scenario, profile, checksum, id=label))
     return cases
 
 
 def _variant(profile: str | None, checksum: str | None) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     for name, value in (("profile", profile), ("chunk_checksum", checksum)):
-        if value is None:
-            continue
-        if not _emulator_has(name):
-            if value in ("lenient", "md5"):
-                continue  # what an emulator without profiles does anyway
-            pytest.skip(f"the emulator has no {name} setting yet")
-        settings[name] = value
+        if value is not None:
+            settings[name] = value
     return settings
 
 
