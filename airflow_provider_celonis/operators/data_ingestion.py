@@ -68,12 +68,15 @@ class DataIngestionOperator(BaseOperator):
         ``ObjectStoragePath``, pandas DataFrame, pyarrow Table or RecordBatchReader, or a callable
         returning one of these or an iterable of record batches or DataFrames. JSON lines and parquet
         may hold nested (struct / list) columns.
-    :param primary_keys: the table's primary key columns (templated); required because every load is
-        a delta load.
-    :param age_column: optional column whose lower values never replace higher ones (templated).
+    :param primary_keys: the primary key columns the table is configured with in Celonis (templated).
+        They do not configure anything: Celonis takes a table's keys (and its child tables' keys) from the
+        data connection's table configuration in its UI. The operator uses them to check the data before
+        any upload (present, flat, never null), so a file Celonis would refuse with ``PK NOT FOUND IN
+        INPUT FILE`` is never sent.
+    :param age_column: optional age column as configured in Celonis (templated), checked the same way.
     :param declare_keys: also send the keys as object metadata (``x-amz-meta-primary-keys``,
-        ``x-amz-meta-age-column``); Celonis takes them from the table configuration in its UI, the local
-        emulator uses them when no table is configured.
+        ``x-amz-meta-age-column``). Off by default: Celonis ignores it; only the local emulator's
+        ``--profile lenient`` reads it, for tables nobody configured.
     :param file_size_bytes: cap per parquet file (default 128 MiB).
     :param multipart_threshold: files above this size are sent as multipart uploads.
     """
@@ -91,7 +94,7 @@ class DataIngestionOperator(BaseOperator):
         primary_keys: Sequence[str],
         age_column: str | None = None,
         celonis_data_ingestion_conn_id: str = CelonisDataIngestionHook.default_conn_name,
-        declare_keys: bool = True,
+        declare_keys: bool = False,
         file_size_bytes: int = DEFAULT_FILE_BYTES,
         multipart_threshold: int = MULTIPART_THRESHOLD,
         multipart_chunksize: int = MULTIPART_CHUNK,
