@@ -51,7 +51,12 @@ def build(dag_id: str, fileloc: str) -> Any:
     """
     from airflow.sdk import DAG
 
-    spec = SPECS[dag_id]
+    spec = SPECS.get(dag_id)
+    if spec is None:
+        raise RuntimeError(
+            f"DAG {dag_id} was built by make_dag in another process: its objects live only there. dag.test() "
+            "runs tasks in that process; a real scheduler or executor needs a real DAG file (see tests/e2e)"
+        )
     dag_kwargs: dict[str, Any] = {
         "schedule": None,
         "start_date": datetime.datetime(2024, 1, 1),
