@@ -1,7 +1,7 @@
 """Turning whatever a DAG hands us into a stream of Arrow record batches.
 
 A source is opened lazily and read batch by batch, so memory follows the batch size, not the source
-size. ``describe()`` and ``paths`` feed logs and lineage; ``schema`` is known before the first batch is
+size. ``description`` and ``paths`` feed logs and lineage; ``schema`` is known before the first batch is
 read (from file metadata or a peek), which is what lets the operator validate before creating a job.
 """
 
