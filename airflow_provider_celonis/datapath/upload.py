@@ -35,8 +35,8 @@ class Widen:
 class Uploader(threading.Thread):
     """Uploads chunks once the job id is known; the first error stops it and is re-raised by ``put``.
 
-    :param bound: chunks allowed to wait in the queue (0: no limit, when the job is created after
-        every chunk was written).
+    :param bound: chunks allowed to wait in the queue (0: no limit); the writer blocks beyond it, so at most
+        a few finished chunks wait on disk for the link.
     :param start_over: deletes the job and creates a new one with the given STRING lengths (None: as
         planned); returns the new job's id.
     """
