@@ -92,7 +92,7 @@ def test_infer_type_from_first_rows() -> None:
     assert _infer_type([True, False]) == pa.bool_()
     assert _infer_type([dt.date(2024, 1, 1)]) == pa.date32()
     assert _infer_type([dt.datetime(2024, 1, 1)]) == pa.timestamp("us")
-    assert _infer_type([dt.datetime(2024, 1, 1, tzinfo=dt.UTC)]) == pa.timestamp("us", tz="UTC")
+    assert _infer_type([dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)]) == pa.timestamp("us", tz="UTC")
     assert _infer_type([None, None]) == pa.string()
     assert _infer_type(["a", 1]) == pa.string()
     assert PG_TYPES[1700] == pa.float64()  # numeric -> FLOAT
