@@ -15,6 +15,11 @@ inside a network namespace whose loopback is shaped with the kernel's token-buck
 * ``baseline``: the pycelonis way (``push_throughput.run_baseline``);
 
 each with bytes on the wire and peak RSS. The last line is one JSON object keyed by link speed.
+
+A real Celonis receives on its own machines, so by default (``--cpus split``) the emulator is pinned to the
+last CPU and every contender, conversion alone included, to the others: the bound and the push are measured
+on the same cores, and the server's work is not counted against the client. ``--cpus shared`` lets both
+use every CPU (the emulator niced), as before.
 Needs root (network namespaces, tc) and iproute2; when it cannot shape the link it says so and exits 1.
 
     python benchmarks/push_over_link.py --size 1GB
@@ -228,9 +233,34 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result), flush=True)
 
 
-def measure(mode: str, csv: Path, chunk: int, url: str = "", namespace: str | None = None) -> dict[str, Any]:
+#: CPU sets as ``taskset -c`` lists: (client, server), or None when both share every CPU.
+CpuSplit = tuple[str, str] | None
+
+
+def split_cpus(mode: str) -> CpuSplit:
+    """``split``: the last CPU for the emulator, the others for the contenders (needs 2 CPUs and taskset)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if mode == "shared":
+        return None
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        raise CannotShape("--cpus split needs at least 2 CPUs and taskset (util-linux); use --cpus shared")
+    return ",".join(map(str, cpus[:-1])), str(cpus[-1])
+
+
+def pinned(cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def measure(
+    mode: str,
+    csv: Path,
+    chunk: int,
+    url: str = "",
+    namespace: str | None = None,
+    cpus: str | None = None,
+) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", mode, "--csv", str(csv), "--chunk-size", str(chunk)]
-    cmd += ["--url", url]
+    cmd = [*pinned(cpus), *cmd, "--url", url]
     if namespace:
         cmd = ["ip", "netns", "exec", namespace, *cmd]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
@@ -240,25 +270,34 @@ def measure(mode: str, csv: Path, chunk: int, url: str = "", namespace: str | No
 
 
 def over_link(
-    link: str, ns: ShapedNamespace, csv: Path, chunk: int, modes: list[str], ingestion: bool = True
+    link: str,
+    ns: ShapedNamespace,
+    csv: Path,
+    chunk: int,
+    modes: list[str],
+    cpus: CpuSplit,
+    ingestion: bool = True,
 ) -> dict[str, Any]:
     """Every contender over one shaped link, the emulator inside the namespace too."""
     ns.shape(link)
     data_dir = OUT / f"link-emulator-{os.getpid()}"
     results: dict[str, dict[str, Any]] = {}
-    # Niced: a real Celonis does its work on its own machines, not on the cores converting the data.
-    emulator_cmd = ["ip", "netns", "exec", ns.name, "nice", "-n", "10"]
+    client = cpus[0] if cpus else None
+    # A real Celonis does its work on its own machines, not on the cores converting the data: its own CPU
+    # when split, niced when shared.
+    server = pinned(cpus[1]) if cpus else ["nice", "-n", "10"]
+    emulator_cmd = ["ip", "netns", "exec", ns.name, *server]
     try:
         extra = ["--max-chunk-bytes", "1GiB", "--ingestion-key", ":".join(INGESTION)]
         extra += ["--ingestion-table", f"{INGESTION[2]}:bench_ingestion:id"]
         with EmulatorProcess(data_dir, extra, prefix=emulator_cmd) as emulator:
-            measure("warmup", csv, chunk, emulator.url, ns.name)
+            measure("warmup", csv, chunk, emulator.url, ns.name, client)
             for mode in modes:
-                results[mode] = measure(mode, csv, chunk, emulator.url, ns.name)
+                results[mode] = measure(mode, csv, chunk, emulator.url, ns.name, client)
             if ingestion and "default" in results:  # the default push's bytes as one S3 object
                 sent = f"{results['default']['parquet_bytes']},{emulator.url}"
                 for mode in ("ingestion_c1", "ingestion_c4"):
-                    results[mode] = measure(mode, csv, chunk, sent, ns.name)
+                    results[mode] = measure(mode, csv, chunk, sent, ns.name, client)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
@@ -271,6 +310,7 @@ def summarize(
     conversion = offline["conversion"]
     out: dict[str, Any] = {"conversion_s": round(conversion["seconds"], 2)}
     out["conversion_peak_rss_mb"] = conversion["peak_rss_mb"]
+    out["conversion_cpu_s"] = conversion["cpu_seconds"]
     out["limit_s"] = round(offline["limit"]["seconds"], 2)
     for mode, result in results.items():
         if mode == "wire":
@@ -278,6 +318,8 @@ def summarize(
         out[f"{mode}_s"] = round(result["seconds"], 2)
         out[f"{mode}_bytes"] = result["parquet_bytes"]
         out[f"{mode}_peak_rss_mb"] = result["peak_rss_mb"]
+        if mode in ("default", "schema"):  # against conversion_cpu_s: what the upload costs the client
+            out[f"{mode}_cpu_s"] = result["cpu_seconds"]
         if result.get("status") not in (None, "DONE"):
             out[f"{mode}_status"] = result.get("status")
     sent = results["default"]["parquet_bytes"] if "default" in results else conversion["parquet_bytes"]
@@ -355,6 +397,12 @@ def main() -> None:
     )
     parser.add_argument("--chart", help="also draw push time against link speed into this PNG (matplotlib)")
     parser.add_argument(
+        "--cpus",
+        choices=["split", "shared"],
+        default="split",
+        help="split (default): the emulator on the last CPU, the contenders on the others; shared: all on all",
+    )
+    parser.add_argument(
         "--child",
         choices=["conversion", "limit", "wire", "warmup", "baseline", *OURS, "ingestion_c1", "ingestion_c4"],
         help=argparse.SUPPRESS,
@@ -374,6 +422,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown link or contender: {', '.join(unknown)}")
     try:
+        cpus = split_cpus(args.cpus)
         ns = ShapedNamespace()
     except CannotShape as exc:
         print(f"push_over_link: cannot shape a link here: {exc}", file=sys.stderr)
@@ -381,13 +430,14 @@ def main() -> None:
     try:
         csv = synthetic_csv(parse_size(args.size))
         print(f"input: {csv} ({csv.stat().st_size / 1e6:.0f} MB)", file=sys.stderr, flush=True)
-        offline = {mode: measure(mode, csv, chunk) for mode in ("conversion", "limit")}
+        client = cpus[0] if cpus else None
+        offline = {mode: measure(mode, csv, chunk, cpus=client) for mode in ("conversion", "limit")}
         figures = {}
         for link in links:
             print(f"-- link {link}", file=sys.stderr, flush=True)
-            results = over_link(link, ns, csv, chunk, modes)
+            results = over_link(link, ns, csv, chunk, modes, cpus)
             sent = results.get("default", offline["conversion"])["parquet_bytes"]
-            results["wire"] = measure("wire", csv, chunk, str(sent), ns.name)
+            results["wire"] = measure("wire", csv, chunk, str(sent), ns.name, client)
             figures[link] = summarize(link, offline, results)
             print(f"{link}: {json.dumps(figures[link])}", file=sys.stderr, flush=True)
     except CannotShape as exc:
@@ -400,6 +450,7 @@ def main() -> None:
         draw_chart(figures, Path(args.chart))
     figures["input_bytes"] = csv.stat().st_size
     figures["chunk_size_bytes"] = chunk
+    figures["cpus"] = {"client": cpus[0], "emulator": cpus[1]} if cpus else {"shared": True}
     print(json.dumps(figures))
 
 

@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 import requests
-from conftest import Api, parquet_bytes
 
 from airflow_provider_celonis.emulator.server import EmulatorServer
 from airflow_provider_celonis.emulator.testing import running_emulator
+from tests.emulator.api_client import Api, parquet_bytes
 
 JOB_FIELDS = {
     "id", "targetName", "lastModified", "lastPing", "status", "type", "fileType", "targetSchema",

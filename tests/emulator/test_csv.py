@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Api
+
+from tests.emulator.api_client import Api
 
 SCHEMA = {
     "columns": [

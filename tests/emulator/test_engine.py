@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
-from conftest import Api, parquet_bytes
+
+from tests.emulator.api_client import Api, parquet_bytes
 
 
 def test_replace_replaces_whole_table(api: Api) -> None:

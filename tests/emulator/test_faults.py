@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import cast
 
 import pytest
 import requests
-from conftest import Api, parquet_bytes
+
+from tests.emulator.api_client import Api, parquet_bytes
 
 
 def add_fault(api: Api, **fault: object) -> requests.Response:
     r = api.session.post(f"{api.emu.url}/emulator/api/faults", json=fault)
     assert r.status_code == 200, r.text
-    return cast("requests.Response", r)
+    return r
 
 
 @pytest.fixture(autouse=True)

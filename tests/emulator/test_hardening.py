@@ -15,7 +15,7 @@ from airflow_provider_celonis.emulator.app import create_app
 from airflow_provider_celonis.emulator.server import EmulatorServer
 from airflow_provider_celonis.emulator.state import EmulatorState
 from airflow_provider_celonis.emulator.testing import build_settings, running_emulator
-from tests.emulator.conftest import parquet_bytes
+from tests.emulator.api_client import parquet_bytes
 
 KEY = "hardening-key-0123456789"
 #: Routes open without credentials: liveness, the OAuth token endpoint (it authenticates the client

@@ -6,9 +6,9 @@ import io
 
 import pyarrow.parquet as pq
 import requests
-from conftest import Api, parquet_bytes
 
 from airflow_provider_celonis.emulator.testing import running_emulator
+from tests.emulator.api_client import Api, parquet_bytes
 
 
 def test_health_needs_no_credentials(api: Api) -> None:

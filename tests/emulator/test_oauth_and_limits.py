@@ -6,9 +6,9 @@ import time
 
 import pytest
 import requests
-from conftest import Api
 
 from airflow_provider_celonis.emulator.testing import running_emulator
+from tests.emulator.api_client import Api
 
 CLIENTS = ("full:s3cret", "narrow:pw:integration.data-pools:data_push", "other:pw:studio")
 

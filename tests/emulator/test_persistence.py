@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Api, parquet_bytes
 
 from airflow_provider_celonis.emulator.testing import running_emulator
+from tests.emulator.api_client import Api, parquet_bytes
 
 
 @pytest.mark.slow

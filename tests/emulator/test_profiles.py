@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import Api, parquet_bytes
 
 from airflow_provider_celonis.emulator.__main__ import parse_args
 from airflow_provider_celonis.emulator.server import EmulatorServer
 from airflow_provider_celonis.emulator.settings import ConnectionSpec
 from airflow_provider_celonis.emulator.testing import running_emulator
+from tests.emulator.api_client import Api, parquet_bytes
 
 
 @pytest.fixture(scope="module")

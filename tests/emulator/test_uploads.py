@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from conftest import Api
 
 from airflow_provider_celonis.emulator.testing import running_emulator
+from tests.emulator.api_client import Api
 
 MIB = 1024 * 1024
 

@@ -405,3 +405,46 @@ def test_lost_upload_answers_land_every_row_once(
     hook.execute_job(job["id"])
     hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)
     assert sorted(r["id"] for r in client.rows("orders", pool="p")) == [1, 1, 1, 1, 2, 2, 2, 2]
+
+
+class _RecordingChunk:
+    """A chunk file whose reads are recorded: how large a piece each send takes from it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reads: list[int] = []
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def open(self) -> Any:
+        handle = self.path.open("rb")
+        read = handle.read
+
+        def recorded(size: int | None = -1) -> bytes:
+            data = read(size)
+            self.reads.append(len(data))
+            return data
+
+        handle.read = recorded  # type: ignore[method-assign]
+        return handle
+
+
+def test_uploads_stream_in_large_blocks(hook: CelonisHook, tmp_path: Path, landed: EmulatorClient) -> None:
+    """A chunk goes out in 1 MiB pieces, not urllib3's 16 KiB: a 128 MiB chunk is 128 sends, not 8,192."""
+    from airflow_provider_celonis.hooks.transport import UPLOAD_BLOCK
+
+    rows = [{"id": i, "text": f"{i:08d}" * 64} for i in range(8_000)]
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, compression="none", use_dictionary=False)
+    assert path.stat().st_size > 3 * UPLOAD_BLOCK
+    chunk = _RecordingChunk(path)
+    job = hook.create_job("blocks", "REPLACE")
+    hook.upload_chunk(job["id"], chunk)
+    hook.execute_job(job["id"])
+    assert hook.wait_for_job(job["id"], poll_interval=0.2, timeout=60)["status"] == "DONE"
+    assert sum(chunk.reads) == path.stat().st_size
+    assert max(chunk.reads) >= UPLOAD_BLOCK // 2
+    assert len([n for n in chunk.reads if n]) <= path.stat().st_size // (UPLOAD_BLOCK // 2) + 2
+    assert sorted(r["id"] for r in landed.rows("blocks")) == list(range(8_000))

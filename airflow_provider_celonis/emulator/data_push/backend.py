@@ -172,14 +172,15 @@ class DataPushBackend:
             stream,
             self.store.upload_dir,
             self.settings.max_chunk_bytes,
-            "sha256" if mode == "sha256" else "md5",
+            {"md5": "md5", "sha256": "sha256"}.get(mode),
         )
+        chunk_id = str(uuid.uuid4())
         chunk = {
-            "id": str(uuid.uuid4()),
+            "id": chunk_id,
             "creationDate": now_iso(),
             "type": kind,
             "pushJobId": job_id,
-            "checksum": self._checksum(mode, received.digest),
+            "checksum": self._checksum(mode, received.digest or chunk_id),
         }
         if not self.store.add_chunk(
             job_id, chunk, received.path, received.size, lambda j: j["status"] == JobStatus.NEW.value
@@ -189,6 +190,6 @@ class DataPushBackend:
         return self.public_chunk(chunk)
 
     def _checksum(self, mode: str, digest: str) -> str:
-        if mode == "opaque":  # looks like an MD5 but is none of the bytes: a client must not compare it
+        if mode == "opaque":  # looks like an MD5 but is none of the bytes (or of anything a client knows)
             return hashlib.md5(self._salt + digest.encode()).hexdigest()
         return "" if mode == "none" else digest

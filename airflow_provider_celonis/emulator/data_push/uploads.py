@@ -24,7 +24,8 @@ MULTIPART_OVERHEAD = 64 * 1024  # room for part headers when judging a Content-L
 
 @dataclass
 class Upload:
-    """A received chunk file: where it is, its size and its digest (the algorithm the caller asked for)."""
+    """A received chunk file: where it is, its size and its digest (the algorithm the caller asked for, or
+    "" when it asked for none)."""
 
     path: Path
     size: int
@@ -38,11 +39,11 @@ def too_large(limit: int) -> ApiError:
 class _FilePartWriter:
     """Callbacks for python-multipart: keep the first ``file``/``chunk`` part, drop every other part."""
 
-    def __init__(self, out: BinaryIO, limit: int, algorithm: str) -> None:
+    def __init__(self, out: BinaryIO, limit: int, algorithm: str | None) -> None:
         self.out = out
         self.limit = limit
         self.size = 0
-        self.hash = hashlib.new(algorithm)
+        self.hash = hashlib.new(algorithm) if algorithm else None
         self.found = False
         self._header_field = b""
         self._header_value = b""
@@ -77,7 +78,8 @@ class _FilePartWriter:
         if self.size > self.limit:
             raise too_large(self.limit)
         piece = data[start:end]
-        self.hash.update(piece)
+        if self.hash is not None:
+            self.hash.update(piece)
         self.out.write(piece)
 
 
@@ -87,9 +89,10 @@ async def receive_chunk(
     stream: AsyncIterator[bytes],
     directory: Path,
     limit: int,
-    algorithm: str = "md5",
+    algorithm: str | None = "md5",
 ) -> Upload:
-    """Stream a multipart body to a file in ``directory``, hashing it with ``algorithm`` on the way.
+    """Stream a multipart body to a file in ``directory``, hashing it with ``algorithm`` on the way (None:
+    no digest, which spares a CPU-second per 300 MB when the listing shows none of the bytes).
 
     400 if malformed, 413 as soon as the file part crosses ``limit``.
     """
@@ -123,7 +126,7 @@ async def receive_chunk(
                 raise ApiError(400, f"Malformed multipart body: {exc}", short="BAD_REQUEST") from exc
         if not writer.found:
             raise ApiError(400, "Multipart body has no 'file' (or 'chunk') part", short="BAD_REQUEST")
-        return Upload(path, writer.size, writer.hash.hexdigest())
+        return Upload(path, writer.size, writer.hash.hexdigest() if writer.hash is not None else "")
     except BaseException:
         path.unlink(missing_ok=True)
         raise
