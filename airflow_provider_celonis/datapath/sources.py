@@ -122,8 +122,13 @@ def open_source(
         encoding=encoding or None,
         sanitize_names=bool(sanitize_names),
     )
-    opened = _open_any(source, what, settings)
-    return _renamed(opened, what) if sanitize_names else opened
+    return named(_open_any(source, what, settings), what, sanitize_names)
+
+
+def named(source: BatchSource, what: str, sanitize: bool) -> BatchSource:
+    """``source`` with its columns named as ``sanitize_names`` makes them, or as it is when not asked;
+    for sources opened elsewhere (a SQL cursor) so that the option means the same for every source."""
+    return _renamed(source, what) if sanitize else source
 
 
 def _open_any(source: Any, what: str, settings: ReadSettings) -> BatchSource:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from airflow_provider_celonis.datapath.sources import BatchSource
+from airflow_provider_celonis.datapath.sources import BatchSource, named
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 from airflow_provider_celonis.operators.data_push import DataPushOperator
 
@@ -278,7 +278,7 @@ class SqlToCelonisOperator(DataPushOperator):
         if not str(self.sql or "").strip():
             raise CelonisConfigError("sql is empty")
         self._stream = SqlRowStream(self.get_db_hook(), self.sql, self.parameters, self.fetch_size, self.log)
-        return self._stream.open()
+        return named(self._stream.open(), what, self.sanitize_names)
 
     def _close_stream(self) -> None:
         if self._stream is not None:

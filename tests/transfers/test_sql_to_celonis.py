@@ -191,6 +191,22 @@ def test_not_a_sql_connection_fails_before_any_job(
     assert landed.jobs() == []
 
 
+@pytest.mark.usefixtures("celonis_conn")
+def test_sanitize_names_renames_query_columns(
+    make_dag: MakeDag, emulator: Any, sqlite_conn: Any, landed: EmulatorClient
+) -> None:
+    """A query's column names follow the same rule as a file's: refused before any job, or renamed."""
+    sqlite_conn("CREATE TABLE t (id INTEGER, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, NULL);")
+    sql = 'SELECT id, v AS "first name", v || \'!\' AS "a.b" FROM t'
+    refused = run_push(make_dag, "sqlite_src", sql, "named")
+    assert task_states(refused) == {"push": "failed"}
+    assert landed.jobs() == []
+    run = run_push(make_dag, "sqlite_src", sql, "named", sanitize_names=True)
+    assert task_states(run) == {"push": "success"}
+    expected = pa.table({"id": [1, 2], "first_name": ["a", None], "a_b": ["a!", None]})
+    assert_same_rows(landed_table(emulator, "named"), expected)
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("celonis_conn")
 def test_sqlite_million_rows(make_dag: MakeDag, emulator: Any, sqlite_conn: Any) -> None:
