@@ -76,12 +76,22 @@ class Proc:
         return self.popen.poll() is None
 
     def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM the process group; SIGKILL it after ``grace`` seconds."""
+        if self.terminate():
+            self.finish(grace)
+
+    def terminate(self) -> bool:
+        """SIGTERM the process group; False if the process had already ended."""
         if self.popen.poll() is not None:
-            return
+            return False
         try:
             os.killpg(self.popen.pid, signal.SIGTERM)
         except ProcessLookupError:
-            return
+            return False
+        return True
+
+    def finish(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the process after ``terminate()``; then SIGKILL its group."""
         try:
             self.popen.wait(grace)
         except subprocess.TimeoutExpired:
@@ -116,9 +126,13 @@ class Processes:
         self.procs.append(proc)
         return proc
 
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            proc.stop()
+    def stop_all(self, grace: float = 15.0) -> None:
+        """SIGTERM every component at once, then SIGKILL what is still running ``grace`` seconds later
+        (one after the other, they took up to 20 s)."""
+        stopping = [proc for proc in reversed(self.procs) if proc.terminate()]
+        deadline = time.monotonic() + grace
+        for proc in stopping:
+            proc.finish(max(deadline - time.monotonic(), 0.0))
 
     def dead(self) -> list[str]:
         return [f"{p.name} (exit {p.popen.returncode})" for p in self.procs if not p.alive()]
