@@ -20,8 +20,12 @@ PY := $(VENV)/bin/python
 BOOTSTRAP ?= python3.11
 UV := $(BOOTSTRAP) -m uv
 # Integration tests run on pytest-xdist workers (each its own AIRFLOW_HOME, SQLite DB and emulators);
-# XDIST=0 runs them in one process. End-to-end tests (real Airflow services) always run alone, after them.
+# XDIST=0 runs them in one process. End-to-end tests (real Airflow services) run after them, never next to
+# integration tests. Their three stacks (LocalExecutor, CeleryExecutor, kill-and-restart; each with its own
+# PostgreSQL cluster, ports and AIRFLOW_HOME) run at once, each on an xdist worker of its own: --dist
+# loadscope keeps a test class (an executor's stack) or module together. E2E_XDIST=0: one after the other.
 XDIST ?= 2
+E2E_XDIST ?= 3
 PYTEST_ARGS ?=
 LINT_PATHS := airflow_provider_celonis tests example_dags benchmarks scripts .ci
 
@@ -72,8 +76,12 @@ unit: venv
 integration: venv
 	$(PY) -m pytest -m 'not e2e' -n $(XDIST) $(PYTEST_ARGS)
 
+# The end-to-end tests live in tests/e2e/: collect only there (importing the other folders costs each worker
+# ~13 s of CPU), unless PYTEST_ARGS names a path of its own (then -m e2e picks them out of that).
+E2E_PATHS = $(if $(strip $(foreach a,$(PYTEST_ARGS),$(wildcard $(firstword $(subst ::, ,$(a)))))),,tests/e2e)
 e2e: venv
-	$(PY) -m pytest -m e2e $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && echo "(no end-to-end test selected)" || exit $$rc
+	$(PY) -m pytest $(E2E_PATHS) -m e2e -n $(E2E_XDIST) --dist loadscope $(PYTEST_ARGS); \
+	rc=$$?; [ $$rc -eq 5 ] && echo "(no end-to-end test selected)" || exit $$rc
 
 _pytest: venv
 	$(MAKE) integration

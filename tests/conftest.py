@@ -7,7 +7,8 @@ objects the test passed (tests/dag_builder.py); ``airflow_conn`` registers conne
 
 Each pytest-xdist worker imports this module in its own process, so each gets its own AIRFLOW_HOME and SQLite
 DB. Tests under ``tests/unit/`` form the fast layer (``make unit``): they may not use the emulator or the
-Airflow DB, and collection fails if one does. Tests under ``tests/e2e/`` are marked ``e2e`` and run alone.
+Airflow DB, and collection fails if one does. Tests under ``tests/e2e/`` are marked ``e2e`` and run apart from the
+integration layer (``make e2e``: one xdist worker per Airflow stack).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "airflow: needs the migrated Airflow metadata DB")
     config.addinivalue_line("markers", "unit: the fast layer under tests/unit/ (no emulator, no Airflow DB)")
-    config.addinivalue_line("markers", "e2e: starts real Airflow services; never on xdist workers")
+    config.addinivalue_line("markers", "e2e: starts real Airflow services; never next to integration tests")
 
 
 #: Fixtures that start a service or need the Airflow DB: not allowed in the unit layer.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -140,7 +141,8 @@ def migrated(postgres: Postgres) -> str:
     home = Path(tempfile.mkdtemp(prefix="celonis-e2e-migrate-"))
     (home / "dags").mkdir()
     env = airflow_env(home, postgres.url("airflow_template"), "LocalExecutor", free_port(), {})
-    log = OUTPUT / "e2e" / "db-migrate.log"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # `make e2e`: one stack (and migration) to a worker
+    log = OUTPUT / "e2e" / (f"db-migrate-{worker}.log" if worker else "db-migrate.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as handle:
         done = subprocess.run(
@@ -170,9 +172,10 @@ def emulator_healthy(url: str) -> bool:
     return requests.get(f"{url}/emulator/health", timeout=5).ok
 
 
-@pytest.fixture(scope="module", params=["LocalExecutor", "CeleryExecutor"])
-def stack(request: pytest.FixtureRequest, postgres: Postgres, migrated: str) -> Iterator[Stack]:
-    executor = str(request.param)
+@pytest.fixture(scope="class")
+def stack(executor: str, postgres: Postgres, migrated: str) -> Iterator[Stack]:
+    """The stack of the test class's ``executor``. Each class is its own xdist scope: `make e2e`
+    (``--dist loadscope``) runs the two on two workers at once, each with its own PostgreSQL cluster."""
     started = time.monotonic()
     out = OUTPUT / "e2e" / executor
     shutil.rmtree(out, ignore_errors=True)
@@ -320,7 +323,7 @@ def _run_everything(stack: Stack) -> dict[str, list[dict[str, Any]]]:
     return dict(runs)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def finished(stack: Stack) -> dict[str, list[dict[str, Any]]]:
     try:
         return _run_everything(stack)
@@ -334,83 +337,82 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_every_run_succeeds(stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
-    failed = {d: [r["dag_run_id"] for r in rs if r["state"] != "success"] for d, rs in finished.items()}
-    failed = {d: ids for d, ids in failed.items() if ids}
-    if failed:
-        print(stack.procs.tails(60), file=sys.stderr)
-    assert not failed
+class AirflowStackChecks:
+    """What the stack of each executor must do (collected through the ``Test*Executor`` classes below)."""
 
+    def test_every_run_succeeds(self, stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
+        failed = {d: [r["dag_run_id"] for r in rs if r["state"] != "success"] for d, rs in finished.items()}
+        failed = {d: ids for d, ids in failed.items() if ids}
+        if failed:
+            print(stack.procs.tails(60), file=sys.stderr)
+        assert not failed
 
-@pytest.mark.usefixtures("finished")
-def test_pool_bounds_concurrent_pushes(
-    stack: Stack,
-) -> None:
-    stats = stack.emulator(stack.fanout_url, "/emulator/api/stats")
-    print(f"[e2e {stack.executor}] fan-out emulator stats: {stats}", file=sys.stderr)
-    assert 1 <= stats["max_concurrent_open_jobs"] <= POOL_SLOTS
-    assert stats["open_jobs"] == 0
+    @pytest.mark.usefixtures("finished")
+    def test_pool_bounds_concurrent_pushes(
+        self,
+        stack: Stack,
+    ) -> None:
+        stats = stack.emulator(stack.fanout_url, "/emulator/api/stats")
+        print(f"[e2e {stack.executor}] fan-out emulator stats: {stats}", file=sys.stderr)
+        assert 1 <= stats["max_concurrent_open_jobs"] <= POOL_SLOTS
+        assert stats["open_jobs"] == 0
 
+    @pytest.mark.usefixtures("finished")
+    def test_waits_ran_in_the_triggerer(
+        self,
+        stack: Stack,
+    ) -> None:
+        deferred = sorted(t for t, seen in stack.observed_states.items() if "deferred" in seen)
+        assert deferred, f"no fan-out task was seen deferred: {stack.observed_states}"
+        # The triggerer writes each trigger's log next to its task's log: <task log>.trigger.<n>.log
+        run_dir = next((stack.home / "logs" / "dag_id=celonis_fanout").glob("run_id=*"))
+        fired = [
+            p.parent.name
+            for p in run_dir.glob("task_id=*/attempt=*.log.trigger.*.log")
+            if "Trigger fired event" in p.read_text(errors="replace")
+            and "'job_status': 'DONE'" in p.read_text(errors="replace")
+        ]
+        assert len(set(fired)) == FANOUT, fired
+        assert "triggers currently running" in (stack.out / "triggerer.log").read_text(errors="replace")
 
-@pytest.mark.usefixtures("finished")
-def test_waits_ran_in_the_triggerer(
-    stack: Stack,
-) -> None:
-    deferred = sorted(t for t, seen in stack.observed_states.items() if "deferred" in seen)
-    assert deferred, f"no fan-out task was seen deferred: {stack.observed_states}"
-    # The triggerer writes each trigger's log next to its task's log: <task log>.trigger.<n>.log
-    run_dir = next((stack.home / "logs" / "dag_id=celonis_fanout").glob("run_id=*"))
-    fired = [
-        p.parent.name
-        for p in run_dir.glob("task_id=*/attempt=*.log.trigger.*.log")
-        if "Trigger fired event" in p.read_text(errors="replace")
-        and "'job_status': 'DONE'" in p.read_text(errors="replace")
-    ]
-    assert len(set(fired)) == FANOUT, fired
-    assert "triggers currently running" in (stack.out / "triggerer.log").read_text(errors="replace")
+    @pytest.mark.usefixtures("finished")
+    def test_data_landed_row_for_row(
+        self,
+        stack: Stack,
+    ) -> None:
+        got = sorted(stack.rows(stack.fanout_url, "fanout"), key=lambda r: r["id"])
+        expected = [
+            {"id": i * 1000 + j, "part": i, "label": f"p{i}-r{j}", "amount": j * 0.5}
+            for i in range(FANOUT)
+            for j in range(ROWS_PER_PART)
+        ]
+        assert got == expected
+        orders = _csv_rows(REPO / "example_dags" / "data" / "orders.csv")
+        keys = sorted(str(r["order_id"]) for r in orders)
+        for table in ("orders", "orders_snapshot", "orders_by_asset"):
+            landed = stack.rows(stack.emulator_url, table)
+            assert sorted(str(r["order_id"]) for r in landed) == keys, table
+        assert len(stack.rows(stack.emulator_url, "exchange_rates")) == 30 * 4
 
+    def test_extra_link_points_at_the_pool(
+        self, stack: Stack, finished: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        run_id = next(r["dag_run_id"] for r in finished["celonis_fanout"])
+        links = stack.api.get(f"/dags/celonis_fanout/dagRuns/{run_id}/taskInstances/push_00/links")
+        links = links.get("extra_links", links)
+        assert links["Celonis data push job"] == f"{stack.fanout_url}/integration/ui/pools/{DATA_POOL}"
 
-@pytest.mark.usefixtures("finished")
-def test_data_landed_row_for_row(
-    stack: Stack,
-) -> None:
-    got = sorted(stack.rows(stack.fanout_url, "fanout"), key=lambda r: r["id"])
-    expected = [
-        {"id": i * 1000 + j, "part": i, "label": f"p{i}-r{j}", "amount": j * 0.5}
-        for i in range(FANOUT)
-        for j in range(ROWS_PER_PART)
-    ]
-    assert got == expected
-    orders = _csv_rows(REPO / "example_dags" / "data" / "orders.csv")
-    keys = sorted(str(r["order_id"]) for r in orders)
-    for table in ("orders", "orders_snapshot", "orders_by_asset"):
-        landed = stack.rows(stack.emulator_url, table)
-        assert sorted(str(r["order_id"]) for r in landed) == keys, table
-    assert len(stack.rows(stack.emulator_url, "exchange_rates")) == 30 * 4
-
-
-def test_extra_link_points_at_the_pool(stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
-    run_id = next(r["dag_run_id"] for r in finished["celonis_fanout"])
-    links = stack.api.get(f"/dags/celonis_fanout/dagRuns/{run_id}/taskInstances/push_00/links")
-    links = links.get("extra_links", links)
-    assert links["Celonis data push job"] == f"{stack.fanout_url}/integration/ui/pools/{DATA_POOL}"
-
-
-def test_asset_event_triggered_the_consumer(stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
-    uri = f"celonis://{stack.emulator_url.split('://', 1)[1]}/{DATA_POOL}/orders_by_asset"
-    events = stack.api.get("/assets/events", source_dag_id="example_celonis_asset_producer")["asset_events"]
-    assert [e["uri"] for e in events] == [uri]
-    consumer = finished[CONSUMER]
-    assert [r["run_type"] for r in consumer] == ["asset_triggered"]
-    assert consumer[0]["state"] == "success"
-
-
-def test_celery_workers_share_the_work(stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
-    if stack.executor != "CeleryExecutor":
-        pytest.skip("only with the CeleryExecutor")
-    run_id = next(r["dag_run_id"] for r in finished["celonis_fanout"])
-    hosts = {ti["hostname"] for ti in stack.api.task_instances("celonis_fanout", run_id)}
-    assert hosts == {"worker-1", "worker-2"}
+    def test_asset_event_triggered_the_consumer(
+        self, stack: Stack, finished: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        uri = f"celonis://{stack.emulator_url.split('://', 1)[1]}/{DATA_POOL}/orders_by_asset"
+        events = stack.api.get("/assets/events", source_dag_id="example_celonis_asset_producer")[
+            "asset_events"
+        ]
+        assert [e["uri"] for e in events] == [uri]
+        consumer = finished[CONSUMER]
+        assert [r["run_type"] for r in consumer] == ["asset_triggered"]
+        assert consumer[0]["state"] == "success"
 
 
 # -- the connection form in the UI (headless Chromium), on the LocalExecutor stack ---------------------
@@ -597,70 +599,87 @@ def _delete_connections(stack: Stack, *conn_ids: str) -> None:
         stack.api.session.delete(f"{stack.api.base}/api/v2/connections/{conn_id}", timeout=30)
 
 
-def test_connection_form_in_the_ui(stack: Stack) -> None:
-    """Labels, placeholders and hidden fields of each Celonis type; the Test button against the emulator."""
-    if stack.executor != "LocalExecutor":
-        pytest.skip("the UI is checked once, on the LocalExecutor stack")
-    from tests.e2e.cdp import chromium, chromium_binary
+class TestLocalExecutor(AirflowStackChecks):
+    """The LocalExecutor stack; the connection form is checked here (once), in the UI and over REST."""
 
-    if chromium_binary() is None:
-        missing("chromium")
-    from airflow_provider_celonis.get_provider_info import get_provider_info
+    @pytest.fixture(scope="class")
+    def executor(self) -> str:
+        return "LocalExecutor"
 
-    types = {t["connection-type"]: t for t in get_provider_info()["connection-types"]}
-    assert set(types) == {"celonis", "celonis_data_ingestion"}
-    shots = OUTPUT / "ui"
-    for old in shots.glob("*.png"):
-        old.unlink()
-    base = stack.api.base
-    _delete_connections(stack, UI_CONN_ID, UI_WRONG_KEY_CONN_ID)
-    try:
-        with chromium(shots / "chromium.log") as page:
-            problems: list[str] = []
-            for conn_type, info in types.items():
-                _open_form(page, base, info["hook-name"])
-                problems += _check_form(page, conn_type, info, shots)
+    def test_connection_form_in_the_ui(self, stack: Stack) -> None:
+        """Labels, placeholders and hidden fields of each Celonis type; the Test button against the emulator."""
+        from tests.e2e.cdp import chromium, chromium_binary
 
-            rewritten: list[str] = []
-            if _portless_test_is_rejected():
-                # Work around apache/airflow#73298 in the browser: send what the fixed API accepts.
-                rewritten = page.rewrite_request_bodies(
-                    "*/api/v2/connections/test", lambda body: body.replace('"port":0', '"port":null')
-                )
-            _add_celonis_connection(page, base, UI_CONN_ID, stack.emulator_url, KEY)
-            _add_celonis_connection(page, base, UI_WRONG_KEY_CONN_ID, stack.emulator_url, "wrong-key")
+        if chromium_binary() is None:
+            missing("chromium")
+        from airflow_provider_celonis.get_provider_info import get_provider_info
 
-            kind, ok = _test_result(page, UI_CONN_ID)
-            page.screenshot(shots / "connection-test-success.png")
-            assert kind == "success", (kind, ok)
-            assert "Test Connection Successful" in ok, (kind, ok)
-            assert f"data pool {DATA_POOL}" in ok, ok
-
-            kind, bad = _test_result(page, UI_WRONG_KEY_CONN_ID)
-            page.screenshot(shots / "connection-test-wrong-key.png")
-            assert kind == "error", (kind, bad)
-            assert "Test Connection Failed" in bad, (kind, bad)
-            assert "401" in bad, (kind, bad)
-            if _portless_test_is_rejected():
-                assert len(rewritten) == 2, rewritten
-            assert not problems, "\n".join(problems)
-    finally:
+        types = {t["connection-type"]: t for t in get_provider_info()["connection-types"]}
+        assert set(types) == {"celonis", "celonis_data_ingestion"}
+        shots = OUTPUT / "ui"
+        for old in shots.glob("*.png"):
+            old.unlink()
+        base = stack.api.base
         _delete_connections(stack, UI_CONN_ID, UI_WRONG_KEY_CONN_ID)
+        try:
+            with chromium(shots / "chromium.log") as page:
+                problems: list[str] = []
+                for conn_type, info in types.items():
+                    _open_form(page, base, info["hook-name"])
+                    problems += _check_form(page, conn_type, info, shots)
+
+                rewritten: list[str] = []
+                if _portless_test_is_rejected():
+                    # Work around apache/airflow#73298 in the browser: send what the fixed API accepts.
+                    rewritten = page.rewrite_request_bodies(
+                        "*/api/v2/connections/test", lambda body: body.replace('"port":0', '"port":null')
+                    )
+                _add_celonis_connection(page, base, UI_CONN_ID, stack.emulator_url, KEY)
+                _add_celonis_connection(page, base, UI_WRONG_KEY_CONN_ID, stack.emulator_url, "wrong-key")
+
+                kind, ok = _test_result(page, UI_CONN_ID)
+                page.screenshot(shots / "connection-test-success.png")
+                assert kind == "success", (kind, ok)
+                assert "Test Connection Successful" in ok, (kind, ok)
+                assert f"data pool {DATA_POOL}" in ok, ok
+
+                kind, bad = _test_result(page, UI_WRONG_KEY_CONN_ID)
+                page.screenshot(shots / "connection-test-wrong-key.png")
+                assert kind == "error", (kind, bad)
+                assert "Test Connection Failed" in bad, (kind, bad)
+                assert "401" in bad, (kind, bad)
+                if _portless_test_is_rejected():
+                    assert len(rewritten) == 2, rewritten
+                assert not problems, "\n".join(problems)
+        finally:
+            _delete_connections(stack, UI_CONN_ID, UI_WRONG_KEY_CONN_ID)
+
+    def test_connection_test_over_rest(self, stack: Stack) -> None:
+        """The same checks through ``POST /api/v2/connections/test`` (what the Test button calls)."""
+        body = {
+            "connection_id": "celonis_rest_check",
+            "conn_type": "celonis",
+            "host": stack.emulator_url,
+            "password": KEY,
+            "extra": f'{{"data_pool_id": "{DATA_POOL}"}}',
+        }
+        ok = stack.api.post("/connections/test", body)
+        assert ok["status"] is True, ok
+        bad = stack.api.post("/connections/test", {**body, "password": "wrong-key"})
+        assert bad["status"] is False, bad
+        assert "401" in bad["message"], bad
 
 
-def test_connection_test_over_rest(stack: Stack) -> None:
-    """The same checks through ``POST /api/v2/connections/test`` (what the Test button calls)."""
-    if stack.executor != "LocalExecutor":
-        pytest.skip("checked once, on the LocalExecutor stack")
-    body = {
-        "connection_id": "celonis_rest_check",
-        "conn_type": "celonis",
-        "host": stack.emulator_url,
-        "password": KEY,
-        "extra": f'{{"data_pool_id": "{DATA_POOL}"}}',
-    }
-    ok = stack.api.post("/connections/test", body)
-    assert ok["status"] is True, ok
-    bad = stack.api.post("/connections/test", {**body, "password": "wrong-key"})
-    assert bad["status"] is False, bad
-    assert "401" in bad["message"], bad
+class TestCeleryExecutor(AirflowStackChecks):
+    """The CeleryExecutor stack: Redis broker, two workers."""
+
+    @pytest.fixture(scope="class")
+    def executor(self) -> str:
+        return "CeleryExecutor"
+
+    def test_celery_workers_share_the_work(
+        self, stack: Stack, finished: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        run_id = next(r["dag_run_id"] for r in finished["celonis_fanout"])
+        hosts = {ti["hostname"] for ti in stack.api.task_instances("celonis_fanout", run_id)}
+        assert hosts == {"worker-1", "worker-2"}
