@@ -309,7 +309,7 @@ def _run_everything(stack: Stack) -> dict[str, list[dict[str, Any]]]:
         assert not stack.procs.dead(), f"components died: {stack.procs.dead()}"
         for ti in api.task_instances("celonis_fanout", triggered["celonis_fanout"]):
             states.setdefault(ti["task_id"], set()).add(str(ti["state"]))
-        runs = {dag_id: api.dag_runs(dag_id) for dag_id in (*TRIGGERED, CONSUMER)}
+        runs = api.dag_runs(*TRIGGERED, CONSUMER)
         if any(r["state"] not in ("success", "failed") for rs in runs.values() for r in rs):
             return None
         if not all(any(r["dag_run_id"] == triggered[d] for r in runs[d]) for d in TRIGGERED):
