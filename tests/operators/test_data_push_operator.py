@@ -284,6 +284,13 @@ def test_wrong_key_fails_before_the_source_is_converted(
     assert landed.jobs() == []
 
 
+def _empty_csv(tmp_path: Path) -> Path:
+    """A CSV with a header (``id,name``) and no row."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name\n")
+    return empty
+
+
 @pytest.mark.usefixtures("celonis_conn")
 def test_empty_delta_source_is_skipped_without_a_job(
     make_dag: MakeDag,
@@ -291,8 +298,7 @@ def test_empty_delta_source_is_skipped_without_a_job(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    empty = tmp_path / "empty.csv"
-    empty.write_text("id,name\n")
+    empty = _empty_csv(tmp_path)
     run = make_dag(source=str(empty), target_table="quiet", keys=["id"]).test()
     assert task_states(run) == {"push": "success"}
     result = xcom(run, "push")
@@ -327,8 +333,7 @@ def test_empty_replace_without_types_fails_saying_so(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    empty = tmp_path / "empty.csv"
-    empty.write_text("id,name\n")
+    empty = _empty_csv(tmp_path)
     run = make_dag(source=str(empty), target_table="t", job_type="REPLACE").test()
     assert task_states(run) == {"push": "failed"}
     assert "the type of column(s) 'id', 'name' is unknown" in capsys.readouterr().out
