@@ -180,7 +180,7 @@ class DataPushBackend:
             "creationDate": now_iso(),
             "type": kind,
             "pushJobId": job_id,
-            "checksum": self._checksum(mode, received.digest or chunk_id),
+            "checksum": self._checksum(mode, received.digest, chunk_id),
         }
         if not self.store.add_chunk(
             job_id, chunk, received.path, received.size, lambda j: j["status"] == JobStatus.NEW.value
@@ -189,7 +189,7 @@ class DataPushBackend:
             raise locked()
         return self.public_chunk(chunk)
 
-    def _checksum(self, mode: str, digest: str) -> str:
-        if mode == "opaque":  # looks like an MD5 but is none of the bytes (or of anything a client knows)
-            return hashlib.md5(self._salt + digest.encode()).hexdigest()
+    def _checksum(self, mode: str, digest: str, chunk_id: str) -> str:
+        if mode == "opaque":  # looks like an MD5 but is of no bytes a client knows (the bytes are not hashed)
+            return hashlib.md5(self._salt + chunk_id.encode()).hexdigest()
         return "" if mode == "none" else digest
