@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow.parquet as pq
 
 from ..storage import UnsupportedType, find_table, infer_type, key_match, lit, q, table_columns
-
-if TYPE_CHECKING:
-    from .worker import IngestionFile
+from .files import IngestionFile
 
 PK_NOT_FOUND = "PK NOT FOUND IN INPUT FILE"
 AGE_NOT_FOUND = "AGE COLUMN NOT FOUND IN INPUT FILE"

@@ -6,60 +6,18 @@ Celonis shows on the connection's monitoring page.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..storage import Tables, q
+from .files import IngestionFile, now_iso
 from .loader import INTERNAL, FileLoad, IngestionFailure
 
 log = logging.getLogger(__name__)
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class IngestionFile:
-    """One uploaded object waiting to be applied, with the keys its table is configured with."""
-
-    seq: int
-    key: str
-    path: Path
-    connection_id: str
-    pool_id: str
-    table: str
-    primary_keys: tuple[str, ...]
-    age_column: str | None
-    received: str
-    #: lower child table name (``<table>_<field>``) -> its configured primary key
-    child_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: a nested field whose child table has no configured key fails the file (documented profile)
-    children_need_keys: bool = False
-    status: str = "PENDING"
-    rows: int = 0
-    message: str = ""
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "key": self.key,
-            "connectionId": self.connection_id,
-            "poolId": self.pool_id,
-            "table": self.table,
-            "primaryKeys": list(self.primary_keys),
-            "ageColumn": self.age_column,
-            "received": self.received,
-            "status": self.status,
-            "rows": self.rows,
-            "message": self.message,
-        }
 
 
 class IngestionWorker:
