@@ -1,5 +1,7 @@
 """``CelonisHook``: the Celonis Data Push API, one method per endpoint (sync, and async for triggers).
 
+The Integration API calls (data jobs, data model loads) live in ``hooks/integration.py``.
+
 The transports, authorization and the retry loop live in ``hooks/transport.py``; every attempt's outcome
 is decided by ``http_policy.decide``.
 """
@@ -20,10 +22,10 @@ from airflow_provider_celonis.hooks.errors import (
     CelonisJobFailedError,
     CelonisTimeoutError,
 )
-from airflow_provider_celonis.hooks.http_policy import ENDPOINTS, RetryPolicy
+from airflow_provider_celonis.hooks.http_policy import RetryPolicy
+from airflow_provider_celonis.hooks.integration import IntegrationApi
 from airflow_provider_celonis.hooks.reconcile import chunk_upload_stored
 from airflow_provider_celonis.hooks.status_log import StatusLog
-from airflow_provider_celonis.hooks.transport import CelonisTransport
 
 JOB_TYPES = ("DELTA", "REPLACE")
 FILE_TYPES = ("PARQUET", "CSV")
@@ -61,8 +63,9 @@ def _refused_as_terminal(err: CelonisApiError) -> bool:
     return err.status is not None and err.status < 500
 
 
-class CelonisHook(CelonisTransport):
-    """Talks to one Celonis team through the Data Push API.
+class CelonisHook(IntegrationApi):
+    """Talks to one Celonis team: the Data Push API here, the Integration API (data jobs, data model loads)
+    in ``IntegrationApi``.
 
     :param celonis_conn_id: the ``celonis`` connection (team URL, key or OAuth client, default pool).
     :param retry_policy: backoff settings; the defaults suit a nightly push.
@@ -87,19 +90,6 @@ class CelonisHook(CelonisTransport):
 
     def get_conn(self) -> requests.Session:
         return self.session
-
-    def resolve_pool(self, data_pool_id: str | None = None) -> str:
-        pool = data_pool_id or self.config.data_pool_id
-        if not pool:
-            raise CelonisConfigError(
-                f"No data pool given: pass data_pool_id or set the extra 'data_pool_id' of connection "
-                f"'{self.celonis_conn_id}'"
-            )
-        return pool
-
-    def _url(self, name: str, pool: str, **params: str) -> str:
-        endpoint = ENDPOINTS[name]
-        return f"{self.config.data_push_root}/{pool}/{endpoint.path.format(**params)}"
 
     # -- Data Push endpoints ----------------------------------------------------------------------
 

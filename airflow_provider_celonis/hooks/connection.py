@@ -62,6 +62,11 @@ class CelonisConnectionConfig:
         return f"{self.base_url}{self.api_base_path}/v1/data-push"
 
     @property
+    def integration_root(self) -> str:
+        """The Integration API (data jobs, data models): always ``/integration/api``, whatever ``api_base_path``."""
+        return f"{self.base_url}/integration/api"
+
+    @property
     def token_url(self) -> str:
         return f"{self.base_url}/oauth2/token"
 

@@ -57,11 +57,71 @@ class Endpoint:
 
     name: str
     method: str
-    path: str  # relative to ``{base}/v1/data-push/{pool}/``
+    path: str  # Data Push: relative to ``{base}/v1/data-push/{pool}/``; Integration: to ``/integration/api/``
     on_ambiguous: AmbiguousRule
     why: str
     reads_answer: bool = True
+    api: Literal["data_push", "integration"] = "data_push"
 
+
+def _read(name: str, path: str) -> Endpoint:
+    return Endpoint(name, "GET", path, "retry", "a read", api="integration")
+
+
+#: The Integration API (data jobs, data model loads, pool tables), as pycelonis calls it. Execute and the
+#: two loads are not idempotent: a lost answer is reconciled from the status, never sent twice blindly.
+INTEGRATION_ENDPOINTS = (
+    _read("list_data_jobs", "pools/{pool}/jobs"),
+    _read("list_data_job_tasks", "pools/{pool}/jobs/{job_id}/tasks/"),
+    _read("list_data_job_loads", "pools/{pool}/jobs/{job_id}/loads"),
+    _read("data_job_statuses", "pools/{pool}/logs/status"),
+    _read("data_job_executions", "pools/{pool}/logs/{job_id}/executions"),
+    _read("task_executions", "pools/{pool}/logs/executions"),
+    _read("execution_log", "pools/{pool}/logs/executions/detail"),
+    _read("list_data_models", "pools/{pool}/data-models"),
+    _read("list_data_model_tables", "pools/{pool}/data-model/{model_id}/tables"),
+    _read("data_model_load_info", "pools/{pool}/data-models/{model_id}/load-history/load-info-sync"),
+    _read("list_pool_tables", "pools/{pool}/tables"),
+    _read("list_pool_columns", "pools/{pool}/columns"),
+    Endpoint(
+        "execute_data_job",
+        "POST",
+        "pools/{pool}/jobs/{job_id}/execute",
+        "reconcile",
+        "a lost answer may hide a started execution: the hook reads the job's status (logs/status) until it "
+        "shows an execution newer than the one before, for a grace period, and sends again only if none shows",
+        False,
+        "integration",
+    ),
+    Endpoint(
+        "cancel_data_job",
+        "POST",
+        "pools/{pool}/jobs/{job_id}/cancel",
+        "retry",
+        "cancelling twice leaves the same state",
+        False,
+        "integration",
+    ),
+    Endpoint(
+        "reload_data_model",
+        "POST",
+        "pools/{pool}/data-models/{model_id}/reload",
+        "reconcile",
+        "a lost answer may hide a started load: the hook reads the current load (load-info-sync) until it "
+        "shows a load other than the one before, for a grace period, and sends again only if none shows",
+        False,
+        "integration",
+    ),
+    Endpoint(
+        "partial_load_data_model",
+        "POST",
+        "v1/data-pools/{pool}/data-models/{model_id}/load/partial-sync",
+        "reconcile",
+        "as reload_data_model: a new current load means the partial load started",
+        False,
+        "integration",
+    ),
+)
 
 ENDPOINTS: dict[str, Endpoint] = {
     e.name: e
@@ -108,6 +168,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             False,
         ),
         Endpoint("oauth_token", "POST", "", "retry", "asking for a token twice only yields two tokens"),
+        *INTEGRATION_ENDPOINTS,
     )
 }
 

@@ -31,8 +31,9 @@ class StatusLog:
         job_id: str,
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        what: str = "job",
     ) -> None:
-        self.log, self.job_id, self.clock = log, job_id, clock
+        self.log, self.job_id, self.clock, self.what = log, job_id, clock, what
         self.interval = configured_interval() if interval is None else interval
         self.status: Any = None
         self.seen_any = False
@@ -44,10 +45,12 @@ class StatusLog:
         if not self.seen_any or status != self.status:
             self.seen_any = True
             self.status, self.since, self.logged_at = status, now, now
-            self.log.info("Celonis job %s is %s", self.job_id, status)
+            self.log.info("Celonis %s %s is %s", self.what, self.job_id, status)
             return True
         if now - self.logged_at >= self.interval:
             self.logged_at = now
-            self.log.info("Celonis job %s is still %s (for %.0fs)", self.job_id, status, now - self.since)
+            self.log.info(
+                "Celonis %s %s is still %s (for %.0fs)", self.what, self.job_id, status, now - self.since
+            )
             return True
         return False

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_celonis.hooks.auth import TOKEN_CACHE, static_authorization, token_request
 from airflow_provider_celonis.hooks.connection import CONNECT_TIMEOUT, CelonisConnectionConfig
-from airflow_provider_celonis.hooks.errors import CelonisApiError
+from airflow_provider_celonis.hooks.errors import CelonisApiError, CelonisConfigError
 from airflow_provider_celonis.hooks.http_policy import (
     ENDPOINTS,
     Action,
@@ -131,6 +131,21 @@ class CelonisTransport(BaseHook):
         session.verify = self.config.verify
         session.headers["User-Agent"] = USER_AGENT
         return session
+
+    def resolve_pool(self, data_pool_id: str | None = None) -> str:
+        pool = data_pool_id or self.config.data_pool_id
+        if not pool:
+            raise CelonisConfigError(
+                f"No data pool given: pass data_pool_id or set the extra 'data_pool_id' of connection "
+                f"'{self.celonis_conn_id}'"
+            )
+        return pool
+
+    def _url(self, name: str, pool: str, **params: str) -> str:
+        endpoint = ENDPOINTS[name]
+        if endpoint.api == "integration":
+            return f"{self.config.integration_root}/{endpoint.path.format(pool=pool, **params)}"
+        return f"{self.config.data_push_root}/{pool}/{endpoint.path.format(**params)}"
 
     # -- authorization ----------------------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""One status poll per data pool, shared by every trigger waiting on a job of that pool.
+"""One status poll per data pool and feed, shared by every trigger waiting on an item of that feed.
+
+A ``Feed`` is one call that answers many items' statuses at once: the pool's data push jobs (``GET jobs/``),
+its data jobs (``logs/status``), or one data model's current load (``load-info-sync``).
 
 A thousand deferred pushes into one pool cost one ``GET jobs/`` per poll interval instead of a thousand
 ``GET jobs/{id}``: each trigger wakes on every refresh and reads its job from the list, so it fires within
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,18 +26,48 @@ FIRST_DELAY = 1.0
 
 @dataclass
 class Snapshot:
-    """One refresh: the pool's jobs by id, or the error the list call raised."""
+    """One refresh: the feed's items (jobs, data job statuses, a model's load) by id, or the call's error."""
 
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: BaseException | None = None
 
 
-class PoolStatusBoard:
-    """Polls one pool's job list while at least one trigger subscribes."""
+@dataclass(frozen=True)
+class Feed:
+    """What a board polls: ``fetch(hook, pool)`` answers items by id in one call; ``name`` keys the board."""
 
-    def __init__(self, celonis_conn_id: str, pool: str) -> None:
+    name: str
+    fetch: Callable[[CelonisHook, str], Awaitable[dict[str, dict[str, Any]]]]
+
+
+async def _push_jobs(hook: CelonisHook, pool: str) -> dict[str, dict[str, Any]]:
+    return {str(job.get("id")): job for job in await hook.alist_jobs(pool)}
+
+
+async def _data_job_statuses(hook: CelonisHook, pool: str) -> dict[str, dict[str, Any]]:
+    return await hook.adata_job_statuses(pool)
+
+
+PUSH_JOBS = Feed("data-push-jobs", _push_jobs)
+DATA_JOB_STATUSES = Feed("data-job-statuses", _data_job_statuses)
+
+
+def data_model_load_feed(model_id: str) -> Feed:
+    """One data model's current load, as the item ``model_id`` (``{}`` while never loaded)."""
+
+    async def fetch(hook: CelonisHook, pool: str) -> dict[str, dict[str, Any]]:
+        return {model_id: await hook.adata_model_load(model_id, pool) or {}}
+
+    return Feed(f"data-model-load:{model_id}", fetch)
+
+
+class PoolStatusBoard:
+    """Polls one pool's feed while at least one trigger subscribes."""
+
+    def __init__(self, celonis_conn_id: str, pool: str, feed: Feed = PUSH_JOBS) -> None:
         self.celonis_conn_id = celonis_conn_id
         self.pool = pool
+        self.feed = feed
         self._hook: asyncio.Future[CelonisHook] | None = None
         self.intervals: list[float] = []
         self._delay = FIRST_DELAY
@@ -80,8 +113,7 @@ class PoolStatusBoard:
             await request_budget().acquire()
             started = loop.time()
             try:
-                jobs = await (await self.hook()).alist_jobs(self.pool)
-                snapshot = Snapshot({str(job.get("id")): job for job in jobs})
+                snapshot = Snapshot(await self.feed.fetch(await self.hook(), self.pool))
             except Exception as exc:  # noqa: BLE001 - handed to every waiting trigger, which raises it
                 snapshot = Snapshot(error=exc)
             self._snapshot = snapshot
@@ -94,16 +126,18 @@ class PoolStatusBoard:
             self._delay = min(self._delay * 2, 0.9 * min(self.intervals, default=self._delay))
 
 
-_boards: dict[tuple[int, str, str], PoolStatusBoard] = {}
+_boards: dict[tuple[int, str, str, str], PoolStatusBoard] = {}
 
 
 @contextlib.asynccontextmanager
-async def pool_board(celonis_conn_id: str, pool: str, poll_interval: float) -> AsyncIterator[PoolStatusBoard]:
-    """Join the board of (event loop, connection, pool), creating it on first use."""
-    key = (id(asyncio.get_running_loop()), celonis_conn_id, pool)
+async def pool_board(
+    celonis_conn_id: str, pool: str, poll_interval: float, feed: Feed = PUSH_JOBS
+) -> AsyncIterator[PoolStatusBoard]:
+    """Join the board of (event loop, connection, pool, feed), creating it on first use."""
+    key = (id(asyncio.get_running_loop()), celonis_conn_id, pool, feed.name)
     board = _boards.get(key)
     if board is None:  # no await between the lookup and the insert: one board per key, even at a rush
-        board = _boards[key] = PoolStatusBoard(celonis_conn_id, pool)
+        board = _boards[key] = PoolStatusBoard(celonis_conn_id, pool, feed)
     board.subscribe(poll_interval)
     try:
         yield board

@@ -150,9 +150,10 @@ def test_deadline_leaves_a_job_it_does_not_own() -> None:
 @pytest.mark.usefixtures("celonis_conn")
 def test_cancel_at_deadline_is_bounded(landed: EmulatorClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cancel that hangs cannot hold the trigger past its budget (the defer timeout is later still)."""
+    from airflow_provider_celonis.triggers import base as trigger_base
     from airflow_provider_celonis.triggers import data_push
 
-    monkeypatch.setattr(data_push, "CANCEL_BUDGET", 0.5)
+    monkeypatch.setattr(trigger_base, "CANCEL_BUDGET", 0.5)
     job = CelonisHook().create_job("t", "DELTA")
     landed.fault(method="POST", path="/cancel$", action="delay", delay_seconds=3, count=1)
     event = asyncio.run(
