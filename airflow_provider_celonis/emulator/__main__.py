@@ -29,7 +29,8 @@ from .settings import (
 def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
     p = argparse.ArgumentParser(
         prog="celonis-emulator",
-        description="A local Celonis emulator: the Data Push API and the Standard Data Ingestion (S3) API.",
+        description="A local Celonis emulator: the Data Push API, the Standard Data Ingestion (S3) API and the "
+        "Integration API's data jobs and data model loads.",
     )
     p.add_argument(
         "--profile",
@@ -83,6 +84,23 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
         help="JSON file of ingestion tables, their primary keys and child tables (see docs/emulator.md)",
     )
     p.add_argument(
+        "--integration-config",
+        type=Path,
+        help="JSON file of each pool's data jobs (SQL transformations) and data models (see docs/emulator.md)",
+    )
+    p.add_argument(
+        "--integration-duration",
+        type=float,
+        default=1.0,
+        help="minimum seconds a data job execution or data model load stays in progress",
+    )
+    p.add_argument(
+        "--integration-status-lag",
+        type=float,
+        help="seconds logs/status and a model's current load keep showing the previous one "
+        "(default: 1 when documented, 0 when lenient)",
+    )
+    p.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     a = p.parse_args(argv)
@@ -109,6 +127,9 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
             profile=a.profile,
             chunk_checksum=a.chunk_checksum,
             region=a.region,
+            integration_config=a.integration_config,
+            integration_duration=a.integration_duration,
+            integration_status_lag=a.integration_status_lag,
         )
     except ValueError as exc:
         p.error(str(exc))

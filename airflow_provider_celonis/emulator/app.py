@@ -1,4 +1,4 @@
-"""The ASGI application: both services' routes, OAuth, inspection, error handlers and the middlewares."""
+"""The ASGI application: the services' routes, OAuth, inspection, error handlers and the middlewares."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .data_push import routes as data_push_routes
 from .errors import ApiError, validation_error
 from .faults import FaultMiddleware
 from .ingestion import routes as ingestion_routes
+from .integration import routes as integration_routes
 from .state import EmulatorState
 from .stats import StatsMiddleware
 
@@ -90,6 +91,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
         ("", inspection.router()),
         (ingestion_routes.PREFIX, ingestion_routes.router()),
         ("", ingestion_routes.status_router()),
+        (integration_routes.PREFIX, integration_routes.router()),
     ]
     for prefix, router in routers:
         api.include_router(router, prefix=prefix)

@@ -136,7 +136,9 @@ async def list_faults(request: Request) -> JSONResponse:
 
 
 async def clear_faults(request: Request) -> Response:
-    _login(request).faults.clear()
+    state = _login(request)
+    state.faults.clear()
+    state.integration.clear_faults()
     return Response(status_code=200)
 
 
@@ -149,6 +151,24 @@ async def next_job_error(request: Request) -> Response:
     if not isinstance(message, str) or not message:
         raise validation_error("message", "message must be a non-empty string")
     state.faults.add_job_error(message)
+    return Response(status_code=200)
+
+
+async def data_model(request: Request, pool_id: str, model_id: str) -> JSONResponse:
+    return JSONResponse(_login(request, pool_id).integration.inspect_model(pool_id, model_id))
+
+
+async def data_job_executions(request: Request, pool_id: str, job_id: str) -> JSONResponse:
+    return JSONResponse(_login(request, pool_id).integration.inspect_executions(pool_id, job_id))
+
+
+async def next_load_status(request: Request) -> Response:
+    state = _login(request)
+    try:
+        body = parse_json(await request.body())
+    except ValueError as exc:
+        raise validation_error(None, f"Malformed JSON: {exc}") from exc
+    state.integration.next_load_status(body)
     return Response(status_code=200)
 
 
@@ -167,6 +187,11 @@ def router() -> APIRouter:
     api.add_api_route("/emulator/api/faults", list_faults, methods=["GET"])
     api.add_api_route("/emulator/api/faults", clear_faults, methods=["DELETE"])
     api.add_api_route("/emulator/api/faults/next-job-error", next_job_error, methods=["POST"])
+    api.add_api_route("/emulator/api/faults/next-load-status", next_load_status, methods=["POST"])
+    api.add_api_route("/emulator/api/pools/{pool_id}/data-models/{model_id}", data_model, methods=["GET"])
+    api.add_api_route(
+        "/emulator/api/pools/{pool_id}/data-jobs/{job_id}/executions", data_job_executions, methods=["GET"]
+    )
     api.add_api_route("/", overview, methods=["GET"], include_in_schema=False)
     return api
 
@@ -199,6 +224,8 @@ def render_overview(state: EmulatorState) -> str:
         for j in jobs
     ]
     parts.append(_table_html(job_rows))
+    data_jobs, data_models = state.integration.overview()
+    parts += ["<h2>Data jobs</h2>", _table_html(data_jobs), "<h2>Data models</h2>", _table_html(data_models)]
     parts.append("<h2>Tables</h2>")
     for pool in sorted({j["dataPoolId"] for j in jobs} | state.ingestion.pools()):
         for info in list_tables(state, pool):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .integration.config import IntegrationConfig, load_integration_config
+
 GIB = 1024**3
 PROFILES = ("documented", "lenient")
 CHUNK_CHECKSUMS = ("none", "md5", "sha256", "opaque")
@@ -158,7 +160,12 @@ class EmulatorSettings:
     profile: str = "documented"
     chunk_checksum: str | None = None
     region: str = DEFAULT_REGION
+    integration_config: Path | None = None
+    integration_duration: float = 1.0
+    integration_status_lag: float | None = None
     generated_app_key: bool = field(default=False)
+    #: The Integration API's pools, jobs and data models, read from ``integration_config``.
+    integration: IntegrationConfig = field(default_factory=IntegrationConfig, init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Accept strings for every spec (``"ACCESS:SECRET:CONN"``...), so keyword helpers can pass them."""
@@ -178,6 +185,10 @@ class EmulatorSettings:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
         if self.chunk_checksum is not None and self.chunk_checksum not in CHUNK_CHECKSUMS:
             raise ValueError(f"chunk_checksum must be one of {', '.join(CHUNK_CHECKSUMS)}")
+        if self.integration_config is not None:
+            self.integration = load_integration_config(Path(self.integration_config))
+        if not self.integration_duration >= 0 or not (self.integration_status_lag or 0) >= 0:
+            raise ValueError("integration_duration and integration_status_lag must be 0 or more seconds")
 
     @property
     def documented(self) -> bool:
@@ -188,6 +199,14 @@ class EmulatorSettings:
     def checksum_mode(self) -> str:
         """The chunk listing's ``checksum``: as set, else ``opaque`` (documented) or ``md5`` (lenient)."""
         return self.chunk_checksum or ("opaque" if self.documented else "md5")
+
+    @property
+    def status_lag(self) -> float:
+        """Seconds a job's summary status and a model's current load keep showing the previous one: as set,
+        else 1 s (documented: nothing promises they are current) or 0 (lenient)."""
+        if self.integration_status_lag is not None:
+            return self.integration_status_lag
+        return 1.0 if self.documented else 0.0
 
     def ensure_a_key(self) -> None:
         """Invent an application key when no credential at all was configured."""

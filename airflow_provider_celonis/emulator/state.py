@@ -1,7 +1,7 @@
 """The emulator's parts wired together, started and stopped as one (by the app's lifespan).
 
-Each part has one name: ``auth``, ``limiter``, ``faults``, ``stats``, ``tables`` (the DuckDB tables both
-services write), ``data_push`` and ``ingestion`` (the two services' backends).
+Each part has one name: ``auth``, ``limiter``, ``faults``, ``stats``, ``tables`` (the DuckDB tables the
+services write), ``data_push``, ``ingestion`` and ``integration`` (the services' backends).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .data_push.models import JobStatus
 from .errors import not_found
 from .faults import FaultRegistry
 from .ingestion.backend import IngestionBackend
+from .integration.backend import IntegrationBackend
 from .limits import ExecuteRateLimiter
 from .settings import EmulatorSettings
 from .stats import RequestStats
@@ -34,14 +35,17 @@ class EmulatorState:
         self.tables = Tables(data_dir / "tables.duckdb")
         self.data_push = DataPushBackend(settings, data_dir, self.tables, self.faults, self.limiter)
         self.ingestion = IngestionBackend(settings, data_dir, self.tables)
+        self.integration = IntegrationBackend(settings, self.tables)
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.tables.open()
         self.data_push.start()
         self.ingestion.start()
+        self.integration.start()
 
     def stop(self) -> None:
+        self.integration.stop()
         self.ingestion.stop()
         self.data_push.stop()
         self.tables.interrupt()

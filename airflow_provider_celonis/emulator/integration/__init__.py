@@ -1,0 +1,1 @@
+"""The Integration API service: a pool's data jobs (SQL transformations), data model loads and pool tables."""
