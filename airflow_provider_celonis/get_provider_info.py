@@ -127,13 +127,18 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": INGESTION_CONN_FIELDS,
             },
         ],
-        "extra-links": ["airflow_provider_celonis.operators.data_push.CelonisDataPushJobLink"],
+        "extra-links": [
+            "airflow_provider_celonis.operators.data_push.CelonisDataPushJobLink",
+            "airflow_provider_celonis.operators.links.CelonisDataJobLink",
+            "airflow_provider_celonis.operators.links.CelonisDataModelLink",
+        ],
         "hooks": [
             {
                 "integration-name": "Celonis",
                 "python-modules": [
                     "airflow_provider_celonis.hooks.celonis",
                     "airflow_provider_celonis.hooks.data_ingestion",
+                    "airflow_provider_celonis.hooks.integration",
                 ],
             }
         ],
@@ -143,19 +148,27 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_celonis.operators.data_push",
                     "airflow_provider_celonis.operators.data_ingestion",
+                    "airflow_provider_celonis.operators.data_job",
+                    "airflow_provider_celonis.operators.data_model",
                 ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "Celonis",
-                "python-modules": ["airflow_provider_celonis.sensors.data_push"],
+                "python-modules": [
+                    "airflow_provider_celonis.sensors.data_push",
+                    "airflow_provider_celonis.sensors.integration",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "Celonis",
-                "python-modules": ["airflow_provider_celonis.triggers.data_push"],
+                "python-modules": [
+                    "airflow_provider_celonis.triggers.data_push",
+                    "airflow_provider_celonis.triggers.integration",
+                ],
             }
         ],
         "transfers": [

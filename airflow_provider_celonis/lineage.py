@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -173,7 +173,7 @@ def openlineage_facets(operator: Any) -> Any:
         from openlineage.client.event_v2 import Dataset
     except ImportError:
         return None
-    lineage = push_lineage(operator)
+    lineage = getattr(operator, "_lineage", None) or push_lineage(operator)
     if lineage is None:
         return None
     return OperatorLineage(
@@ -182,12 +182,49 @@ def openlineage_facets(operator: Any) -> Any:
     )
 
 
+def data_model_dataset(team_url: str, data_pool_id: str, model_id: str) -> LineageDataset:
+    """A data model as a dataset: ``celonis://<host>`` ``<pool>/data-models/<model id>``."""
+    return LineageDataset(celonis_namespace(team_url), f"{data_pool_id}/data-models/{model_id}")
+
+
+def integration_lineage(operator: Any, outcome: dict[str, Any]) -> PushLineage | None:
+    """A data model load reads its pool tables and writes the model. A data job: ``None``, because the
+    Integration API calls we use do not say which tables its SQL reads or writes (declare them with the
+    task's ``inlets``/``outlets``)."""
+    if "data_model_id" not in outcome:
+        log.info(
+            "Celonis does not say which tables data job %s reads or writes; declare them with inlets/outlets "
+            "for lineage",
+            outcome.get("job_id"),
+        )
+        return None
+    try:
+        hook, pool, model = operator.hook, str(outcome["data_pool_id"]), str(outcome["data_model_id"])
+        team = hook.config.base_url
+        names = outcome.get("tables") or [t.get("name") for t in hook.list_data_model_tables(model, pool)]
+        inputs = [celonis_dataset(team, pool, str(name)) for name in names if name]
+        return PushLineage(_unique(inputs), data_model_dataset(team, pool, model))
+    except Exception as exc:  # noqa: BLE001 - lineage is best effort: it never fails the task
+        log.debug("No data model lineage: %s", exc)
+        return None
+
+
+def report_integration_lineage(operator: Any, outcome: dict[str, Any]) -> None:
+    """Remember a data job's or data model load's lineage for OpenLineage and report it to the collector."""
+    operator._lineage = integration_lineage(operator, outcome)
+    _report(operator, lambda: operator._lineage)
+
+
 def report_hook_lineage(operator: Any, data_pool_id: str | None = None) -> None:
     """Tell Airflow's hook lineage collector what the push read and wrote (never raises)."""
+    _report(operator, lambda: push_lineage(operator, data_pool_id))
+
+
+def _report(operator: Any, lineage_of: Callable[[], PushLineage | None]) -> None:
     try:
         from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
 
-        lineage = push_lineage(operator, data_pool_id)
+        lineage = lineage_of()
         if lineage is None:
             return
         collector = get_hook_lineage_collector()

@@ -66,6 +66,26 @@ class CelonisJobFailedError(CelonisError):
         super().__init__(f"Celonis data push job {job_id} ended {status}: {detail}")
 
 
+class CelonisDataJobFailedError(CelonisError):
+    """A data job execution ended FAIL, CANCEL or SKIPPED; the message carries the failed tasks' log messages."""
+
+    def __init__(self, job_id: str, status: str, messages: list[str]) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.messages = messages
+        detail = "; ".join(messages[-20:]) if messages else "no log messages"
+        super().__init__(f"Celonis data job {job_id} ended {status}: {detail}")
+
+
+class CelonisDataModelLoadError(CelonisError):
+    """A data model load ended ERROR or CANCELED (or could not be followed); the message is Celonis' own."""
+
+    def __init__(self, model_id: str, status: str, message: str) -> None:
+        self.model_id = model_id
+        self.status = status
+        super().__init__(f"Celonis data model {model_id} load ended {status}: {message or 'no message'}")
+
+
 class CelonisTimeoutError(CelonisError):
     """A wait for a job outlived its deadline."""
 

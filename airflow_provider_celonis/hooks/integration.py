@@ -171,6 +171,15 @@ class IntegrationApi(CelonisTransport):
         messages = [m.get("logMessage") for m in page.get("logMessages") or [] if isinstance(m, Mapping)]
         return [str(m) for m in messages if m]
 
+    def failed_task_messages(self, job_id: str, data_pool_id: str | None = None) -> list[str]:
+        """``task: message`` for each FAILed task of the latest execution (what pycelonis raises with)."""
+        messages: list[str] = []
+        for task in self.last_execution_tasks(job_id, data_pool_id):
+            if task.get("status") == "FAIL":
+                found = self.task_messages(task, data_pool_id)
+                messages += [f"{task.get('name') or task.get('taskId')}: {m}" for m in found[:5]]
+        return messages
+
     # -- data models ------------------------------------------------------------------------------
 
     def list_data_models(self, data_pool_id: str | None = None) -> list[dict[str, Any]]:

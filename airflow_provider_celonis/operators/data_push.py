@@ -8,7 +8,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, TaskDeferred, XCom, conf
+from airflow.providers.common.compat.sdk import BaseOperator, BaseOperatorLink, TaskDeferred, conf
 
 from airflow_provider_celonis.datapath.csv_split import passthrough_options
 from airflow_provider_celonis.datapath.drift import push_widening
@@ -30,6 +30,7 @@ from airflow_provider_celonis.hooks.errors import (
     CelonisTimeoutError,
 )
 from airflow_provider_celonis.lineage import openlineage_facets, report_hook_lineage
+from airflow_provider_celonis.operators.links import quiet_xcom
 from airflow_provider_celonis.triggers.data_push import DEFER_MARGIN, DataPushJobTrigger
 
 if TYPE_CHECKING:
@@ -48,25 +49,10 @@ class CelonisDataPushJobLink(BaseOperatorLink):
         # The try that published the job knows it; only a retry may find one an earlier try left.
         job = getattr(operator, "_published", None)
         if job is None and ti_key.try_number > 1:
-            job = _quiet_xcom(ti_key, XCOM_JOB_KEY)
+            job = quiet_xcom(ti_key, XCOM_JOB_KEY)
         if not job:
             return ""
         return f"{job['team_url']}/integration/ui/pools/{job['data_pool_id']}"
-
-
-def _quiet_xcom(ti_key: TaskInstanceKey, key: str) -> Any:
-    """An XCom that may well be missing: its absence is normal here, not an error worth a log line."""
-    import logging
-
-    client_log = logging.getLogger("airflow.sdk.api.client")
-    level = client_log.level
-    client_log.setLevel(logging.CRITICAL)
-    try:
-        return XCom.get_value(ti_key=ti_key, key=key)
-    except Exception:  # noqa: BLE001 - no stored value, whatever the reason, means start afresh
-        return None
-    finally:
-        client_log.setLevel(level)
 
 
 class DataPushOperator(BaseOperator):

@@ -164,7 +164,14 @@ def test_ambiguous_status_follows_the_endpoint_table(status: int) -> None:
 
 def test_the_table_marks_every_call_that_changes_state_without_idempotence() -> None:
     rules = {name: e.on_ambiguous for name, e in ENDPOINTS.items()}
-    assert {n for n, r in rules.items() if r == "reconcile"} == {"create_job", "execute_job", "upload_chunk"}
+    assert {n for n, r in rules.items() if r == "reconcile"} == {
+        "create_job",
+        "execute_job",
+        "upload_chunk",
+        "execute_data_job",
+        "reload_data_model",
+        "partial_load_data_model",
+    }
 
 
 def test_reconcile_on_the_last_attempt_then_fails() -> None:
