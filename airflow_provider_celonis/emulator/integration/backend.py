@@ -1,9 +1,9 @@
 """The Integration API without HTTP: data jobs, their executions and logs, data model loads, pool tables.
 
 Routes hand it parsed values and get dicts (pycelonis' transports) back, or an :class:`ApiError`. Summary
-statuses (a job's ``logs/status`` entry and ``JobTransport`` status, a model's ``currentComputeLoad``) lag
-behind by ``settings.status_lag`` seconds: they show the newest execution or load started at least that long
-ago, so right after an execute they still show the previous one (see ``docs/emulator.md``).
+statuses (a job's ``logs/status`` entry and ``JobTransport`` status, a model's ``currentComputeLoad``) lag:
+for ``settings.status_lag`` seconds after an execution or load starts they still show the previous one (see
+``docs/emulator.md``).
 """
 
 from __future__ import annotations

@@ -153,6 +153,10 @@ Record = TypeVar("Record", Execution, Load)
 
 
 def visible(records: list[Record], lag: float) -> Record | None:
-    """The newest record started at least ``lag`` seconds ago (what a lagging summary status shows)."""
-    now = time.monotonic()
-    return next((r for r in reversed(records) if now - r.start_mono >= lag), None)
+    """What a lagging summary status shows: the newest record, but while it is younger than ``lag`` seconds
+    the one before it (None when there is none)."""
+    if not records:
+        return None
+    if time.monotonic() - records[-1].start_mono >= lag:
+        return records[-1]
+    return records[-2] if len(records) > 1 else None

@@ -65,19 +65,32 @@ class Runner:
         self._queue.put(item)
 
     def interrupt(self, item: Execution | Load) -> None:
-        """Stop the statement running for ``item`` (its status is already set by the caller)."""
-        with self._lock:
-            if self._current is item and self._cursor is not None:
-                self._cursor.interrupt()
+        """Stop the statement running for ``item`` (its status is already set by the caller).
+
+        A statement that starts just after an interrupt would not see it, so this keeps interrupting (in a
+        thread of its own) until the runner has left ``item``.
+        """
+        threading.Thread(target=self._interrupt_until_done, args=(item,), daemon=True).start()
+
+    def _interrupt_until_done(self, item: Execution | Load) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                if self._current is not item:
+                    return
+                if self._cursor is not None:
+                    self._cursor.interrupt()
+            self._stopping.wait(POLL)
 
     def stop(self) -> None:
+        """End the thread, interrupting whatever statement it runs (the item stays in progress)."""
         self._stopping.set()
-        with self._lock:
-            if self._cursor is not None:
-                self._cursor.interrupt()
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout=30)
+        self._queue.put(None)
+        deadline = time.monotonic() + 30
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            with self._lock:
+                if self._cursor is not None:
+                    self._cursor.interrupt()
+            self._thread.join(POLL)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
