@@ -171,6 +171,7 @@ def _model_execution(raw: Any, models: Mapping[str, DataModel], where: str) -> M
 
 def _job(raw: Any, models: Mapping[str, DataModel], seen: dict[str, set[str]], where: str) -> DataJob:
     job_id, name = _text(raw, "id", where), _text(raw, "name", where)
+    _unique(seen["job"], job_id, "data job id", where)
     transformations = []
     for i, entry in enumerate(_items(raw, "transformations", where)):
         here = f"{where}.transformations[{i}]"
@@ -197,10 +198,7 @@ def _pool(raw: Any, where: str) -> PoolConfig:
     jobs: list[DataJob] = []
     seen: dict[str, set[str]] = {"job": set(), "task": set(), "execution": set()}
     for i, entry in enumerate(_items(raw, "data_jobs", where)):
-        here = f"{where}.data_jobs[{i}]"
-        job = _job(entry, models, seen, here)
-        _unique(seen["job"], job.id, "data job id", here)
-        jobs.append(job)
+        jobs.append(_job(entry, models, seen, f"{where}.data_jobs[{i}]"))
     return PoolConfig(tuple(jobs), tuple(models.values()))
 
 
