@@ -234,6 +234,7 @@ class CelonisTransport(BaseHook):
             except Exception as exc:  # noqa: BLE001 - judged by the request loop (retry, reconcile or fail)
                 decision = loop.judge(None, {}, b"", exc)
             else:
+                self._saw_server_clock(response.headers.get("Date"))
                 decision = loop.judge(response.status_code, response.headers, response.content, None)
             if decision.action is Action.RECONCILE:
                 decision = loop.reconciled(decision, reconcile() if reconcile else None)
@@ -241,6 +242,32 @@ class CelonisTransport(BaseHook):
                 return outcome_of(decision)
             self._before_retry(decision)
             time.sleep(decision.delay)
+
+    # -- the server's clock -----------------------------------------------------------------------
+
+    def _saw_server_clock(self, date: str | None) -> None:
+        """Remember the last answer's ``Date`` (whole seconds of the server's clock) and when it came."""
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(date).timestamp() if date else None
+        except (TypeError, ValueError):
+            when = None
+        self.__dict__["_server_clock"] = None if when is None else (when, time.monotonic())
+
+    def past_server_second(self) -> int | None:
+        """Epoch ms of the server's next full second after the last answer, once the server's clock has surely
+        passed it (at most a second's wait); None when the last answer had no ``Date``.
+
+        A run that started before that answer was made started before this moment, and one started by a call
+        sent now starts after it, whatever a lagging status showed in that answer.
+        """
+        seen = self.__dict__.get("_server_clock")
+        if seen is None:
+            return None
+        date, at = seen
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - at)))
+        return int((int(date) + 1) * 1000)
 
     # -- async (for triggers) ---------------------------------------------------------------------
 

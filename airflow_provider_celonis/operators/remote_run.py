@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 APPEAR_TIMEOUT = 600.0
 IF_RUNNING = ("wait", "fail")
 STATE_KEY = "celonis_run"
+#: How often a start refused with 409 (a run in progress that the status did not show yet) is tried again.
+START_ATTEMPTS = 5
 
 
 class CelonisRunOperator(BaseOperator):
@@ -130,26 +132,43 @@ class CelonisRunOperator(BaseOperator):
         return self._start_when_free(context)
 
     def _start_when_free(self, context: Context) -> dict[str, Any] | None:
-        entry = self.status()
-        if self.in_progress(entry):
-            label = f"{self.what} {self._target['name']!r} ({self._target['id']})"
-            if self.if_running == "fail":
-                raise CelonisConflictError(
-                    f"start {self.what}", None, f"{label} is already running (if_running='fail')"
-                )
-            self.log.info("%s is already running (started elsewhere); waiting for it to end first", label)
-            other = Baseline()  # the one in progress: its end is what we wait for
-            if self.deferrable:
-                self._defer(other, "resume_when_free", owned=False, appear_by=None)
-            self._wait_sync(other, owned=False)
+        for _ in range(START_ATTEMPTS):
             entry = self.status()
-        baseline = self.baseline_of(entry)
-        self.start(baseline)
+            if self.in_progress(entry):
+                self._wait_for_other(entry)
+                entry = self.status()
+            # The status may lag behind a run that started just before this read: only runs that start
+            # after the server's clock passed this read's second count (see past_server_second).
+            baseline = Baseline(self.baseline_of(entry).run, self.hook.past_server_second())
+            try:
+                self.start(baseline)
+            except CelonisConflictError as err:
+                self.log.warning("Celonis refused the start (%s): a run is in progress; waiting for it", err)
+                continue
+            break
+        else:
+            raise CelonisConflictError(
+                f"start {self.what}", 409, f"refused {START_ATTEMPTS} times: always busy"
+            )
         self._started = True
         store = context.get("task_state_store")
         if store is not None:
             store.set(STATE_KEY, {"id": self._target["id"], "baseline": baseline.as_dict()})
         return self._wait(context, baseline)
+
+    def _wait_for_other(self, entry: dict[str, Any] | None) -> None:
+        """A run started elsewhere is in progress: wait for its end (or refuse, ``if_running="fail"``)."""
+        label = f"{self.what} {self._target['name']!r} ({self._target['id']})"
+        if self.if_running == "fail":
+            raise CelonisConflictError(
+                f"start {self.what}", None, f"{label} is already running (if_running='fail')"
+            )
+        self.log.info("%s is already running (started elsewhere); waiting for it to end first", label)
+        other = self.baseline_of(None)  # the one in progress: its end is what we wait for
+        del entry
+        if self.deferrable:
+            self._defer(other, "resume_when_free", owned=False, appear_by=None)
+        self._wait_sync(other, owned=False)
 
     def resume_when_free(
         self, context: Context, event: dict[str, Any] | None = None

@@ -1,0 +1,204 @@
+"""``DataJobOperator`` against the emulator's Integration API, run by real Airflow (``dag.test()``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_celonis.operators.data_job import DataJobOperator
+from airflow_provider_celonis.operators.data_model import DataModelLoadOperator
+from airflow_provider_celonis.operators.data_push import DataPushOperator
+from tests.helpers import task_states, xcom
+from tests.integration_api.conftest import BIG, ORDERS, TOTALS, Pipeline
+
+FAST = {"poll_interval": 0.2}
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
+def test_push_then_data_job_then_model_load(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], tmp_path: Any, deferrable: bool
+) -> None:
+    """The chain of the issue: the pushed rows, the transformation's output and the model's snapshot."""
+    pipeline = start_pipeline(push=False)
+    import pandas as pd
+
+    frame = pd.DataFrame(ORDERS)
+
+    def tasks() -> None:
+        push = DataPushOperator(
+            task_id="push", source=frame, target_table="orders", job_type="REPLACE", poll_interval=0.2
+        )
+        job = DataJobOperator(task_id="transform", data_job="Transform orders", deferrable=deferrable, **FAST)
+        load = DataModelLoadOperator(task_id="load", data_model="Orders model", deferrable=deferrable, **FAST)
+        push >> job >> load
+
+    run = make_dag(tasks=tasks).test()
+    assert task_states(run) == {"push": "success", "transform": "success", "load": "success"}
+    assert pipeline.rows("order_totals", "customer") == TOTALS
+    assert pipeline.rows("big_orders", "id") == BIG
+    (execution,) = pipeline.executions()
+    assert execution["status"] == "SUCCESS"
+    snapshot = pipeline.model()["tables"]
+    assert sorted(snapshot["order_totals"], key=lambda r: r["customer"]) == TOTALS
+    assert (
+        sorted(snapshot["orders"], key=lambda r: r["id"]) == ORDERS
+    )  # NULL stays NULL, '' stays '', nothing cut
+
+    result = xcom(run, "transform")
+    assert result["job_id"] == "job-orders"
+    assert result["status"] == "SUCCESS"
+    assert result["start"] and result["start"].endswith("Z")
+    assert [(t["name"], t["status"]) for t in result["tasks"]] == [
+        ("order totals", "SUCCESS"),
+        ("big orders", "SUCCESS"),
+    ]
+    load = xcom(run, "load")
+    assert load["status"] == "SUCCESS"
+    assert load["load_type"] == "COMPLETE"
+    assert load["load_id"]
+    # The data job's own data model load step ran too, and then ours: two loads, the last one is ours.
+    assert [ld["id"] for ld in pipeline.model()["loads"]][-1] == load["load_id"]
+
+
+def test_only_some_transformations_and_no_model_load(
+    pipeline: Pipeline, make_dag: Callable[..., Any]
+) -> None:
+    run = make_dag(
+        DataJobOperator,
+        task_id="transform",
+        data_job="job-orders",
+        transformations=["big orders"],
+        data_model_loads=[],
+        **FAST,
+    ).test()
+    assert task_states(run) == {"transform": "success"}
+    assert pipeline.rows("big_orders", "id") == BIG
+    assert pipeline.client.rows("order_totals") == []
+    (execution,) = pipeline.executions()
+    config = execution["configuration"]
+    assert config["executeOnlySubsetOfTransformations"] is True
+    assert config["transformations"] == ["t-big"]
+    assert config["loadOnlySubsetOfDataModels"] is True
+    assert config["dataModels"] == []
+    assert pipeline.model()["loads"] == []
+
+
+def test_failing_sql_fails_with_the_database_error(
+    pipeline: Pipeline, make_dag: Callable[..., Any], capsys: pytest.CaptureFixture[str], caplog: Any
+) -> None:
+    run = make_dag(DataJobOperator, task_id="transform", data_job="Broken job", **FAST).test()
+    output = capsys.readouterr().out + caplog.text
+    assert task_states(run) == {"transform": "failed"}
+    assert "Celonis data job job-broken ended FAIL" in output
+    assert "bad: " in output
+    assert "no_such_table" in output  # DuckDB's own message, as the failed task logged it
+    (execution,) = pipeline.executions("job-broken")
+    assert [t["status"] for t in execution["tasks"]] == ["SUCCESS", "FAIL", "SKIPPED"]
+    assert pipeline.client.rows("after_bad") == []
+
+
+@pytest.mark.parametrize("profile", ["documented", "lenient"])
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
+def test_the_previous_success_is_not_taken_for_ours(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], profile: str, deferrable: bool
+) -> None:
+    """The job's last execution succeeded; ours fails. Celonis keeps showing the old SUCCESS for a moment
+    after the execute: a client that reads the status alone reports success."""
+    pipeline = start_pipeline(profile=profile, integration_status_lag=2.0)
+    first = make_dag(DataJobOperator, task_id="once", data_job="Once only", **FAST).test()
+    assert task_states(first) == {"once": "success"}
+    second = make_dag(
+        DataJobOperator, task_id="once", data_job="Once only", deferrable=deferrable, **FAST
+    ).test()
+    assert task_states(second) == {"once": "failed"}
+    assert [e["status"] for e in pipeline.executions("job-once")] == ["SUCCESS", "FAIL"]
+
+
+def test_a_running_execution_is_waited_for_then_ours_starts(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_provider_celonis.hooks.celonis import CelonisHook
+    from airflow_provider_celonis.hooks.executions import Baseline
+
+    pipeline = start_pipeline(integration_duration=2.0)
+    hook = CelonisHook()
+    config = hook.execution_configuration("pool-1", "job-orders")
+    hook.execute_data_job("job-orders", config, Baseline())  # someone else's execution
+    run = make_dag(DataJobOperator, task_id="transform", data_job="job-orders", **FAST).test()
+    assert task_states(run) == {"transform": "success"}
+    assert "is already running (started elsewhere); waiting for it to end first" in capsys.readouterr().out
+    executions = pipeline.executions()
+    assert [e["status"] for e in executions] == ["SUCCESS", "SUCCESS"]
+    assert executions[1]["start"] >= executions[0]["end"]  # ours started after the other ended
+
+
+def test_if_running_fail_refuses(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any]
+) -> None:
+    from airflow_provider_celonis.hooks.celonis import CelonisHook
+    from airflow_provider_celonis.hooks.executions import Baseline
+
+    pipeline = start_pipeline(integration_duration=3.0)
+    hook = CelonisHook()
+    hook.execute_data_job("job-orders", hook.execution_configuration("pool-1", "job-orders"), Baseline())
+    run = make_dag(
+        DataJobOperator, task_id="transform", data_job="job-orders", if_running="fail", **FAST
+    ).test()
+    assert task_states(run) == {"transform": "failed"}
+    assert len(pipeline.executions()) == 1
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
+def test_timeout_cancels_the_execution(
+    start_pipeline: Callable[..., Pipeline],
+    make_dag: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    deferrable: bool,
+) -> None:
+    pipeline = start_pipeline(integration_duration=30.0)
+    run = make_dag(
+        DataJobOperator, task_id="transform", data_job="job-orders", timeout=2, deferrable=deferrable, **FAST
+    ).test()
+    assert task_states(run) == {"transform": "failed"}
+    assert "cancelled it" in capsys.readouterr().out
+    pipeline.wait_for(lambda: pipeline.executions()[0]["status"] == "CANCEL")
+
+
+def test_no_wait_returns_once_started(pipeline: Pipeline, make_dag: Callable[..., Any]) -> None:
+    run = make_dag(
+        DataJobOperator, task_id="transform", data_job="job-orders", wait_for_completion=False
+    ).test()
+    assert task_states(run) == {"transform": "success"}
+    assert xcom(run, "transform")["status"] == "STARTED"
+    pipeline.wait_for(lambda: pipeline.executions()[0]["status"] == "SUCCESS")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        (
+            {"data_job": "Transfrom orders"},
+            "has no data job 'Transfrom orders'; its data jobs: Transform orders",
+        ),
+        (
+            {"data_job": "job-orders", "transformations": ["nope"]},
+            "has no transformation 'nope'; its transformations: order totals",
+        ),
+        ({"data_job": "job-orders", "data_model_loads": ["nope"]}, "has no data model load 'nope'"),
+        ({"data_job": ""}, "data_job is empty"),
+    ],
+)
+def test_unknown_names_fail_before_anything_runs(
+    pipeline: Pipeline,
+    make_dag: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    caplog: Any,
+    kwargs: dict[str, Any],
+    expected: str,
+) -> None:
+    run = make_dag(DataJobOperator, task_id="transform", **kwargs, **FAST).test()
+    assert task_states(run) == {"transform": "failed"}
+    assert expected in capsys.readouterr().out + caplog.text
+    assert pipeline.executions() == []
