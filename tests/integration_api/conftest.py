@@ -16,7 +16,7 @@ import pytest
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from tests.helpers import ADMIN_KEY, POOL, EmulatorClient
 
-ORDERS = [
+ORDERS: list[dict[str, Any]] = [
     {"id": 1, "customer": "acme", "amount": 50.0, "note": None},
     {"id": 2, "customer": "acme", "amount": 150.0, "note": "rush"},
     {"id": 3, "customer": "globex", "amount": 300.0, "note": ""},

@@ -13,12 +13,12 @@ from airflow_provider_celonis.operators.data_push import DataPushOperator
 from tests.helpers import task_states, xcom
 from tests.integration_api.conftest import BIG, ORDERS, TOTALS, Pipeline
 
-FAST = {"poll_interval": 0.2}
+FAST: dict[str, Any] = {"poll_interval": 0.2}
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
 def test_push_then_data_job_then_model_load(
-    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], tmp_path: Any, deferrable: bool
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], deferrable: bool
 ) -> None:
     """The chain of the issue: the pushed rows, the transformation's output and the model's snapshot."""
     pipeline = start_pipeline(push=False)
@@ -49,7 +49,7 @@ def test_push_then_data_job_then_model_load(
     result = xcom(run, "transform")
     assert result["job_id"] == "job-orders"
     assert result["status"] == "SUCCESS"
-    assert result["start"] and result["start"].endswith("Z")
+    assert str(result["start"]).endswith("Z")
     assert [(t["name"], t["status"]) for t in result["tasks"]] == [
         ("order totals", "SUCCESS"),
         ("big orders", "SUCCESS"),
