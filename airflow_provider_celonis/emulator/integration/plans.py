@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ApiError, validation_error
+from ..errors import validation_error
 from .config import DataJob, DataModel, PoolConfig
 from .records import LoadRequest, TaskRun
 
@@ -121,8 +121,8 @@ def _loads(body: dict[str, Any], job: DataJob, pool: PoolConfig) -> list[LoadReq
 def plan(body: Any, pool_id: str, job: DataJob, pool: PoolConfig) -> tuple[list[TaskRun], list[LoadRequest]]:
     """The tasks (in the job's order) and data model loads an execute asks for; 400 naming what is wrong."""
     if not isinstance(body, dict):
-        raise ApiError(
-            400, "The body must be a JobExecutionConfiguration (a JSON object)", short="BAD_REQUEST"
+        raise validation_error(
+            None, "The body must be a JobExecutionConfiguration (a JSON object)", "BAD_REQUEST"
         )
     _check_ids(body, pool_id, job)
     tasks = _tasks(body, job)
