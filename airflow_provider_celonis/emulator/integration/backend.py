@@ -9,6 +9,7 @@ for ``settings.status_lag`` seconds after an execution or load starts they still
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ApiError, not_found, validation_error
@@ -343,15 +344,22 @@ class IntegrationBackend:
 
     def overview(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Configured data jobs and data models with their latest status, for the HTML page."""
-        jobs, models = [], []
+        jobs: list[dict[str, Any]] = []
+        models: list[dict[str, Any]] = []
         with self.registry.lock:
             for pool_id, pool in self.settings.integration.pools.items():
                 for j in pool.jobs:
-                    runs = self.registry.job_executions(pool_id, j.id)
-                    jobs.append({"pool": pool_id, "id": j.id, "name": j.name, "executions": len(runs),
-                                 "last status": runs[-1].status if runs else ""})  # fmt: skip
+                    jobs.append(_summary(pool_id, j.id, j.name, self.registry.job_executions(pool_id, j.id)))
                 for m in pool.models:
-                    loads = self.registry.model_loads(pool_id, m.id)
-                    models.append({"pool": pool_id, "id": m.id, "name": m.name, "loads": len(loads),
-                                   "last status": loads[-1].status if loads else ""})  # fmt: skip
+                    models.append(_summary(pool_id, m.id, m.name, self.registry.model_loads(pool_id, m.id)))
         return jobs, models
+
+
+def _summary(pool_id: str, entity_id: str, name: str, records: Sequence[Execution | Load]) -> dict[str, Any]:
+    return {
+        "pool": pool_id,
+        "id": entity_id,
+        "name": name,
+        "runs": len(records),
+        "last status": records[-1].status if records else "",
+    }

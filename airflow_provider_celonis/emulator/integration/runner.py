@@ -104,7 +104,7 @@ class Runner:
                     self._run_execution(item)
                 else:
                     self._run_load(item)
-            except Exception:
+            except Exception:  # the runner must survive anything an execution or a load does
                 log.exception("integration item %s crashed the runner step", item.id)
             finally:
                 with self._lock:
@@ -137,7 +137,7 @@ class Runner:
                 run.status, run.start = RUNNING, now_ms()
             count, error = self._transform(ex.pool_id, run.task.sql)
             with reg.lock:
-                if ex.status != RUNNING:  # canceled meanwhile: the canceller set every status
+                if ex.status != RUNNING or self._stopping.is_set():  # canceled (statuses set) or stopping
                     return
                 if error is not None:
                     run.finish(FAIL, "ERROR", error)
@@ -204,6 +204,8 @@ class Runner:
                 return
         error = self._snapshot(load)
         with reg.lock:
+            if self._stopping.is_set():  # interrupted by the stop: it stays RUNNING
+                return
             if error is not None:
                 load.finish(LOAD_ERROR, error)
             elif outcome is not None:
