@@ -125,7 +125,7 @@ class IntegrationApi(CelonisTransport):
 
         def started() -> bool | None:
             looked.append(True)
-            return self._appears(lambda: judge_execution(self.data_job_status(job_id, pool), baseline))
+            return self.appears(lambda: judge_execution(self.data_job_status(job_id, pool), baseline))
 
         try:
             self._request(
@@ -229,7 +229,7 @@ class IntegrationApi(CelonisTransport):
 
         def started() -> bool | None:
             looked.append(True)
-            return self._appears(lambda: judge_load(self.data_model_load(model_id, pool), baseline))
+            return self.appears(lambda: judge_load(self.data_model_load(model_id, pool), baseline))
 
         try:
             self._request(name, url=self._url(name, pool, model_id=model_id), reconcile=started, **send)
@@ -273,7 +273,7 @@ class IntegrationApi(CelonisTransport):
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _appears(self, verdict: Callable[[], Verdict]) -> bool | None:
+    def appears(self, verdict: Callable[[], Verdict]) -> bool | None:
         """True once the status shows a run newer than the baseline, within the grace period; else None."""
         deadline = time.monotonic() + reconcile_grace()
         while True:

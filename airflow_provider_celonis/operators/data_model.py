@@ -99,7 +99,9 @@ class DataModelLoadOperator(CelonisRunOperator):
 
     def trigger(self, baseline: Baseline, **kwargs: Any) -> DataModelLoadTrigger:
         assert self._pool is not None
-        kwargs["cancel_on_kill"] = False  # nothing to cancel a load with
+        # Nothing to cancel a load with; at the deadline the trigger says so (it owns the load).
+        kwargs["cancel_at_deadline"] = kwargs.get("cancel_on_kill", True)
+        kwargs["cancel_on_kill"] = False
         return DataModelLoadTrigger(self._target["id"], self._pool, baseline.as_dict(), **kwargs)
 
     def cancel(self) -> None:

@@ -189,7 +189,13 @@ class CelonisRunOperator(BaseOperator):
             return None
         kept = saved.get("baseline")
         baseline = Baseline.from_dict(kept if isinstance(kept, Mapping) else None)
-        verdict = self.judge(self.status(), baseline)
+
+        def verdict_now() -> Verdict:
+            return self.judge(self.status(), baseline)
+
+        verdict = verdict_now()
+        if verdict is Verdict.NOT_YET and self.hook.appears(verdict_now):  # a status that lags behind
+            verdict = verdict_now()
         if verdict in (Verdict.RUNNING, Verdict.SUCCEEDED):
             self.log.info(
                 "An earlier try started this %s run and it is %s: taking it over", self.what, verdict.value

@@ -64,7 +64,8 @@ ONCE = {  # succeeds once, then fails ("already exists"): tells a new run's outc
     ],
 }
 MODEL = {"id": "dm-orders", "name": "Orders model", "tables": ["orders", "order_totals"]}
-CONFIG = {"pools": {POOL: {"data_jobs": [JOB, BROKEN, ONCE], "data_models": [MODEL]}}}
+RAW = {"id": "dm-raw", "name": "Raw orders", "tables": ["orders"]}  # loadable before the data job ran
+CONFIG = {"pools": {POOL: {"data_jobs": [JOB, BROKEN, ONCE], "data_models": [MODEL, RAW]}}}
 APP_KEY = "app-key-0123456789"
 
 
@@ -107,7 +108,7 @@ class Pipeline:
         r.raise_for_status()
         return dict(r.json())
 
-    def next_load(self, status: str, message: str, model_id: str = "dm-orders") -> None:
+    def next_load(self, status: str, message: str, model_id: str = "dm-raw") -> None:
         body = {"pool_id": POOL, "data_model_id": model_id, "status": status, "message": message}
         r = self.client.session.post(f"{self.emu.url}/emulator/api/faults/next-load-status", json=body)
         r.raise_for_status()

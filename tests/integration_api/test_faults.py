@@ -1,0 +1,126 @@
+"""Lost answers, refusals and crashes around execute and reload: each run starts exactly once, in both profiles."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_celonis.operators.data_job import DataJobOperator
+from airflow_provider_celonis.operators.data_model import DataModelLoadOperator
+from tests.helpers import POOL, task_states, xcom
+from tests.integration_api.conftest import APP_KEY, TOTALS, Pipeline
+
+HAS_TASK_STATE_STORE = importlib.util.find_spec("airflow.models.task_state_store") is not None
+PROFILES = ["documented", "lenient"]
+FAST: dict[str, Any] = {"poll_interval": 0.2}
+EXECUTE = {"method": "POST", "path": "/jobs/job-orders/execute$"}
+RELOAD = {"method": "POST", "path": "/data-models/dm-raw/reload$"}
+
+LOST = {
+    "answer lost after the call took effect": {"action": "close_after"},
+    "502 after the call took effect": {"action": "status_after", "status": 502},
+    "503 before the call was processed": {"action": "status", "status": 503},
+    "connection dropped before the call was processed": {"action": "close"},
+}
+
+
+@pytest.fixture(autouse=True)
+def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lost answer is looked for in the status for 3 s (the emulator's lag is 1 s at most here)."""
+    monkeypatch.setenv("AIRFLOW__CELONIS__RECONCILE_GRACE_SECONDS", "3")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("fault", LOST.values(), ids=list(LOST))
+def test_a_lost_execute_answer_runs_the_job_once(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], profile: str, fault: dict[str, Any]
+) -> None:
+    pipeline = start_pipeline(profile=profile)
+    pipeline.client.fault(**EXECUTE, **fault, count=1)
+    run = make_dag(DataJobOperator, task_id="transform", data_job="job-orders", **FAST).test()
+    assert task_states(run) == {"transform": "success"}
+    assert [e["status"] for e in pipeline.executions()] == ["SUCCESS"]
+    assert pipeline.rows("order_totals", "customer") == TOTALS
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("fault", LOST.values(), ids=list(LOST))
+def test_a_lost_reload_answer_loads_once(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], profile: str, fault: dict[str, Any]
+) -> None:
+    pipeline = start_pipeline(profile=profile)
+    pipeline.client.fault(**RELOAD, **fault, count=1)
+    run = make_dag(DataModelLoadOperator, task_id="load", data_model="dm-raw", **FAST).test()
+    assert task_states(run) == {"load": "success"}
+    loads = pipeline.model("dm-raw")["loads"]
+    assert [ld["status"] for ld in loads] == ["SUCCESS"]
+    assert xcom(run, "load")["load_id"] == loads[0]["id"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_status_reads_survive_5xx(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], profile: str
+) -> None:
+    pipeline = start_pipeline(profile=profile, integration_duration=1.0)
+    pipeline.client.fault(method="GET", path="/logs/status$", status=503, count=3, skip=1)
+    run = make_dag(
+        DataJobOperator, task_id="transform", data_job="job-orders", deferrable=True, **FAST
+    ).test()
+    assert task_states(run) == {"transform": "success"}
+    assert len(pipeline.executions()) == 1
+
+
+@pytest.mark.skipif(
+    not HAS_TASK_STATE_STORE, reason="resuming a retried try needs task_state_store (Airflow >= 3.3)"
+)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_retried_try_waits_for_the_running_execution(
+    start_pipeline: Callable[..., Pipeline],
+    make_dag: Callable[..., Any],
+    airflow_conn: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+    profile: str,
+) -> None:
+    """The worker dies while waiting (a status read fails, no retries in the hook); the retry takes the
+    execution over instead of starting a second one."""
+    pipeline = start_pipeline(profile=profile, integration_duration=3.0)
+    airflow_conn("celonis_default", host=pipeline.emu.url, password=APP_KEY, data_pool_id=POOL, retries=0)
+    pipeline.client.fault(
+        method="GET", path="/logs/status$", status=500, count=1, skip=1, body='{"message": "crash"}'
+    )
+    run = make_dag(
+        DataJobOperator,
+        task_id="transform",
+        data_job="job-orders",
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=0),
+        **FAST,
+    ).test()
+    assert task_states(run) == {"transform": "success"}
+    assert (
+        "An earlier try started this data job run and it is running: taking it over"
+        in capsys.readouterr().out
+    )
+    assert [e["status"] for e in pipeline.executions()] == ["SUCCESS"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_retry_after_a_failed_run_runs_again(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], profile: str
+) -> None:
+    """A retry is a new attempt: a FAILed execution of the earlier try is not waited for again."""
+    pipeline = start_pipeline(profile=profile)
+    run = make_dag(
+        DataJobOperator,
+        task_id="broken",
+        data_job="job-broken",
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=0),
+        **FAST,
+    ).test()
+    assert task_states(run) == {"broken": "failed"}
+    assert [e["status"] for e in pipeline.executions("job-broken")] == ["FAIL", "FAIL"]
