@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
+from airflow_provider_celonis.datapath.batches import BatchSource
 from airflow_provider_celonis.datapath.drift import SchemaDrift, widen
 from airflow_provider_celonis.datapath.files import open_raw
 from airflow_provider_celonis.datapath.text_read import ReadSettings, open_csv
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
-
-if TYPE_CHECKING:
-    from airflow_provider_celonis.datapath.sources import BatchSource
 
 _CSV_COLUMN_ERROR = re.compile(r"In CSV column #(\d+): (.*?invalid value '(.*)')", re.S)
 _CSV_FIELDS_ERROR = re.compile(r"Expected (\d+) columns, got (\d+): (.*)", re.S)

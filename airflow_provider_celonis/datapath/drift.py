@@ -18,15 +18,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_provider_celonis.datapath.batches import BatchSource
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
-
-if TYPE_CHECKING:
-    from airflow_provider_celonis.datapath.sources import BatchSource
 
 #: Under ``airflow.task`` so that these lines land in the task log next to the operator's own.
 log = logging.getLogger(f"airflow.task.{__name__}")

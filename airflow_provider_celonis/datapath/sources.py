@@ -11,12 +11,12 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from airflow_provider_celonis.datapath.batches import BatchSource
 from airflow_provider_celonis.datapath.csv_errors import csv_error
 from airflow_provider_celonis.datapath.drift import SchemaDrift, unify
 from airflow_provider_celonis.datapath.files import (
@@ -41,7 +41,8 @@ from airflow_provider_celonis.datapath.text_read import (
 )
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
-# Re-exported: callers import these from here (files, reading options and CSV errors live beside).
+# Re-exported: callers import these from here (the source type, files, reading options and CSV errors
+# live beside).
 __all__ = [
     "BATCH_ROWS",
     "CSV_BLOCK_BYTES",
@@ -67,21 +68,6 @@ log = logging.getLogger(f"airflow.task.{__name__}")
 BATCH_ROWS = 65_536
 #: Batches decoded ahead in a thread while the caller encodes parquet (both release the GIL).
 READ_AHEAD = 2
-
-
-@dataclass
-class BatchSource:
-    """A stream of record batches with its schema known up front."""
-
-    schema: pa.Schema
-    _batches: Callable[[], Iterator[pa.RecordBatch]]
-    description: str
-    paths: list[str] = field(default_factory=list)
-    #: ``batches()`` may be called again and yields the same rows (files, tables): see ``drift``.
-    rereadable: bool = False
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        return self._batches()
 
 
 class DeferredSource:
