@@ -104,6 +104,16 @@ def _declarative(behaviour: dict[str, Any]) -> dict[str, Any]:
     return {key.replace("_", "-"): value for key, value in behaviour.items()}
 
 
+def _option(description: str, default: float) -> dict[str, Any]:
+    return {
+        "description": description,
+        "version_added": "0.1.0",
+        "type": "float",
+        "example": None,
+        "default": str(default),
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-celonis",
@@ -178,6 +188,25 @@ def get_provider_info() -> dict[str, Any]:
                 "python-module": "airflow_provider_celonis.transfers.sql_to_celonis",
             }
         ],
+        "config": {
+            "celonis": {
+                "description": "Settings of the Celonis provider.",
+                "options": {
+                    "trigger_requests_per_second": _option(
+                        "Requests per second that all Celonis triggers of one triggerer make together.", 10.0
+                    ),
+                    "status_log_interval": _option(
+                        "Seconds between 'still <status>' log lines while a job or run keeps its status.",
+                        60.0,
+                    ),
+                    "reconcile_grace_seconds": _option(
+                        "Seconds a lost execute or reload answer is looked for in Celonis' status before the "
+                        "call is sent again.",
+                        15.0,
+                    ),
+                },
+            }
+        },
         "integrations": [
             {
                 "integration-name": "Celonis",

@@ -66,3 +66,21 @@ def test_provider_info_is_complete() -> None:
         "verify",
         "timeout",
     }
+
+
+def test_provider_info_follows_airflows_schema_and_declares_its_settings() -> None:
+    """What ``airflow config list`` shows; a wrong key or type here breaks the providers manager."""
+    import json
+    from pathlib import Path
+
+    import airflow
+    import jsonschema
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    assert set(info["config"]["celonis"]["options"]) == {
+        "trigger_requests_per_second",
+        "status_log_interval",
+        "reconcile_grace_seconds",
+    }

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_provider_celonis.hooks.errors import CelonisConfigError, CelonisConflictError
 from airflow_provider_celonis.hooks.executions import Baseline, Verdict, judge_execution, judge_load
+from airflow_provider_celonis.hooks.options import celonis_option
 from airflow_provider_celonis.hooks.transport import CelonisTransport
 
 DEFAULT_RECONCILE_GRACE = 15.0
@@ -21,12 +22,7 @@ DEFAULT_RECONCILE_GRACE = 15.0
 
 def reconcile_grace() -> float:
     """``[celonis] reconcile_grace_seconds``: how long a lost execute/reload answer is looked for in the status."""
-    try:
-        from airflow.configuration import conf
-
-        return conf.getfloat("celonis", "reconcile_grace_seconds", fallback=DEFAULT_RECONCILE_GRACE)
-    except Exception:  # noqa: BLE001 - no Airflow configuration at hand (a plain script)
-        return DEFAULT_RECONCILE_GRACE
+    return celonis_option("reconcile_grace_seconds", DEFAULT_RECONCILE_GRACE)
 
 
 def pick(kind: str, ref: str, items: Sequence[Mapping[str, Any]], where: str, *names: str) -> dict[str, Any]:

@@ -6,17 +6,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from airflow_provider_celonis.hooks.options import celonis_option
+
 DEFAULT_INTERVAL = 60.0
 
 
 def configured_interval() -> float:
     """``[celonis] status_log_interval`` (seconds, default 60)."""
-    try:
-        from airflow.configuration import conf
-
-        return conf.getfloat("celonis", "status_log_interval", fallback=DEFAULT_INTERVAL)
-    except Exception:  # noqa: BLE001 - no Airflow configuration at hand (a plain script)
-        return DEFAULT_INTERVAL
+    return celonis_option("status_log_interval", DEFAULT_INTERVAL)
 
 
 class StatusLog:

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
-    AirflowSensorTimeout,
-    BaseSensorOperator,
     conf,
 )
 
 from airflow_provider_celonis.hooks.celonis import TERMINAL_STATUSES, CelonisHook
 from airflow_provider_celonis.hooks.errors import CelonisJobFailedError
 from airflow_provider_celonis.hooks.status_log import StatusLog
-from airflow_provider_celonis.triggers.data_push import DEFER_MARGIN, DataPushJobTrigger
+from airflow_provider_celonis.sensors.base import CelonisSensor
+from airflow_provider_celonis.triggers.data_push import DataPushJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class DataPushJobSensor(BaseSensorOperator):
+class DataPushJobSensor(CelonisSensor):
     """Succeeds when the job is DONE; fails (without retrying) on ERROR or CANCELED, quoting the job's logs.
 
     Works in poke and reschedule modes, or deferred to the triggerer with ``deferrable=True``. The sensor
@@ -76,42 +73,17 @@ class DataPushJobSensor(BaseSensorOperator):
             )
         return False
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        if self.poke(context):
-            return None
+    def trigger(self, **kwargs: Any) -> DataPushJobTrigger:
         pool = self.hook.resolve_pool(self.data_pool_id)
-        self.defer(
-            trigger=DataPushJobTrigger(
-                job_id=self.job_id,
-                data_pool_id=pool,
-                celonis_conn_id=self.celonis_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-                cancel_on_kill=False,
-                cancel_at_deadline=False,
-            ),
-            method_name="execute_complete",
-            # The trigger's own deadline fires first and says what happened; this is only a backstop.
-            timeout=timedelta(seconds=self.timeout + DEFER_MARGIN),
+        return DataPushJobTrigger(
+            job_id=self.job_id, data_pool_id=pool, celonis_conn_id=self.celonis_conn_id, **kwargs
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> None:  # noqa: ARG002 - Airflow's signature
-        if event.get("status") == "success":
-            self.log.info("Celonis job %s is DONE", event.get("job_id"))
-            return
-        if event.get("status") == "timeout":
-            # Raised here, soft_fail turns it into a skip (BaseSensorOperator.resume_execution).
-            raise AirflowSensorTimeout(f"Sensor timed out waiting for Celonis: {event.get('message')}")
+    def succeeded(self, event: dict[str, Any]) -> None:
+        self.log.info("Celonis job %s is DONE", event.get("job_id"))
+
+    def failed(self, event: dict[str, Any]) -> str:
         if event.get("job_status"):
-            raise AirflowFailException(
-                str(
-                    CelonisJobFailedError(
-                        str(event["job_id"]), str(event["job_status"]), event.get("logs") or []
-                    )
-                )
-            )
-        raise AirflowFailException(
-            f"Waiting for Celonis job {event.get('job_id')} failed: {event.get('message')}"
-        )
+            job_id, status, logs = str(event["job_id"]), str(event["job_status"]), event.get("logs") or []
+            return str(CelonisJobFailedError(job_id, status, logs))
+        return f"Waiting for Celonis job {event.get('job_id')} failed: {event.get('message')}"

@@ -9,16 +9,13 @@ process: in ``reschedule`` mode give ``started_after`` so every poke judges the 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
-    AirflowSensorTimeout,
-    BaseSensorOperator,
     conf,
 )
 
@@ -35,14 +32,14 @@ from airflow_provider_celonis.hooks.executions import (
     load_baseline,
     load_in_progress,
 )
-from airflow_provider_celonis.triggers.base import DEFER_MARGIN
+from airflow_provider_celonis.sensors.base import CelonisSensor
 from airflow_provider_celonis.triggers.integration import DataJobTrigger, DataModelLoadTrigger, _RunTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class _RunSensor(BaseSensorOperator):
+class _RunSensor(CelonisSensor):
     what = ""
     ui_color = "#1e3a8a"
     ui_fgcolor = "#ffffff"
@@ -112,39 +109,20 @@ class _RunSensor(BaseSensorOperator):
             raise AirflowFailException(self.failure(entry, "failed"))
         return verdict is Verdict.SUCCEEDED
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        if self.poke(context):
-            return None
+    def trigger(self, **kwargs: Any) -> _RunTrigger:
         assert self._id is not None
         assert self._pool is not None
-        assert self._baseline is not None
-        self.defer(
-            trigger=self.trigger_class()(
-                self._id,
-                self._pool,
-                self._baseline.as_dict(),
-                celonis_conn_id=self.celonis_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-                cancel_on_kill=False,
-                cancel_at_deadline=False,
-            ),
-            method_name="execute_complete",
-            # The trigger's own deadline fires first and says what happened; this is only a backstop.
-            timeout=timedelta(seconds=self.timeout + DEFER_MARGIN),
+        baseline = (self._baseline or Baseline()).as_dict()
+        return self.trigger_class()(
+            self._id, self._pool, baseline, celonis_conn_id=self.celonis_conn_id, **kwargs
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> None:  # noqa: ARG002 - Airflow's signature
+    def succeeded(self, event: dict[str, Any]) -> None:
+        self.log.info("Celonis %s %s ended %s", self.what, event.get("id"), event.get("run_status"))
+
+    def failed(self, event: dict[str, Any]) -> str:
         self._id, self._pool = event.get("id"), event.get("data_pool_id")
-        if event.get("status") == "success":
-            self.log.info("Celonis %s %s ended %s", self.what, self._id, event.get("run_status"))
-            return
-        if event.get("status") == "timeout":
-            # Raised here, soft_fail turns it into a skip (BaseSensorOperator.resume_execution).
-            raise AirflowSensorTimeout(f"Sensor timed out waiting for Celonis: {event.get('message')}")
-        raise AirflowFailException(self.failure(event.get("entry") or None, str(event.get("message"))))
+        return self.failure(event.get("entry") or None, str(event.get("message")))
 
 
 class DataJobSensor(_RunSensor):

@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from airflow_provider_celonis.hooks.options import celonis_option
+
 T = TypeVar("T")
 
 DEFAULT_REQUESTS_PER_SECOND = 10.0
@@ -36,12 +38,8 @@ _budgets: dict[int, AsyncRequestBudget] = {}
 
 
 def configured_rate() -> float:
-    try:
-        from airflow.configuration import conf
-
-        return conf.getfloat("celonis", "trigger_requests_per_second", fallback=DEFAULT_REQUESTS_PER_SECOND)
-    except Exception:  # noqa: BLE001 - no usable Airflow configuration: the default
-        return DEFAULT_REQUESTS_PER_SECOND
+    """``[celonis] trigger_requests_per_second`` (default 10)."""
+    return celonis_option("trigger_requests_per_second", DEFAULT_REQUESTS_PER_SECOND)
 
 
 def request_budget() -> AsyncRequestBudget:

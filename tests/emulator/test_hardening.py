@@ -24,6 +24,7 @@ OPEN_ROUTES = {("GET", "/emulator/health"), ("POST", "/oauth2/token"), ("GET", "
 SAMPLE = {
     "pool_id": "pool-1",
     "job_id": "00000000-0000-0000-0000-000000000000",
+    "model_id": "dm-1",
     "name": "t.json",
     "bucket": "continuous",
     "key:path": "connection/conn-1/t/f.parquet",
