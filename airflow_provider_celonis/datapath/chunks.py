@@ -73,6 +73,13 @@ class ChunkFile:
         return open(self.path, "rb")
 
 
+def grown_cap(max_bytes: int, first_bytes: int | None, index: int) -> int:
+    """The cap of the ``index``-th chunk (1-based): ``first_bytes`` doubled per chunk, at most ``max_bytes``."""
+    if first_bytes is None or first_bytes >= max_bytes:
+        return max_bytes
+    return min(max_bytes, first_bytes << min(index - 1, 40))
+
+
 def kind_names(kind: str) -> Callable[[int], str]:
     """Data Push chunk names: ``upserted-00001.parquet``, ``deleted-00001.parquet``, ..."""
     return lambda index: f"{kind}-{index:05d}.parquet"
@@ -88,6 +95,8 @@ class ParquetChunker:
     :param compression: parquet codec (``"snappy"`` for Data Push, ``"NONE"`` for the ingestion API).
     :param dictionary: ``"auto"`` dictionary-encodes the columns that repeat in the first batch
         (``dictionary_columns``); ``False`` encodes none.
+    :param first_bytes: the first file's cap; each next one's is twice the last, up to ``max_bytes``
+        (``grown_cap``), so the first file is done, and can be sent, early. None: every file ``max_bytes``.
     """
 
     def __init__(
@@ -100,6 +109,7 @@ class ParquetChunker:
         name: Callable[[int], str] | None = None,
         compression: str = "snappy",
         dictionary: Literal["auto"] | Literal[False] = "auto",
+        first_bytes: int | None = None,
     ) -> None:
         self.out_dir = out_dir
         self.schema = schema
@@ -108,8 +118,9 @@ class ParquetChunker:
         self.name = name or kind_names(kind)
         self.options = {**PARQUET_OPTIONS, "compression": compression}
         self.dictionary = dictionary
-        self._budget = max(max_bytes - FOOTER_RESERVE, max_bytes // 2)
+        self.first_bytes = first_bytes
         self._index = 0
+        self._budget = self._budget_of(1)
         self._writer: pq.ParquetWriter | None = None
         self._sink: pa.NativeFile | None = None
         self._path: Path | None = None
@@ -119,12 +130,12 @@ class ParquetChunker:
 
     def write(self, batch: pa.RecordBatch) -> list[ChunkFile]:
         done: list[ChunkFile] = []
+        if self._dictionary is None:  # the whole first batch decides, however small the first file
+            self._dictionary = dictionary_columns(batch) if self.dictionary == "auto" else []
         for piece in self._slices(batch):
             estimate = int(piece.nbytes * self._ratio * 1.25) + 1024
             if self._writer is not None and self._rows and self._position() + estimate > self._budget:
                 done.append(self._close_current())
-            if self._dictionary is None:
-                self._dictionary = dictionary_columns(piece) if self.dictionary == "auto" else []
             if self._writer is None:
                 self._open_next()
             before = self._position()
@@ -167,11 +178,17 @@ class ParquetChunker:
         rows = max(int(batch.num_rows * limit / max(estimate, 1)), 1)
         return [batch.slice(offset, rows) for offset in range(0, batch.num_rows, rows)]
 
+    def _budget_of(self, index: int) -> int:
+        """Bytes of row data the ``index``-th file (1-based) may hold: its cap less the footer's room."""
+        cap = grown_cap(self.max_bytes, self.first_bytes, index)
+        return max(cap - FOOTER_RESERVE, cap // 2)
+
     def _position(self) -> int:
         return self._sink.tell() if self._sink is not None else 0
 
     def _open_next(self) -> None:
         self._index += 1
+        self._budget = self._budget_of(self._index)
         self._path = self.out_dir / self.name(self._index)
         self._sink = pa.OSFile(str(self._path), "wb")
         options = {**self.options, "use_dictionary": self._dictionary or False}
@@ -216,10 +233,12 @@ def csv_chunks(
     max_bytes: int,
     kind: str,
     header: bytes | None = None,
+    first_bytes: int | None = None,
 ) -> Iterator[CsvPassChunk]:
     """Header-prefixed chunks of each CSV file, split at record boundaries, each with its record count.
 
-    ``header``: the header line sent instead of the files' (``sanitize_names``).
+    ``header``: the header line sent instead of the files' (``sanitize_names``); ``first_bytes``: the
+    first chunk's cap, doubled per chunk up to ``max_bytes`` (``grown_cap``).
     """
     from airflow_provider_celonis.datapath.csv_split import split_csv
 
@@ -228,7 +247,13 @@ def csv_chunks(
     line_ending = _line_ending(options.get("lineEnding"))
     for path in paths:
         for part in split_csv(
-            path, max_bytes, quote=quote, escape=escape, line_ending=line_ending, header=header
+            path,
+            max_bytes,
+            quote=quote,
+            escape=escape,
+            line_ending=line_ending,
+            header=header,
+            first_bytes=first_bytes,
         ):
             yield CsvPassChunk(part, part.records, kind)
 

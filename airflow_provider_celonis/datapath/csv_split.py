@@ -52,8 +52,13 @@ def split_csv(
     line_ending: bytes | None = None,
     has_header: bool = True,
     header: bytes | None = None,
+    first_bytes: int | None = None,
 ) -> Iterator[CsvChunk]:
     """Yield chunks of at most ``max_bytes`` (header included), each ending on a record boundary.
+
+    ``first_bytes``: the first chunk holds at most this many bytes, each next one twice the last, up to
+    ``max_bytes``, so the first chunk is found (and sent) early; a record too long for a grown cap still
+    gets a chunk of its own up to ``max_bytes``.
 
     A UTF-8 byte-order mark is not sent (every chunk starts with the header line); ``header``, when
     given, is sent instead of the file's header line (without line ending: the file's is appended),
@@ -72,6 +77,10 @@ def split_csv(
         raise ValueError(f"escape must be a single byte or None, got {escape!r}")
     if line_ending not in (None, b"\n", b"\r\n"):
         raise ValueError(f"line_ending must be b'\\n', b'\\r\\n' or None, got {line_ending!r}")
+    if first_bytes is not None and (
+        isinstance(first_bytes, bool) or not isinstance(first_bytes, int) or first_bytes <= 0
+    ):
+        raise ValueError(f"first_bytes must be a positive int or None, got {first_bytes!r}")
     if escape == quote:
         escape = None  # an escape equal to the quote is just quote doubling
     elif escape is not None and escape in b"\r\n":
@@ -84,6 +93,7 @@ def split_csv(
         line_ending,
         has_header,
         header,
+        first_bytes,
     )
 
 
@@ -95,6 +105,7 @@ def _split(
     line_ending: bytes | None,
     has_header: bool,
     new_header: bytes | None,
+    first_bytes: int | None = None,
 ) -> Iterator[CsvChunk]:
     with open(path, "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
@@ -125,8 +136,11 @@ def _split(
         pos = first if has_header else skip
         part = 0
         while pos < size:
-            end, records = _chunk_end(sc, path, size, pos, budget, max_bytes, len(header))
             part += 1
+            cap = max_bytes if first_bytes is None else min(max_bytes, first_bytes << min(part - 1, 40))
+            end, records = _grown_end(sc, size, pos, cap - len(header) if cap < max_bytes else 0)
+            if end < 0:
+                end, records = _chunk_end(sc, path, size, pos, budget, max_bytes, len(header))
             yield CsvChunk(
                 path=path,
                 name=f"{path.name}.part-{part:05d}.csv",
@@ -136,6 +150,13 @@ def _split(
                 records=records,
             )
             pos = end
+
+
+def _grown_end(sc: Scanner, size: int, pos: int, budget: int) -> tuple[int, int]:
+    """The end of a chunk capped below ``max_bytes`` (``first_bytes`` grown), or -1: fall back to the cap."""
+    if budget <= 0 or size - pos <= budget:
+        return -1, 0
+    return sc.scan(pos, pos + budget, find_last=True)
 
 
 def _chunk_end(

@@ -27,7 +27,7 @@ from airflow_provider_celonis.datapath.pipeline import (
     parquet_chunks,
     summary_line,
 )
-from airflow_provider_celonis.datapath.upload import Uploader, Widen
+from airflow_provider_celonis.datapath.upload import Create, Uploader, Widen
 from airflow_provider_celonis.hooks.celonis import ACTIVE_STATUSES, CelonisHook
 from airflow_provider_celonis.hooks.errors import (
     CelonisConfigError,
@@ -182,9 +182,11 @@ class PushJob:
     def push(self, parts: Sequence[Part | CsvPart]) -> PushReport:
         """Write and upload every part; the job exists (NEW, all chunks in) when this returns.
 
-        Each chunk uploads while the next is written (at most two queue). With STRING lengths measured
-        from the data, the job is created once the first chunk is written, its lengths ``declared_lengths``
-        of what was read so far; a later longer value starts the job over, wider (``_fit``).
+        Each chunk uploads while the next is written (at most two queue), the first ones small
+        (``FIRST_CHUNK_BYTES``, growing) so that sending starts early. The job is created on the upload
+        thread (``Create``): at once when the STRING lengths are known, else with the first chunk, its
+        lengths ``declared_lengths`` of what was read so far; a later longer value starts the job over,
+        wider (``_fit``).
         """
         started = time.monotonic()
         report = PushReport(job_id="", data_pool_id=self.pool, target_table=self.spec.target_table)
@@ -195,16 +197,22 @@ class PushJob:
             (p for p in parts if isinstance(p, Part) and p.kind == "upserted" and p.plan.measured), None
         )
         workdir = Path(tempfile.mkdtemp(prefix="celonis-push-", dir=self.workdir))
-        uploader = Uploader(self.hook, self.pool, self.log, 2, self._start_over(parts))
+        uploader = Uploader(
+            self.hook,
+            self.pool,
+            self.log,
+            2,
+            self._start_over(parts),
+            create=lambda lengths: self.create(parts, lengths),
+        )
         uploader.start()
-        declared: dict[str, int] = {}
+        declared: dict[str, int] | None = None
         try:
             if measured is None:
-                uploader.job_id = self.create(parts)
-                uploader.job_ready.set()
+                uploader.put(Create(None))
             else:
                 self.log.info(
-                    "STRING lengths are measured from the data: the job is created after the first chunk, "
+                    "STRING lengths are measured from the data: the job is created with the first chunk, "
                     "with room to spare (a longer value later starts it over, wider)"
                 )
             for part in parts:
@@ -215,7 +223,7 @@ class PushJob:
                 )
                 for chunk in chunks:
                     if measured is not None:
-                        declared = self._fit(uploader, parts, measured, declared)
+                        declared = self._fit(uploader, measured, declared)
                     uploader.put(chunk)
                     if part.kind == "upserted":
                         report.rows += chunk.rows
@@ -226,27 +234,24 @@ class PushJob:
             uploader.abort()
             raise
         finally:
-            uploader.job_ready.set()
             shutil.rmtree(workdir, ignore_errors=True)
         report.job_id = uploader.job_id
         report.chunks = len(uploader.sent)
         report.bytes = uploader.bytes
         report.seconds = time.monotonic() - started
+        report.first_upload_seconds = uploader.first_upload_at - started if uploader.first_upload_at else None
         return report
 
-    def _fit(
-        self, uploader: Uploader, parts: Sequence[Part | CsvPart], measured: Part, declared: dict[str, int]
-    ) -> dict[str, int]:
-        """Before a chunk is queued: create the job (first chunk) or queue a start-over when the data
+    @staticmethod
+    def _fit(uploader: Uploader, measured: Part, declared: dict[str, int] | None) -> dict[str, int]:
+        """Before a chunk is queued: queue the job's creation (first chunk) or a start-over when the data
         read so far (which covers the chunk) is longer than the job declares. Returns the lengths the
         job will have when the chunk is sent.
         """
         longest = dict(measured.plan.lengths)
-        if not uploader.job_ready.is_set():
+        if declared is None:
             declared = declared_lengths(longest, measured.plan.measured)
-            uploader.lengths = declared
-            uploader.job_id = self.create(parts, declared)
-            uploader.job_ready.set()
+            uploader.put(Create(declared))
         elif grown := outgrown(longest, declared):
             declared = declared_lengths(longest, measured.plan.measured)
             uploader.put(Widen(declared, grown))

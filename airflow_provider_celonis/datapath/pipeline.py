@@ -46,6 +46,9 @@ LENGTH_MARGIN = 2
 MIN_DECLARED_LENGTH = 64
 #: A chunk this big is finished early when the link is idle (``parquet_chunks``' ``idle``).
 EARLY_CHUNK_BYTES = 16 << 20
+#: The first chunk's cap; each next chunk's is twice the last, up to ``chunk_size_bytes``: the first bytes go
+#: on the wire a few batches after the source is opened, whatever the cap (docs/performance.md).
+FIRST_CHUNK_BYTES = 1 << 20
 
 
 def check_chunk_size(chunk_size_bytes: int) -> int:
@@ -118,6 +121,8 @@ class PushReport:
     bytes: int = 0
     seconds: float = 0.0
     skipped: bool = False
+    #: Seconds from the start of ``PushJob.push`` to the first chunk's upload (None: nothing sent).
+    first_upload_seconds: float | None = None
 
     def as_xcom(self, status: str) -> dict[str, Any]:
         return {
@@ -307,12 +312,18 @@ def parquet_chunks(
 ) -> Iterator[ChunkFile]:
     """Convert a part's batches into parquet chunk files (an empty part: one chunk with no rows).
 
-    ``idle``: true while the uploader has nothing to send; a chunk of ``EARLY_CHUNK_BYTES`` or more is
-    then finished early, so the link never waits for a full chunk (at the start, and at the end: the
+    The first chunk holds at most ``FIRST_CHUNK_BYTES``, each next one twice the last, up to
+    ``spec.chunk_size_bytes``. ``idle``: true while the uploader has nothing to send; a chunk of
+    ``EARLY_CHUNK_BYTES`` or more is then finished early, so the link never waits for a full chunk (the
     last chunk, sent after conversion, stays small when the link keeps up).
     """
     chunker = ParquetChunker(
-        workdir, part.plan.target, spec.chunk_size_bytes, part.kind, compression=spec.compression
+        workdir,
+        part.plan.target,
+        spec.chunk_size_bytes,
+        part.kind,
+        compression=spec.compression,
+        first_bytes=FIRST_CHUNK_BYTES,
     )
     if part.empty:
         yield chunker.empty()
@@ -344,15 +355,20 @@ def parquet_chunks(
 
 
 def csv_pass_chunks(part: CsvPart, spec: PushSpec) -> Iterator[CsvPassChunk]:
-    """The part's CSV files as chunks; ``ValueError`` from the splitter becomes a config error."""
+    """The part's CSV files as chunks; ``ValueError`` from the splitter becomes a config error.
+
+    The first file's chunks grow from ``FIRST_CHUNK_BYTES`` (as ``parquet_chunks``' do), the others' are
+    ``chunk_size_bytes`` from the start.
+    """
     try:
-        for path in part.paths:
+        for number, path in enumerate(part.paths):
             yield from csv_chunks(
                 [path],
                 dict(spec.csv_parsing_options or {}),
                 spec.chunk_size_bytes,
                 part.kind,
                 part.headers.get(path),
+                first_bytes=FIRST_CHUNK_BYTES if number == 0 else None,  # the link is busy after
             )
     except ValueError as exc:
         raise CelonisConfigError(

@@ -1,5 +1,8 @@
 """The uploader thread: sends finished chunks in order while the next one is written.
 
+The job itself is created on this thread too (``Create``, queued ahead of the first chunk), so that its
+requests overlap the writing of the first chunks instead of holding them up.
+
 Chunk files stay on disk until the push is over: when a lost answer cannot be decided from the job's
 chunk list (``ChunkUploadUndecided``), the job is started over (deleted, created anew) and every chunk
 sent so far is sent again to the new job, so no chunk is dropped or sent twice into one job. The same
@@ -25,6 +28,13 @@ MAX_RESTARTS = 3
 
 
 @dataclass(frozen=True)
+class Create:
+    """Queued ahead of the first chunk: create the job with these STRING lengths (None: as planned)."""
+
+    lengths: Mapping[str, int] | None
+
+
+@dataclass(frozen=True)
 class Widen:
     """Queued before the first chunk that does not fit the job: start it over with these lengths."""
 
@@ -33,10 +43,12 @@ class Widen:
 
 
 class Uploader(threading.Thread):
-    """Uploads chunks once the job id is known; the first error stops it and is re-raised by ``put``.
+    """Creates the job (``Create``) and uploads chunks in queue order; the first error stops it and is
+    re-raised by ``put``.
 
     :param bound: chunks allowed to wait in the queue (0: no limit); the writer blocks beyond it, so at most
         a few finished chunks wait on disk for the link.
+    :param create: creates the job with the given STRING lengths (None: as planned); returns its id.
     :param start_over: deletes the job and creates a new one with the given STRING lengths (None: as
         planned); returns the new job's id.
     """
@@ -48,12 +60,15 @@ class Uploader(threading.Thread):
         log: Any,
         bound: int,
         start_over: Callable[[str, Mapping[str, int] | None], str],
+        create: Callable[[Mapping[str, int] | None], str] | None = None,
     ) -> None:
         super().__init__(name="celonis-chunk-uploader", daemon=True)
         self.hook, self.pool, self.log, self.start_over = hook, pool, log, start_over
+        self.create = create
         self.queue: queue.Queue[Any] = queue.Queue(bound)
-        self.job_ready = threading.Event()
         self.job_id = ""
+        #: ``time.monotonic()`` when the first chunk's upload started (0: none yet): time to first byte.
+        self.first_upload_at = 0.0
         self.error: BaseException | None = None
         self.sent: list[Any] = []
         self.restarts = 0
@@ -68,7 +83,6 @@ class Uploader(threading.Thread):
 
     def run(self) -> None:
         try:
-            self.job_ready.wait()
             while (chunk := self.queue.get()) is not None:
                 self._busy = True
                 if self.error is None:
@@ -79,6 +93,11 @@ class Uploader(threading.Thread):
             self._drain()
 
     def _send(self, chunk: Any) -> None:
+        if isinstance(chunk, Create):
+            assert self.create is not None
+            self.lengths = chunk.lengths
+            self.job_id = self.create(chunk.lengths)
+            return
         if isinstance(chunk, Widen):
             self._widen(chunk)
             return
@@ -132,6 +151,7 @@ class Uploader(threading.Thread):
 
     def _upload(self, chunk: Any, number: int) -> None:
         started = time.monotonic()
+        self.first_upload_at = self.first_upload_at or started
         self.hook.upload_chunk(self.job_id, chunk, cast(ChunkKind, chunk.kind), self.pool)
         elapsed = max(time.monotonic() - started, 1e-6)
         self.log.info(
@@ -178,6 +198,5 @@ class Uploader(threading.Thread):
 
     def abort(self) -> None:
         self.error = self.error or RuntimeError("push aborted")
-        self.job_ready.set()
         self.queue.put(None)
         self.join()

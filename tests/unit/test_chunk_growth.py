@@ -1,0 +1,66 @@
+"""Chunk caps that start small and double up to ``chunk_size_bytes``: parquet chunks and CSV pass-through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_provider_celonis.datapath.chunks import FOOTER_RESERVE, ParquetChunker, grown_cap
+from airflow_provider_celonis.datapath.csv_split import split_csv
+
+
+def test_grown_cap_doubles_from_the_first_up_to_the_cap() -> None:
+    caps = [grown_cap(100 << 20, 1 << 20, i) for i in range(1, 10)]
+    assert caps == [1 << 20, 2 << 20, 4 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20, 100 << 20, 100 << 20]
+    assert grown_cap(64 << 10, 1 << 20, 1) == 64 << 10  # a cap below the first size wins
+    assert grown_cap(8 << 20, None, 1) == 8 << 20
+
+
+def test_parquet_chunks_grow_and_keep_every_row_and_null(tmp_path: Path) -> None:
+    n = 60_000
+    table = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "s": pa.array([None if i % 9 == 0 else f"value {i * 7919 % 100_003}" for i in range(n)]),
+        }
+    )
+    chunker = ParquetChunker(tmp_path, table.schema, 256 << 10, first_bytes=16 << 10)
+    chunks = []
+    for batch in table.to_batches(5_000):
+        chunks += chunker.write(batch)
+    chunks += chunker.close()
+    sizes = [c.size for c in chunks]
+    assert sizes[0] <= 16 << 10
+    for index, size in enumerate(sizes, 1):
+        assert size <= max(grown_cap(256 << 10, 16 << 10, index), 2 * FOOTER_RESERVE)
+    assert max(sizes) > 128 << 10
+    back = pa.concat_tables([pq.read_table(c.path) for c in chunks])
+    assert back.equals(table)
+
+
+def test_csv_chunks_grow_and_a_long_record_gets_the_full_cap(tmp_path: Path) -> None:
+    lines = [f"{i},{'x' * (40 if i != 5 else 3000)}\n" for i in range(20_000)]
+    path = tmp_path / "a.csv"
+    path.write_text("id,t\n" + "".join(lines))
+    chunks = list(split_csv(path, 64 << 10, first_bytes=1 << 10))
+    assert sum(c.records for c in chunks) == len(lines)
+    assert chunks[0].size <= 1 << 10
+    assert chunks[0].records == 5
+    assert chunks[1].size > 3000  # record 5 does not fit 2 KiB: its chunk takes up to the full cap
+    assert chunks[2].size <= 4 << 10
+    assert max(c.size for c in chunks) <= 64 << 10
+    body = b"".join(_read(c)[len(b"id,t\n") :] for c in chunks)
+    assert body == "".join(lines).encode()
+
+
+def test_csv_first_bytes_is_checked() -> None:
+    with pytest.raises(ValueError, match="first_bytes must be a positive int or None, got 0"):
+        split_csv("x.csv", 100, first_bytes=0)
+
+
+def _read(chunk: object) -> bytes:
+    with chunk.open() as reader:  # type: ignore[attr-defined]
+        return bytes(reader.read())
