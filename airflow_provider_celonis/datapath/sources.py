@@ -337,7 +337,7 @@ def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.S
                 return pq.ParquetFile(handle).schema_arrow
         if fmt == "csv":
             check_encoding(path, settings, what)
-            with open_csv(path, settings) as reader:
+            with open_csv(path, settings, threads=False) as reader:
                 return reader.schema
         return read_json(path).schema
     except CelonisConfigError:

@@ -83,7 +83,7 @@ def csv_timestamps(path: Any, what: str, settings: ReadSettings) -> ReadSettings
     """
     check_encoding(path, settings, what)
     try:
-        with open_csv(path, settings) as reader:
+        with open_csv(path, settings, threads=False) as reader:
             first = reader.read_next_batch()
     except (StopIteration, pa.ArrowInvalid, OSError):
         return settings  # no rows, or an error the schema read names properly
@@ -135,10 +135,16 @@ def _not_encoded(what: str, path: Any, encoding: str, head: bytes, exc: UnicodeD
     )
 
 
-def open_csv(path: Any, settings: ReadSettings, **convert: Any) -> pacsv.CSVStreamingReader:
-    """pyarrow's streaming CSV reader, with the NULL rule of ``ReadSettings`` (quoted values never NULL)."""
+def open_csv(
+    path: Any, settings: ReadSettings, *, threads: bool = True, **convert: Any
+) -> pacsv.CSVStreamingReader:
+    """pyarrow's streaming CSV reader, with the NULL rule of ``ReadSettings`` (quoted values never NULL).
+
+    ``threads=False`` for a look at the first block (schema, timestamps): a threaded reader starts decoding
+    the blocks after it at once, work thrown away that delays the push's first chunk on a busy core.
+    """
     read_options = pacsv.ReadOptions(
-        block_size=CSV_BLOCK_BYTES, use_threads=True, encoding=settings.encoding or "utf8"
+        block_size=CSV_BLOCK_BYTES, use_threads=threads, encoding=settings.encoding or "utf8"
     )
     # Quoted values may hold line breaks (RFC 4180); without this pyarrow fails on them when a block
     # boundary falls inside one. It costs no measurable throughput (benchmarks/push_throughput.py).
