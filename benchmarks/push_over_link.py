@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb
-from push_throughput import run_baseline, run_limit, run_ours, synthetic_csv
+from push_throughput import cpu_seconds, run_baseline, run_limit, run_ours, synthetic_csv
 
 #: Link speed -> tbf parameters (burst must cover one timer tick at the rate; loopback's MTU is 64 KiB).
 LINKS = {
@@ -124,14 +124,15 @@ def run_conversion(csv: Path, chunk: int) -> dict[str, Any]:
     log = logging.getLogger("bench.conversion")
     spec = PushSpec(target_table="bench_conversion", job_type="REPLACE", chunk_size_bytes=chunk)
     workdir = Path(tempfile.mkdtemp(prefix="conversion-", dir=OUT))
-    started, written = time.perf_counter(), 0
+    started, cpu, written = time.perf_counter(), cpu_seconds(), 0
     try:
         [part] = prepare(spec, POOL, open_source(str(csv)), None, log)
         for done in parquet_chunks(part, workdir, spec, log):
             written += done.size
+        seconds, work_cpu = time.perf_counter() - started, cpu_seconds() - cpu
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"seconds": time.perf_counter() - started, "parquet_bytes": written}
+    return {"seconds": seconds, "work_cpu_s": work_cpu, "parquet_bytes": written}
 
 
 def run_warmup(url: str) -> dict[str, Any]:
@@ -211,7 +212,7 @@ def child(args: argparse.Namespace) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    csv, chunk = Path(args.csv), int(args.chunk_size)
+    csv, chunk = Path(args.input), int(args.chunk_size)
     if args.child == "conversion":
         result = run_conversion(csv, chunk)
     elif args.child == "limit":
@@ -259,7 +260,7 @@ def measure(
     namespace: str | None = None,
     cpus: str | None = None,
 ) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", mode, "--csv", str(csv), "--chunk-size", str(chunk)]
+    cmd = [sys.executable, __file__, "--child", mode, "--input", str(csv), "--chunk-size", str(chunk)]
     cmd = [*pinned(cpus), *cmd, "--url", url]
     if namespace:
         cmd = ["ip", "netns", "exec", namespace, *cmd]
@@ -303,8 +304,30 @@ def over_link(
     return results
 
 
+#: Contenders whose CPU-seconds per input GB are reported (their work only: no interpreter start-up, no imports).
+CPU_CONTENDERS = ("conversion", "limit", "default", "schema", "zstd", "none", "baseline")
+
+
+def contender_figures(mode: str, result: dict[str, Any], gb: float) -> dict[str, Any]:
+    """One contender's figures over one link, keys prefixed with its name."""
+    out = {
+        f"{mode}_s": round(result["seconds"], 2),
+        f"{mode}_bytes": result["parquet_bytes"],
+        f"{mode}_peak_rss_mb": result["peak_rss_mb"],
+    }
+    if result.get("first_byte_s") is not None:
+        out[f"{mode}_first_byte_s"] = round(result["first_byte_s"], 2)
+    if mode in CPU_CONTENDERS and "work_cpu_s" in result:
+        out[f"{mode}_cpu_s_per_gb"] = round(result["work_cpu_s"] / gb, 2)
+    if mode in ("default", "schema"):  # against conversion_cpu_s: what the upload costs the client
+        out[f"{mode}_cpu_s"] = result["cpu_seconds"]
+    if result.get("status") not in (None, "DONE"):
+        out[f"{mode}_status"] = result.get("status")
+    return out
+
+
 def summarize(
-    link: str, offline: dict[str, dict[str, Any]], results: dict[str, dict[str, Any]]
+    link: str, offline: dict[str, dict[str, Any]], results: dict[str, dict[str, Any]], input_bytes: int
 ) -> dict[str, Any]:
     rate = float(LINKS[link]["bits_per_s"])  # type: ignore[arg-type]
     conversion = offline["conversion"]
@@ -312,16 +335,15 @@ def summarize(
     out["conversion_peak_rss_mb"] = conversion["peak_rss_mb"]
     out["conversion_cpu_s"] = conversion["cpu_seconds"]
     out["limit_s"] = round(offline["limit"]["seconds"], 2)
+    out["conversion_vs_limit"] = round(conversion["seconds"] / offline["limit"]["seconds"], 2)
+    gb = input_bytes / 1e9
+    for mode in ("conversion", "limit"):
+        out[f"{mode}_cpu_s_per_gb"] = round(offline[mode]["work_cpu_s"] / gb, 2)
     for mode, result in results.items():
-        if mode == "wire":
-            continue
-        out[f"{mode}_s"] = round(result["seconds"], 2)
-        out[f"{mode}_bytes"] = result["parquet_bytes"]
-        out[f"{mode}_peak_rss_mb"] = result["peak_rss_mb"]
-        if mode in ("default", "schema"):  # against conversion_cpu_s: what the upload costs the client
-            out[f"{mode}_cpu_s"] = result["cpu_seconds"]
-        if result.get("status") not in (None, "DONE"):
-            out[f"{mode}_status"] = result.get("status")
+        if mode != "wire":
+            out.update(contender_figures(mode, result, gb))
+    if "default_first_byte_s" in out:
+        out["first_byte_s"] = out["default_first_byte_s"]
     sent = results["default"]["parquet_bytes"] if "default" in results else conversion["parquet_bytes"]
     out["wire_s"] = round(sent * 8 / rate, 2)
     if "wire" in results:
@@ -351,7 +373,7 @@ SERIES = [
 
 
 def markdown_table(figures: dict[str, Any]) -> str:
-    """Push time per link speed, seconds (the text form of the chart)."""
+    """Push time per link speed, seconds (the text form of the chart), for one input."""
     links = [link for link in LINKS if link in figures]
     lines = ["| seconds | " + " | ".join(links) + " |", "| --- |" + " --- |" * len(links)]
     for key, label in SERIES:
@@ -361,41 +383,116 @@ def markdown_table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def draw_chart(figures: dict[str, Any], path: Path) -> None:
-    """Push time against link speed (needs matplotlib; the benchmark itself does not)."""
+#: Rows of the sweep table: figure key, label.
+SWEEP_FIGURES = [
+    ("conversion_s", "conversion alone, s"),
+    ("limit_s", "pyarrow limit, s"),
+    ("wire_s", "wire, s"),
+    ("default_s", "ours, default, s"),
+    ("baseline_s", "baseline, s"),
+    ("default_vs_bound", "`default_vs_bound` (≤ 1.10)"),
+    ("baseline_vs_default", "`baseline_vs_default` (≥ 1, ≥ 1.2 from 1 GB)"),
+    ("conversion_vs_limit", "`conversion_vs_limit` (≤ 1.10)"),
+    ("first_byte_s", "ours, first byte, s"),
+    ("baseline_first_byte_s", "baseline, first byte, s"),
+    ("conversion_cpu_s_per_gb", "CPU-s/GB conversion"),
+    ("limit_cpu_s_per_gb", "CPU-s/GB limit"),
+    ("default_cpu_s_per_gb", "CPU-s/GB ours, default"),
+    ("baseline_cpu_s_per_gb", "CPU-s/GB baseline"),
+    ("default_peak_rss_mb", "peak RSS ours, MB"),
+    ("baseline_peak_rss_mb", "peak RSS baseline, MB"),
+]
+
+
+def sweep_table(sweep: dict[str, dict[str, Any]]) -> str:
+    """One column per input and link, one row per figure."""
+    columns = [(size, link) for size, figures in sweep.items() for link in LINKS if link in figures]
+    lines = ["| | " + " | ".join(f"{size} {link}" for size, link in columns) + " |"]
+    lines.append("| --- |" + " --- |" * len(columns))
+    for key, label in SWEEP_FIGURES:
+        cells = [str(sweep[size][link].get(key, "-")) for size, link in columns]
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def draw_chart(sweep: dict[str, dict[str, Any]], path: Path) -> None:
+    """Push time against input size, one panel per link (needs matplotlib; the benchmark does not)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    links = [link for link in LINKS if link in figures]
-    fig, axis = plt.subplots(figsize=(7, 4.2))
-    for key, label in SERIES:
-        if key in ("zstd_s", "none_s", "ingestion_c1_s", "ingestion_c4_s") or not all(
-            key in figures[link] for link in links
+    links = [link for link in LINKS if any(link in figures for figures in sweep.values())]
+    fig, axes = plt.subplots(1, len(links), figsize=(6 * len(links), 4.2), squeeze=False)
+    for axis, link in zip(axes[0], links, strict=True):
+        sizes = [size for size, figures in sweep.items() if link in figures]
+        xs = [sweep[size]["input_bytes"] / 1e9 for size in sizes]
+        for key, label, style in (
+            ("conversion_s", "conversion alone (no HTTP)", ":"),
+            ("wire_s", "wire time of the bytes sent", ":"),
+            ("default_s", "ours, default", "o-"),
+            ("baseline_s", "baseline (pycelonis way)", "s-"),
         ):
-            continue
-        style = ":" if key in ("conversion_s", "wire_s") else "o-"
-        axis.plot(links, [figures[link][key] for link in links], style, label=label)
-    axis.set(title="Push time against link speed (lower is better)", xlabel="link", ylabel="seconds")
-    axis.set_ylim(bottom=0)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+            if all(key in sweep[size][link] for size in sizes):
+                axis.plot(xs, [sweep[size][link][key] for size in sizes], style, label=label)
+        axis.set(title=f"{link}: push time against size", xlabel="input CSV, GB", ylabel="seconds")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def run_input(
+    csv: Path,
+    chunk: int,
+    links: list[str],
+    modes: list[str],
+    cpus: CpuSplit,
+    ns: ShapedNamespace,
+    ingestion: bool,
+) -> dict[str, Any]:
+    """Every link for one input: conversion and limit once, then each contender over each link."""
+    print(f"input: {csv} ({csv.stat().st_size / 1e6:.0f} MB)", file=sys.stderr, flush=True)
+    client = cpus[0] if cpus else None
+    offline = {mode: measure(mode, csv, chunk, cpus=client) for mode in ("conversion", "limit")}
+    figures: dict[str, Any] = {}
+    for link in links:
+        print(f"-- link {link}", file=sys.stderr, flush=True)
+        results = over_link(link, ns, csv, chunk, modes, cpus, ingestion)
+        sent = results.get("default", offline["conversion"])["parquet_bytes"]
+        results["wire"] = measure("wire", csv, chunk, str(sent), ns.name, client)
+        figures[link] = summarize(link, offline, results, csv.stat().st_size)
+        print(f"{link}: {json.dumps(figures[link])}", file=sys.stderr, flush=True)
+    print(markdown_table(figures), file=sys.stderr)
+    figures["input_bytes"] = csv.stat().st_size
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size", default="1GB", help="CSV size, e.g. 64MB, 1GB (default 1GB)")
+    parser.add_argument("--size", help="one synthetic CSV size, e.g. 64MB, 1GB (default 1GB)")
+    parser.add_argument("--sizes", help="a sweep of synthetic CSV sizes, e.g. 50MB,200MB,1GB,4GB")
+    parser.add_argument("--csv", help="push this CSV file instead of a synthetic one")
     parser.add_argument("--chunk-size", default="128MiB", help="our chunk size cap (default 128MiB)")
     parser.add_argument("--links", default=",".join(LINKS), help=f"comma-separated subset of {list(LINKS)}")
     parser.add_argument(
-        "--modes", default=",".join([*OURS, "baseline"]), help="comma-separated contenders over each link"
+        "--modes",
+        default="default,baseline",
+        help=f"comma-separated contenders over each link, of {[*OURS, 'baseline']} (default: default,baseline)",
     )
-    parser.add_argument("--chart", help="also draw push time against link speed into this PNG (matplotlib)")
+    parser.add_argument(
+        "--ingestion",
+        action="store_true",
+        help="also upload the default push's bytes through the ingestion API",
+    )
+    parser.add_argument(
+        "--chart", help="also draw push time against size per link into this PNG (matplotlib)"
+    )
     parser.add_argument(
         "--cpus",
         choices=["split", "shared"],
@@ -407,7 +504,7 @@ def main() -> None:
         choices=["conversion", "limit", "wire", "warmup", "baseline", *OURS, "ingestion_c1", "ingestion_c4"],
         help=argparse.SUPPRESS,
     )
-    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -421,37 +518,36 @@ def main() -> None:
     ]
     if unknown:
         parser.error(f"unknown link or contender: {', '.join(unknown)}")
+    if sum(bool(x) for x in (args.size, args.sizes, args.csv)) > 1:
+        parser.error("give one of --size, --sizes, --csv")
+    if args.csv and not Path(args.csv).is_file():
+        parser.error(f"--csv {args.csv}: no such file")
+    labels = [x.strip() for x in (args.sizes or args.size or "1GB").split(",") if x.strip()]
     try:
         cpus = split_cpus(args.cpus)
         ns = ShapedNamespace()
     except CannotShape as exc:
         print(f"push_over_link: cannot shape a link here: {exc}", file=sys.stderr)
         sys.exit(1)
+    sweep: dict[str, Any] = {}
     try:
-        csv = synthetic_csv(parse_size(args.size))
-        print(f"input: {csv} ({csv.stat().st_size / 1e6:.0f} MB)", file=sys.stderr, flush=True)
-        client = cpus[0] if cpus else None
-        offline = {mode: measure(mode, csv, chunk, cpus=client) for mode in ("conversion", "limit")}
-        figures = {}
-        for link in links:
-            print(f"-- link {link}", file=sys.stderr, flush=True)
-            results = over_link(link, ns, csv, chunk, modes, cpus)
-            sent = results.get("default", offline["conversion"])["parquet_bytes"]
-            results["wire"] = measure("wire", csv, chunk, str(sent), ns.name, client)
-            figures[link] = summarize(link, offline, results)
-            print(f"{link}: {json.dumps(figures[link])}", file=sys.stderr, flush=True)
+        inputs = {Path(args.csv).name: Path(args.csv).resolve()} if args.csv else {}
+        for label in [] if args.csv else labels:
+            inputs[label] = synthetic_csv(parse_size(label))
+        for label, csv in inputs.items():
+            sweep[label] = run_input(csv, chunk, links, modes, cpus, ns, args.ingestion)
     except CannotShape as exc:
         print(f"push_over_link: cannot shape a link here: {exc}", file=sys.stderr)
         sys.exit(1)
     finally:
         ns.close()
-    print(markdown_table(figures), file=sys.stderr)
+    print(sweep_table(sweep), file=sys.stderr)
+    (OUT / "link-sweep.json").write_text(json.dumps(sweep, indent=1))
     if args.chart:
-        draw_chart(figures, Path(args.chart))
-    figures["input_bytes"] = csv.stat().st_size
-    figures["chunk_size_bytes"] = chunk
-    figures["cpus"] = {"client": cpus[0], "emulator": cpus[1]} if cpus else {"shared": True}
-    print(json.dumps(figures))
+        draw_chart(sweep, Path(args.chart))
+    sweep["chunk_size_bytes"] = chunk
+    sweep["cpus"] = {"client": cpus[0], "emulator": cpus[1]} if cpus else {"shared": True}
+    print(json.dumps(sweep))
 
 
 if __name__ == "__main__":
