@@ -37,6 +37,8 @@ from airflow_provider_celonis.hooks.errors import (
 )
 
 STATE_KEY = "celonis_data_push_job"
+#: Seconds between execute and the first looks at a job's status, before the hook's own polling.
+EARLY_POLLS = (0.1, 0.2)
 MAYBE_LEFT = "a NEW job may be left behind for Celonis to expire"
 
 
@@ -308,8 +310,23 @@ class PushJob:
                 time.sleep(max(exc.retry_after, 1.0))
 
     def wait(self, poll_interval: float, timeout: float | None) -> str:
-        """Poll until DONE (returns the status); a job still running at the timeout is cancelled."""
+        """Poll until DONE (returns the status); a job still running at the timeout is cancelled.
+
+        A small job is often done within a second: it is looked at after ``EARLY_POLLS`` first (as
+        pycelonis does), then the hook polls from 1 s up to ``poll_interval``.
+        """
         assert self.job_id
+        started = time.monotonic()
+        for delay in EARLY_POLLS:
+            if delay > poll_interval or (
+                timeout is not None and time.monotonic() + delay - started > timeout
+            ):
+                break
+            time.sleep(delay)
+            if self.hook.get_job(self.job_id, self.pool).get("status") not in ACTIVE_STATUSES:
+                break  # DONE, or a failure the hook's loop reports with the job's logs
+        if timeout is not None:
+            timeout = max(timeout - (time.monotonic() - started), 0.0)
         try:
             job = self.hook.wait_for_job(self.job_id, self.pool, poll_interval, timeout)
         except CelonisTimeoutError as exc:
