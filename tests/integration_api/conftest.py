@@ -144,5 +144,12 @@ def start_pipeline(
 
 
 @pytest.fixture
+def task_log(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+    """What the tasks logged. Airflow's stdout handler keeps the stream of the test that configured logging
+    first, so a later test's ``capsys`` may miss task lines: ``caplog`` (propagation to root) has them."""
+    return lambda: capsys.readouterr().out + caplog.text
+
+
+@pytest.fixture
 def pipeline(start_pipeline: Callable[..., Pipeline]) -> Pipeline:
     return start_pipeline()

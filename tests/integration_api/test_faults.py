@@ -82,7 +82,7 @@ def test_a_retried_try_waits_for_the_running_execution(
     start_pipeline: Callable[..., Pipeline],
     make_dag: Callable[..., Any],
     airflow_conn: Callable[..., str],
-    capsys: pytest.CaptureFixture[str],
+    task_log: Callable[[], str],
     profile: str,
 ) -> None:
     """The worker dies while waiting (a status read fails, no retries in the hook); the retry takes the
@@ -101,10 +101,7 @@ def test_a_retried_try_waits_for_the_running_execution(
         **FAST,
     ).test()
     assert task_states(run) == {"transform": "success"}
-    assert (
-        "An earlier try started this data job run and it is running: taking it over"
-        in capsys.readouterr().out
-    )
+    assert "An earlier try started this data job run and it is running: taking it over" in task_log()
     assert [e["status"] for e in pipeline.executions()] == ["SUCCESS"]
 
 

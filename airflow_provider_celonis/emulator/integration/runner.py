@@ -149,7 +149,8 @@ class Runner:
         self._finish_execution(ex)
 
     def _finish_execution(self, ex: Execution) -> None:
-        """SUCCESS, then the execution's data model loads start (the job does not wait for them)."""
+        """The execution's data model loads run as its last steps: the job stays RUNNING until they end, and
+        a load ending ERROR or CANCELED fails the job (a data job's load step is part of its execution)."""
         with self._registry.lock:
             if ex.status != RUNNING:
                 return
@@ -166,9 +167,13 @@ class Runner:
             for load in loads:
                 self._registry.model_loads(ex.pool_id, load.model.id).append(load)
                 ex.load_ids.append(load.id)
-            ex.set_status(SUCCESS)
         for load in loads:
-            self.submit(load)
+            self._run_load(load)
+        with self._registry.lock:
+            if ex.status != RUNNING or self._stopping.is_set():
+                return
+            failed = any(load.status not in (LOAD_SUCCESS, LOAD_WARNING) for load in loads)
+            ex.set_status(FAIL if failed else SUCCESS)
 
     def _transform(self, pool_id: str, sql: str) -> tuple[int, str | None]:
         """Run one task's statements; (statements run, DuckDB's error or None)."""
