@@ -47,10 +47,11 @@ def test_providers_manager_sees_form_and_link() -> None:
     behaviours = manager.field_behaviours
     assert behaviours["celonis"]["relabeling"]["host"] == "Team URL"
     assert set(behaviours["celonis"]["hidden_fields"]) == {"schema", "port"}
-    assert (
-        "airflow_provider_celonis.operators.data_push.CelonisDataPushJobLink"
-        in manager.extra_links_class_names
-    )
+    assert {
+        "airflow_provider_celonis.operators.data_push.CelonisDataPushJobLink",
+        "airflow_provider_celonis.operators.links.CelonisDataJobLink",
+        "airflow_provider_celonis.operators.links.CelonisDataModelLink",
+    } <= set(manager.extra_links_class_names)
 
 
 def test_provider_info_is_complete() -> None:

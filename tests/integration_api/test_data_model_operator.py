@@ -151,3 +151,38 @@ def test_timeout_fails_and_says_the_load_goes_on(
     ).test()
     assert task_states(run) == {"load": "failed"}
     assert "Celonis has no call to cancel it, so it goes on" in capsys.readouterr().out + caplog.text
+
+
+def test_extra_links_and_lineage(pipeline: Pipeline, make_dag: Callable[..., Any]) -> None:
+    """The links open the data job and the data model; the load's lineage is its pool tables -> the model."""
+    from airflow_provider_celonis.lineage import integration_lineage
+    from airflow_provider_celonis.operators.data_job import DataJobOperator
+    from airflow_provider_celonis.operators.links import CelonisDataJobLink, CelonisDataModelLink
+
+    def tasks() -> None:
+        job = DataJobOperator(task_id="transform", data_job="Transform orders", **FAST)
+        job >> DataModelLoadOperator(task_id="load", data_model="Orders model", **FAST)
+
+    run = make_dag(tasks=tasks).test()
+    assert task_states(run) == {"transform": "success", "load": "success"}
+    team = pipeline.emu.url
+    job_link = CelonisDataJobLink().url(xcom(run, "transform", key="celonis_run"))
+    assert job_link == f"{team}/integration/ui/pools/{POOL}/data-configuration/data-jobs?jobId=job-orders"
+    model_link = CelonisDataModelLink().url(xcom(run, "load", key="celonis_run"))
+    assert (
+        model_link == f"{team}/integration/ui/pools/{POOL}/data-configuration/process-data-models/dm-orders"
+    )
+
+    op = DataModelLoadOperator(task_id="load", data_model="dm-orders")
+    lineage = integration_lineage(op, xcom(run, "load"))
+    assert lineage is not None
+    host = team.split("://", 1)[1]
+    assert {(d.namespace, d.name) for d in lineage.inputs} == {
+        (f"celonis://{host}", f"{POOL}/orders"),
+        (f"celonis://{host}", f"{POOL}/order_totals"),
+    }
+    assert (lineage.output.namespace, lineage.output.name) == (
+        f"celonis://{host}",
+        f"{POOL}/data-models/dm-orders",
+    )
+    assert integration_lineage(op, xcom(run, "transform")) is None  # a data job's SQL is not known
