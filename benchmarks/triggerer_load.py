@@ -71,7 +71,7 @@ async def run_triggers(job_ids: list[str], poll_interval: float) -> dict[str, An
 
     loop = asyncio.get_running_loop()
     fired: dict[str, float] = {}
-    stalls = {"warmup": 0.0, "steady": 0.0}
+    stalls: dict[str, list[float]] = {"warmup": [], "steady": []}
     running = True
     warm_until = loop.time() + WARMUP
 
@@ -80,7 +80,7 @@ async def run_triggers(job_ids: list[str], poll_interval: float) -> dict[str, An
             before = loop.time()
             await asyncio.sleep(TICK)
             phase = "warmup" if before < warm_until else "steady"
-            stalls[phase] = max(stalls[phase], loop.time() - before - TICK)
+            stalls[phase].append(max(loop.time() - before - TICK, 0.0))
 
     async def wait(job_id: str) -> None:
         trigger = DataPushJobTrigger(job_id, POOL, "celonis_bench", poll_interval=poll_interval)
@@ -114,6 +114,15 @@ def stats(url: str) -> dict[str, Any]:
     )
     answer.raise_for_status()
     return dict(answer.json())
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(0.99 * (len(ordered) - 1))] if ordered else 0.0
 
 
 def main() -> None:
@@ -188,8 +197,10 @@ def main() -> None:
         "gc_freeze": args.gc_freeze,
         "elapsed_s": round(elapsed, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "max_loop_stall_ms": round(result["stalls"]["steady"] * 1000, 1),
-        "warmup_loop_stall_ms": round(result["stalls"]["warmup"] * 1000, 1),
+        "max_loop_stall_ms": _ms(max(result["stalls"]["steady"], default=0.0)),
+        "p99_loop_stall_ms": _ms(_p99(result["stalls"]["steady"])),
+        "warmup_loop_stall_ms": _ms(max(result["stalls"]["warmup"], default=0.0)),
+        "warmup_p99_loop_stall_ms": _ms(_p99(result["stalls"]["warmup"])),
         "poll_requests": polls,
         "requests_per_s": round(polls / elapsed, 2),
         "worst_fire_lateness_s": round(lateness[-1], 2),
@@ -197,7 +208,7 @@ def main() -> None:
         "median_fire_lateness_s": round(lateness[len(lateness) // 2], 2),
     }
     figures["meets"] = {
-        "stall<=50ms": figures["max_loop_stall_ms"] <= 50,
+        "stall<=50ms": max(figures["max_loop_stall_ms"], figures["warmup_loop_stall_ms"]) <= 50,
         "rss<=300MB": figures["peak_rss_mb"] <= 300,
         "within_budget": figures["requests_per_s"] <= args.budget * 1.05,
         "fires_within_one_poll_interval": figures["worst_fire_lateness_s"] <= args.poll_interval,
