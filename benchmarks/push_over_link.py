@@ -510,6 +510,9 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if args.chart and not (args.size or args.sizes or args.csv) and (OUT / "link-sweep.json").exists():
+        draw_chart(json.loads((OUT / "link-sweep.json").read_text()), Path(args.chart))  # the last sweep's
+        return
     chunk = parse_size(args.chunk_size)
     links = [link.strip() for link in args.links.split(",") if link.strip()]
     modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]

@@ -38,7 +38,7 @@ from airflow_provider_celonis.hooks.errors import (
 
 STATE_KEY = "celonis_data_push_job"
 #: Seconds between execute and the first looks at a job's status, before the hook's own polling.
-EARLY_POLLS = (0.1, 0.2)
+EARLY_POLLS = (0.1, 0.3, 0.5)
 MAYBE_LEFT = "a NEW job may be left behind for Celonis to expire"
 
 
@@ -312,7 +312,7 @@ class PushJob:
     def wait(self, poll_interval: float, timeout: float | None) -> str:
         """Poll until DONE (returns the status); a job still running at the timeout is cancelled.
 
-        A small job is often done within a second: it is looked at after ``EARLY_POLLS`` first (as
+        A small job is often done within a second: it is looked at after ``EARLY_POLLS`` first (about as
         pycelonis does), then the hook polls from 1 s up to ``poll_interval``.
         """
         assert self.job_id
