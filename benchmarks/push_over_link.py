@@ -14,7 +14,10 @@ inside a network namespace whose loopback is shaped with the kernel's token-buck
 * ``zstd`` / ``none``: the default push with another chunk ``compression``;
 * ``baseline``: the pycelonis way (``push_throughput.run_baseline``);
 
-each with bytes on the wire and peak RSS. The last line is one JSON object keyed by link speed.
+each with bytes on the wire, peak RSS, time to first byte and CPU-seconds per input GB (work only). One input
+(``--size``), a sweep (``--sizes 50MB,200MB,1GB,4GB``) or the user's file (``--csv PATH``); the last line is one
+JSON object keyed by input and link speed (``default_vs_bound``, ``baseline_vs_default``,
+``conversion_vs_limit``, ``first_byte_s``, ``*_cpu_s_per_gb``, ...).
 
 A real Celonis receives on its own machines, so by default (``--cpus split``) the emulator is pinned to the
 last CPU and every contender, conversion alone included, to the others: the bound and the push are measured
@@ -22,7 +25,7 @@ on the same cores, and the server's work is not counted against the client. ``--
 use every CPU (the emulator niced), as before.
 Needs root (network namespaces, tc) and iproute2; when it cannot shape the link it says so and exits 1.
 
-    python benchmarks/push_over_link.py --size 1GB
+    python benchmarks/push_over_link.py --sizes 50MB,200MB,1GB,4GB
 """
 
 from __future__ import annotations
