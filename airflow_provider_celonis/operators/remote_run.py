@@ -26,6 +26,7 @@ from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import (
     CelonisConfigError,
     CelonisConflictError,
+    CelonisError,
     CelonisTimeoutError,
 )
 from airflow_provider_celonis.hooks.executions import Baseline, Verdict
@@ -147,8 +148,9 @@ class CelonisRunOperator(BaseOperator):
                 continue
             break
         else:
-            raise CelonisConflictError(
-                f"start {self.what}", 409, f"refused {START_ATTEMPTS} times: always busy"
+            raise CelonisError(
+                f"Celonis refused to start {self.what} {self._target['id']} {START_ATTEMPTS} times: "
+                "another run was always in progress"
             )
         self._started = True
         store = context.get("task_state_store")
@@ -160,9 +162,7 @@ class CelonisRunOperator(BaseOperator):
         """A run started elsewhere is in progress: wait for its end (or refuse, ``if_running="fail"``)."""
         label = f"{self.what} {self._target['name']!r} ({self._target['id']})"
         if self.if_running == "fail":
-            raise CelonisConflictError(
-                f"start {self.what}", None, f"{label} is already running (if_running='fail')"
-            )
+            raise CelonisError(f"Celonis {label} is already running and if_running='fail'")
         self.log.info("%s is already running (started elsewhere); waiting for it to end first", label)
         other = self.baseline_of(None)  # the one in progress: its end is what we wait for
         del entry
