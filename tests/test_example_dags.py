@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import EmulatorClient, task_states, xcom
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
+from tests.example_data import (
+    CUSTOMER_REVENUE,
+    EXAMPLES,
+    as_csv_row,
+    by_customer,
+    customers,
+    normalise,
+    orders,
+)
+from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, task_states, xcom
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -21,37 +26,18 @@ def test_dagbag_imports_every_example() -> None:
 
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
-    assert {"example_celonis_csv_delta", "example_celonis_daily_replace", "example_celonis_sensor"} <= set(
-        bag.dag_ids
-    )
+    assert {
+        "example_celonis_csv_delta",
+        "example_celonis_daily_replace",
+        "example_celonis_sensor",
+        "example_celonis_pipeline",
+    } <= set(bag.dag_ids)
     for dag_id in bag.dag_ids:
         assert "celonis" in bag.get_dag(dag_id).tags
 
 
 def _module_of(dag: Any) -> Any:
     return next(m for m in list(sys.modules.values()) if getattr(m, "dag", None) is dag)
-
-
-def orders() -> list[dict[str, Any]]:
-    with (EXAMPLES / "data" / "orders.csv").open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def as_csv_row(row: dict[str, Any]) -> dict[str, str]:
-    created = str(row["created_at"]).replace("T", " ")[:19]
-    return {
-        "order_id": str(row["order_id"]),
-        "customer": row["customer"],
-        "amount": f"{row['amount']:g}" if isinstance(row["amount"], float) else str(row["amount"]),
-        "status": row["status"],
-        "created_at": created,
-    }
-
-
-def normalise(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return sorted(
-        ({**r, "amount": f"{float(r['amount']):g}"} for r in rows), key=lambda r: int(r["order_id"])
-    )
 
 
 @pytest.mark.usefixtures("celonis_conn")
@@ -87,3 +73,67 @@ def test_sensor_example(example_dag: Callable[[str], Any], landed: EmulatorClien
     assert landed.jobs()[0]["id"] == submitted["job_id"]
     assert landed.jobs()[0]["status"] == "DONE"
     assert normalise([as_csv_row(r) for r in landed.rows("orders_snapshot")]) == normalise(orders())
+
+
+@pytest.fixture
+def pipeline_emulator(
+    celonis_emulator_factory: Callable[..., Any],
+    airflow_conn: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> EmulatorClient:
+    """An emulator serving the example's data job and data model (``data/integration.json``), the
+    ``celonis_default`` connection to it, and the environment the example reads its asset URIs from."""
+    emu = celonis_emulator_factory(
+        app_keys=(f"app-key-0123456789={POOL}", ADMIN_KEY),
+        integration_config=EXAMPLES / "data" / "integration.json",
+        job_duration=0.3,
+        integration_duration=0.3,
+    )
+    airflow_conn("celonis_default", host=emu.url, password="app-key-0123456789", data_pool_id=POOL)
+    monkeypatch.setenv("CELONIS_TEAM_URL", emu.url)
+    monkeypatch.setenv("CELONIS_DATA_POOL_ID", POOL)
+    return EmulatorClient(emu, ADMIN_KEY)
+
+
+def asset_events(uri: str, run_id: str) -> int:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return int(
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == uri, AssetEvent.source_run_id == run_id)
+            .count()
+        )
+
+
+def test_pipeline_example(example_dag: Callable[[str], Any], pipeline_emulator: EmulatorClient) -> None:
+    """Two mapped pushes, the data job joining them, the data model load: the rows of each step."""
+    landed = pipeline_emulator
+    run = example_dag("example_celonis_pipeline").test()
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states == {
+        ("push", 0): "success",
+        ("push", 1): "success",
+        ("build_customer_revenue", -1): "success",
+        ("load_sales_model", -1): "success",
+    }
+    assert normalise([as_csv_row(r) for r in landed.rows("orders_raw")]) == normalise(orders())
+    assert by_customer(landed.rows("customers_raw")) == customers()
+    assert by_customer(landed.rows("customer_revenue")) == CUSTOMER_REVENUE
+
+    built = xcom(run, "build_customer_revenue")
+    assert built["job_id"] == "build-customer-revenue"
+    assert [(t["name"], t["status"]) for t in built["tasks"]] == [("Customer revenue", "SUCCESS")]
+    emu = landed.emu
+    model = landed.session.get(f"{emu.url}/emulator/api/pools/{POOL}/data-models/sales", timeout=30).json()
+    loaded = xcom(run, "load_sales_model")
+    assert [(ld["id"], ld["status"], ld["type"]) for ld in model["loads"]] == [
+        (loaded["load_id"], "SUCCESS", "COMPLETE")
+    ]
+    assert set(model["tables"]) == {"orders_raw", "customer_revenue"}
+    assert by_customer(model["tables"]["customer_revenue"]) == CUSTOMER_REVENUE
+    assert normalise([as_csv_row(r) for r in model["tables"]["orders_raw"]]) == normalise(orders())
+    # The data job's outlet: an asset event on the table it built, for DAGs scheduled on it.
+    assert asset_events(f"celonis://{emu.url.split('://', 1)[1]}/{POOL}/customer_revenue", run.run_id) == 1

@@ -14,6 +14,11 @@ triggers the example DAGs and a fan-out DAG of 20 deferrable pushes through a ``
 * the data landed row for row; the extra link points at the pool; the asset event on the Celonis table
   triggered the consumer DAG.
 
+The LocalExecutor stack also runs ``example_celonis_pipeline``: two mapped pushes, the data job joining
+them and the data model load, against the emulator's Integration API (``--integration-config`` with the
+example's ``data/integration.json``); it checks the rows the data job built and the data model's snapshot,
+and that every wait of the chain fired in the triggerer.
+
 Component logs and Airflow's task logs are kept under ``tests/output/e2e/<executor>/``; on a failure the
 tails of every component log are printed.
 """
@@ -53,6 +58,7 @@ from tests.e2e.stack import (
     postgres_server,
     wait_for,
 )
+from tests.example_data import CUSTOMER_REVENUE, as_csv_row, by_customer, normalise, orders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -105,6 +111,8 @@ TRIGGERED = (
     "example_celonis_asset_producer",
 )
 CONSUMER = "example_celonis_asset_consumer"
+#: push -> data job -> data model load, triggered on the LocalExecutor stack only.
+PIPELINE = "example_celonis_pipeline"
 
 
 @dataclass
@@ -118,6 +126,8 @@ class Stack:
     fanout_url: str
     env: dict[str, str]
     observed_states: dict[str, set[str]] = field(default_factory=dict)
+    #: dag id -> the run id the test triggered
+    triggered: dict[str, str] = field(default_factory=dict)
 
     def emulator(self, url: str, path: str) -> Any:
         r = requests.get(f"{url}{path}", headers={"Authorization": f"AppKey {KEY}"}, timeout=30)
@@ -196,6 +206,8 @@ def stack(executor: str, postgres: Postgres, migrated: str) -> Iterator[Stack]:
         "CELONIS_DATA_POOL_ID": DATA_POOL,
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        # The examples retry (Airflow's default delay is 5 minutes, longer than a run may take here).
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "5",
     }
     if executor == "CeleryExecutor":
         if shutil.which("redis-server") is None:
@@ -213,8 +225,20 @@ def stack(executor: str, postgres: Postgres, migrated: str) -> Iterator[Stack]:
     api = AirflowApi(f"http://127.0.0.1:{api_port}")
     st = Stack(executor, home, out, api, procs, emulator_url, fanout_url, env)
     try:
+        integration = str(home / "dags" / "data" / "integration.json")  # the pipeline example's data job
         procs.start(
-            "emulator", emulator_args(emu_port, home / "emu", "--app-key", KEY, "--job-duration", "1"), env
+            "emulator",
+            emulator_args(
+                emu_port,
+                home / "emu",
+                "--app-key",
+                KEY,
+                "--job-duration",
+                "1",
+                "--integration-config",
+                integration,
+            ),
+            env,
         )
         procs.start(
             "emulator-fanout",
@@ -284,7 +308,7 @@ def tails_on_failure(stack: Stack, request: pytest.FixtureRequest) -> Iterator[N
         print(stack.procs.tails(60), file=sys.stderr)
 
 
-def _run_everything(stack: Stack) -> dict[str, list[dict[str, Any]]]:
+def _run_everything(stack: Stack, dags: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
     api = stack.api
     api.post(
         "/pools",
@@ -295,11 +319,11 @@ def _run_everything(stack: Stack) -> dict[str, list[dict[str, Any]]]:
             "description": "Concurrent Celonis pushes (e2e)",
         },
     )
-    for dag_id in (*TRIGGERED, CONSUMER):
+    for dag_id in (*dags, CONSUMER):
         wait_for(f"DAG {dag_id} to be parsed", functools.partial(api.get, f"/dags/{dag_id}"), 240, 2)
         api.patch(f"/dags/{dag_id}", {"is_paused": False})
     triggered: dict[str, str] = {}
-    for dag_id in TRIGGERED:
+    for dag_id in dags:
         run = api.post(f"/dags/{dag_id}/dagRuns", {"logical_date": None, "note": "e2e"})
         triggered[dag_id] = run["dag_run_id"]
 
@@ -309,10 +333,10 @@ def _run_everything(stack: Stack) -> dict[str, list[dict[str, Any]]]:
         assert not stack.procs.dead(), f"components died: {stack.procs.dead()}"
         for ti in api.task_instances("celonis_fanout", triggered["celonis_fanout"]):
             states.setdefault(ti["task_id"], set()).add(str(ti["state"]))
-        runs = api.dag_runs(*TRIGGERED, CONSUMER)
+        runs = api.dag_runs(*dags, CONSUMER)
         if any(r["state"] not in ("success", "failed") for rs in runs.values() for r in rs):
             return None
-        if not all(any(r["dag_run_id"] == triggered[d] for r in runs[d]) for d in TRIGGERED):
+        if not all(any(r["dag_run_id"] == triggered[d] for r in runs[d]) for d in dags):
             return None
         if not runs[CONSUMER]:
             return None
@@ -320,16 +344,38 @@ def _run_everything(stack: Stack) -> dict[str, list[dict[str, Any]]]:
 
     runs = wait_for("every DAG run to finish", all_done, RUN_TIMEOUT, 1.0)
     stack.observed_states = states
+    stack.triggered = triggered
     return dict(runs)
 
 
 @pytest.fixture(scope="class")
-def finished(stack: Stack) -> dict[str, list[dict[str, Any]]]:
+def dags() -> tuple[str, ...]:
+    """The DAGs the test class triggers (the examples are in every stack's DAGs folder, paused)."""
+    return TRIGGERED
+
+
+@pytest.fixture(scope="class")
+def finished(stack: Stack, dags: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
     try:
-        return _run_everything(stack)
+        return _run_everything(stack, dags)
     except BaseException:
         print(stack.procs.tails(60), file=sys.stderr)
         raise
+
+
+def fired_events(run_dir: Path) -> dict[tuple[str, int], str]:
+    """What the triggers of a DAG run fired in the triggerer: (task id, map index) -> the event. The
+    triggerer writes each trigger's log next to its task's log: ``<task log>.trigger.<n>.log``."""
+    fired: dict[tuple[str, int], str] = {}
+    for path in sorted(run_dir.rglob("attempt=*.log.trigger.*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("event") == "Trigger fired event":
+                fired[(str(record["task_id"]), int(record["map_index"]))] = str(record["result"])
+    return fired
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -668,6 +714,44 @@ class TestLocalExecutor(AirflowStackChecks):
         bad = stack.api.post("/connections/test", {**body, "password": "wrong-key"})
         assert bad["status"] is False, bad
         assert "401" in bad["message"], bad
+
+    @pytest.fixture(scope="class")
+    def dags(self) -> tuple[str, ...]:
+        return (*TRIGGERED, PIPELINE)
+
+    def test_pipeline_built_and_loaded(self, stack: Stack, finished: dict[str, list[dict[str, Any]]]) -> None:
+        """The data job's join and the data model's snapshot, row for row, once per run of the pipeline
+        (the triggered one and the one unpausing schedules, one after the other: ``max_active_runs=1``)."""
+        runs = finished[PIPELINE]
+        assert [r["state"] for r in runs] == ["success"] * len(runs)
+        assert by_customer(stack.rows(stack.emulator_url, "customer_revenue")) == CUSTOMER_REVENUE
+        jobs = f"/emulator/api/pools/{DATA_POOL}/data-jobs/build-customer-revenue/executions"
+        executions = stack.emulator(stack.emulator_url, jobs)
+        assert [e["status"] for e in executions] == ["SUCCESS"] * len(runs)
+        model = stack.emulator(stack.emulator_url, f"/emulator/api/pools/{DATA_POOL}/data-models/sales")
+        assert [(ld["status"], ld["type"]) for ld in model["loads"]] == [("SUCCESS", "COMPLETE")] * len(runs)
+        assert set(model["tables"]) == {"orders_raw", "customer_revenue"}
+        assert by_customer(model["tables"]["customer_revenue"]) == CUSTOMER_REVENUE
+        assert normalise([as_csv_row(r) for r in model["tables"]["orders_raw"]]) == normalise(orders())
+        uri = f"celonis://{stack.emulator_url.split('://', 1)[1]}/{DATA_POOL}/customer_revenue"
+        events = stack.api.get("/assets/events", source_dag_id=PIPELINE)["asset_events"]
+        assert [e["uri"] for e in events] == [uri] * len(runs)
+
+    @pytest.mark.usefixtures("finished")
+    def test_pipeline_waits_ran_in_the_triggerer(self, stack: Stack) -> None:
+        run_dir = stack.home / "logs" / f"dag_id={PIPELINE}" / f"run_id={stack.triggered[PIPELINE]}"
+        fired = fired_events(run_dir)
+        assert set(fired) == {
+            ("push", 0),
+            ("push", 1),
+            ("build_customer_revenue", -1),
+            ("load_sales_model", -1),
+        }, fired
+        assert all("'job_status': 'DONE'" in fired[("push", i)] for i in (0, 1)), fired
+        assert "'kind': 'data_job'" in fired[("build_customer_revenue", -1)]
+        assert "'run_status': 'SUCCESS'" in fired[("build_customer_revenue", -1)]
+        assert "'kind': 'data_model_load'" in fired[("load_sales_model", -1)]
+        assert "'run_status': 'SUCCESS'" in fired[("load_sales_model", -1)]
 
 
 class TestCeleryExecutor(AirflowStackChecks):
