@@ -130,7 +130,7 @@ def start_pipeline(
     def start(push: bool = True, **settings: Any) -> Pipeline:
         config = tmp_path / "integration.json"
         config.write_text(json.dumps(CONFIG))
-        settings.setdefault("integration_duration", 0.3)
+        settings.setdefault("integration_duration", 0.1)
         emu = celonis_emulator_factory(
             app_keys=(APP_KEY, ADMIN_KEY), integration_config=config, job_duration=0.1, **settings
         )

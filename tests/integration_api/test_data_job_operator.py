@@ -16,11 +16,12 @@ from tests.integration_api.conftest import BIG, ORDERS, TOTALS, Pipeline
 FAST: dict[str, Any] = {"poll_interval": 0.2}
 
 
-@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
 def test_push_then_data_job_then_model_load(
-    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], deferrable: bool
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any]
 ) -> None:
-    """The chain of the issue: the pushed rows, the transformation's output and the model's snapshot."""
+    """The chain of the issue: the pushed rows, the transformation's output and the model's snapshot.
+    (Deferred, the same chain runs in tests/test_example_dags.py and end to end.)"""
+    deferrable = False
     pipeline = start_pipeline(push=False)
     import pandas as pd
 
@@ -99,8 +100,11 @@ def test_failing_sql_fails_with_the_database_error(
     assert pipeline.client.rows("after_bad") == []
 
 
-@pytest.mark.parametrize("profile", ["documented", "lenient"])
-@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
+@pytest.mark.parametrize(
+    ("profile", "deferrable"),
+    [("documented", True), ("lenient", False)],
+    ids=["documented-deferred", "lenient-sync"],
+)
 def test_the_previous_success_is_not_taken_for_ours(
     start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], profile: str, deferrable: bool
 ) -> None:

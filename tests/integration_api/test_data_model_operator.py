@@ -74,7 +74,7 @@ def test_warning_succeeds_with_the_message_logged(
     assert by_id(pipeline.model("dm-raw")["tables"]["orders"]) == ORDERS
 
 
-@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
+@pytest.mark.parametrize("deferrable", [True], ids=["deferred"])
 def test_error_fails_with_celonis_message(
     pipeline: Pipeline,
     make_dag: Callable[..., Any],

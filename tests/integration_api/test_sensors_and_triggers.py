@@ -32,7 +32,7 @@ def execute(job_id: str = "job-orders") -> None:
 def test_data_job_sensor_waits_for_the_running_execution(
     start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], deferrable: bool
 ) -> None:
-    pipeline = start_pipeline(integration_duration=6.0)
+    pipeline = start_pipeline(integration_duration=4.0)
     execute()
     run = make_dag(
         DataJobSensor, task_id="wait", data_job="Transform orders", deferrable=deferrable, **FAST
@@ -97,7 +97,7 @@ def test_sensor_timeout_leaves_the_job_alone(
 def test_data_model_load_sensor(
     start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], deferrable: bool
 ) -> None:
-    pipeline = start_pipeline(integration_duration=6.0)
+    pipeline = start_pipeline(integration_duration=4.0)
     CelonisHook().reload_data_model("dm-raw", Baseline(), data_pool_id=POOL)
     run = make_dag(
         DataModelLoadSensor, task_id="wait", data_model="Raw orders", deferrable=deferrable, **FAST
