@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import pytest
@@ -57,17 +58,29 @@ def test_data_job_sensor_fails_with_the_sql_error(
 def test_data_job_sensor_waits_for_the_next_execution_not_the_last(
     pipeline: Pipeline, make_dag: Callable[..., Any]
 ) -> None:
-    """The job's last execution ended long ago: the sensor waits for a new one (started here 1 s later)."""
+    """The job's last execution ended before the sensor looked: it waits for a new one, started here only
+    after the sensor's first look (its first ``logs/status`` request)."""
     execute()
     pipeline.wait_for(lambda: pipeline.executions()[0]["status"] == "SUCCESS")
-    starter = threading.Timer(1.5, execute)
+    looks = partial(_status_reads, pipeline)
+    seen = looks()
+
+    def start_after_the_first_look() -> None:
+        pipeline.wait_for(lambda: looks() > seen, timeout=60)
+        time.sleep(0.5)
+        execute()
+
+    starter = threading.Thread(target=start_after_the_first_look)
     starter.start()
-    began = time.monotonic()
     run = make_dag(DataJobSensor, task_id="wait", data_job="job-orders", **FAST).test()
     starter.join()
     assert task_states(run) == {"wait": "success"}
-    assert time.monotonic() - began > 1.5
-    assert len(pipeline.executions()) == 2
+    assert [e["status"] for e in pipeline.executions()] == ["SUCCESS", "SUCCESS"]
+
+
+def _status_reads(pipeline: Pipeline) -> int:
+    requests = pipeline.client.stats()["requests"]
+    return sum(n for route, n in requests.items() if route.startswith("GET") and "/logs/status" in route)
 
 
 def test_started_after_accepts_an_execution_that_already_ended(
