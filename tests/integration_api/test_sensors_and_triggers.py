@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import partial
 from typing import Any
 
 import pytest
@@ -53,34 +51,6 @@ def test_data_job_sensor_fails_with_the_sql_error(
     assert task_states(run) == {"wait": "failed"}
     assert "no_such_table" in capsys.readouterr().out + caplog.text
     assert len(pipeline.executions("job-broken")) == 1
-
-
-def test_data_job_sensor_waits_for_the_next_execution_not_the_last(
-    pipeline: Pipeline, make_dag: Callable[..., Any]
-) -> None:
-    """The job's last execution ended before the sensor looked: it waits for a new one, started here only
-    after the sensor's first look (its first ``logs/status`` request)."""
-    execute()
-    pipeline.wait_for(lambda: pipeline.executions()[0]["status"] == "SUCCESS")
-    looks = partial(_status_reads, pipeline)
-    seen = looks()
-
-    def start_after_the_first_look() -> None:
-        pipeline.wait_for(lambda: looks() > seen, timeout=60)
-        time.sleep(0.5)
-        execute()
-
-    starter = threading.Thread(target=start_after_the_first_look)
-    starter.start()
-    run = make_dag(DataJobSensor, task_id="wait", data_job="job-orders", **FAST).test()
-    starter.join()
-    assert task_states(run) == {"wait": "success"}
-    assert [e["status"] for e in pipeline.executions()] == ["SUCCESS", "SUCCESS"]
-
-
-def _status_reads(pipeline: Pipeline) -> int:
-    requests = pipeline.client.stats()["requests"]
-    return sum(n for route, n in requests.items() if route.startswith("GET") and "/logs/status" in route)
 
 
 def test_started_after_accepts_an_execution_that_already_ended(
