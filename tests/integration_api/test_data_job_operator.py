@@ -87,10 +87,10 @@ def test_only_some_transformations_and_no_model_load(
 
 
 def test_failing_sql_fails_with_the_database_error(
-    pipeline: Pipeline, make_dag: Callable[..., Any], capsys: pytest.CaptureFixture[str], caplog: Any
+    pipeline: Pipeline, make_dag: Callable[..., Any], task_log: Callable[[], str]
 ) -> None:
     run = make_dag(DataJobOperator, task_id="transform", data_job="Broken job", **FAST).test()
-    output = capsys.readouterr().out + caplog.text
+    output = task_log()
     assert task_states(run) == {"transform": "failed"}
     assert "Celonis data job job-broken ended FAIL" in output
     assert "bad: " in output
@@ -196,12 +196,11 @@ def test_no_wait_returns_once_started(pipeline: Pipeline, make_dag: Callable[...
 def test_unknown_names_fail_before_anything_runs(
     pipeline: Pipeline,
     make_dag: Callable[..., Any],
-    capsys: pytest.CaptureFixture[str],
-    caplog: Any,
+    task_log: Callable[[], str],
     kwargs: dict[str, Any],
     expected: str,
 ) -> None:
     run = make_dag(DataJobOperator, task_id="transform", **kwargs, **FAST).test()
     assert task_states(run) == {"transform": "failed"}
-    assert expected in capsys.readouterr().out + caplog.text
+    assert expected in task_log()
     assert pipeline.executions() == []

@@ -78,8 +78,7 @@ def test_warning_succeeds_with_the_message_logged(
 def test_error_fails_with_celonis_message(
     pipeline: Pipeline,
     make_dag: Callable[..., Any],
-    capsys: pytest.CaptureFixture[str],
-    caplog: Any,
+    task_log: Callable[[], str],
     deferrable: bool,
 ) -> None:
     pipeline.next_load("ERROR", "Table ORDERS has duplicate primary keys")
@@ -87,7 +86,7 @@ def test_error_fails_with_celonis_message(
         DataModelLoadOperator, task_id="load", data_model="dm-raw", deferrable=deferrable, **FAST
     ).test()
     assert task_states(run) == {"load": "failed"}
-    output = capsys.readouterr().out + caplog.text
+    output = task_log()
     assert "Celonis data model dm-raw load ended ERROR: Table ORDERS has duplicate primary keys" in output
 
 
@@ -128,29 +127,27 @@ def test_a_load_in_progress_is_waited_for_first(
 def test_unknown_names_fail_before_any_load(
     pipeline: Pipeline,
     make_dag: Callable[..., Any],
-    capsys: pytest.CaptureFixture[str],
-    caplog: Any,
+    task_log: Callable[[], str],
     kwargs: dict[str, Any],
     expected: str,
 ) -> None:
     run = make_dag(DataModelLoadOperator, task_id="load", **kwargs, **FAST).test()
     assert task_states(run) == {"load": "failed"}
-    assert expected in capsys.readouterr().out + caplog.text
+    assert expected in task_log()
     assert pipeline.model("dm-raw")["loads"] == []
 
 
 def test_timeout_fails_and_says_the_load_goes_on(
     start_pipeline: Callable[..., Pipeline],
     make_dag: Callable[..., Any],
-    capsys: pytest.CaptureFixture[str],
-    caplog: Any,
+    task_log: Callable[[], str],
 ) -> None:
     start_pipeline(integration_duration=20.0)
     run = make_dag(
         DataModelLoadOperator, task_id="load", data_model="dm-raw", timeout=1.5, deferrable=True, **FAST
     ).test()
     assert task_states(run) == {"load": "failed"}
-    assert "Celonis has no call to cancel it, so it goes on" in capsys.readouterr().out + caplog.text
+    assert "Celonis has no call to cancel it, so it goes on" in task_log()
 
 
 def test_extra_links_and_lineage(pipeline: Pipeline, make_dag: Callable[..., Any]) -> None:

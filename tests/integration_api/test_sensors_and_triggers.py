@@ -41,7 +41,7 @@ def test_data_job_sensor_waits_for_the_running_execution(
 
 
 def test_data_job_sensor_fails_with_the_sql_error(
-    pipeline: Pipeline, make_dag: Callable[..., Any], capsys: pytest.CaptureFixture[str], caplog: Any
+    pipeline: Pipeline, make_dag: Callable[..., Any], task_log: Callable[[], str]
 ) -> None:
     since = datetime.now(timezone.utc).isoformat()
     execute("job-broken")  # it ends before the sensor looks: started_after says it is the one
@@ -49,7 +49,7 @@ def test_data_job_sensor_fails_with_the_sql_error(
         DataJobSensor, task_id="wait", data_job="job-broken", started_after=since, deferrable=True, **FAST
     ).test()
     assert task_states(run) == {"wait": "failed"}
-    assert "no_such_table" in capsys.readouterr().out + caplog.text
+    assert "no_such_table" in task_log()
     assert len(pipeline.executions("job-broken")) == 1
 
 
@@ -90,7 +90,7 @@ def test_data_model_load_sensor(
 
 
 def test_data_model_load_sensor_fails_on_error(
-    pipeline: Pipeline, make_dag: Callable[..., Any], capsys: pytest.CaptureFixture[str], caplog: Any
+    pipeline: Pipeline, make_dag: Callable[..., Any], task_log: Callable[[], str]
 ) -> None:
     pipeline.next_load("ERROR", "the model is broken")
     since = datetime.now(timezone.utc)
@@ -99,7 +99,7 @@ def test_data_model_load_sensor_fails_on_error(
         DataModelLoadSensor, task_id="wait", data_model="dm-raw", started_after=since, **FAST
     ).test()
     assert task_states(run) == {"wait": "failed"}
-    assert "the model is broken" in capsys.readouterr().out + caplog.text
+    assert "the model is broken" in task_log()
 
 
 async def first_event(trigger: Any, limit: float = 60) -> dict[str, Any]:
