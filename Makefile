@@ -20,11 +20,12 @@ PY := $(VENV)/bin/python
 BOOTSTRAP ?= python3.11
 UV := $(BOOTSTRAP) -m uv
 # Integration tests run on pytest-xdist workers (each its own AIRFLOW_HOME, SQLite DB and emulators);
-# XDIST=0 runs them in one process. End-to-end tests (real Airflow services) run after them, never next to
+# XDIST=0 runs them in one process. Four workers on two cores: the tests mostly wait on emulated runs, retries
+# and windows (two workers kept the cores about 35 % busy: 338 s; four: 227 s). End-to-end tests (real Airflow services) run after them, never next to
 # integration tests. Their three stacks (LocalExecutor, CeleryExecutor, kill-and-restart; each with its own
 # PostgreSQL cluster, ports and AIRFLOW_HOME) run at once, each on an xdist worker of its own: --dist
 # loadscope keeps a test class (an executor's stack) or module together. E2E_XDIST=0: one after the other.
-XDIST ?= 2
+XDIST ?= 4
 E2E_XDIST ?= 3
 PYTEST_ARGS ?=
 LINT_PATHS := airflow_provider_celonis tests example_dags benchmarks scripts .ci

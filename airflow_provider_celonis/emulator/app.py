@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from . import inspection
 from .auth import OAuthError
 from .data_push import routes as data_push_routes
+from .date_header import DateHeaderMiddleware
 from .errors import ApiError, validation_error
 from .faults import FaultMiddleware
 from .ingestion import routes as ingestion_routes
@@ -102,4 +103,4 @@ def create_app(state: EmulatorState) -> ASGIApp:
         for prefix, router in routers
         for route in router.routes
     ]
-    return StatsMiddleware(FaultMiddleware(api, state.faults), templates, state.stats)
+    return DateHeaderMiddleware(StatsMiddleware(FaultMiddleware(api, state.faults), templates, state.stats))

@@ -131,6 +131,8 @@ class FaultRegistry:
 
 def drop_connection(send: Send) -> None:
     """Reset the TCP connection of this request without answering."""
+    while hasattr(send, "__wrapped__"):  # an outer middleware's wrapper (DateHeaderMiddleware)
+        send = send.__wrapped__
     cycle = getattr(send, "__self__", None)
     transport = getattr(cycle, "transport", None)
     if transport is None:

@@ -67,6 +67,7 @@ class EmulatorServer:
             create_app(self.state),
             log_level=self.settings.log_level.lower(),
             access_log=False,
+            date_header=False,  # DateHeaderMiddleware stamps each answer's own
             lifespan="on",
             timeout_graceful_shutdown=5,
         )

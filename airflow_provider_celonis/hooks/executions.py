@@ -104,15 +104,19 @@ def _load_id(load: Mapping[str, Any] | None) -> str | None:
 def judge_execution(entry: Mapping[str, Any] | None, baseline: Baseline) -> Verdict:
     """The verdict on a data job's ``EntityStatus`` for the execution started after ``baseline``.
 
-    In progress counts as ours: every start first waits until no execution is in progress, so one that
-    is running after our execute is ours (or one started at the same moment, which nobody can tell apart).
+    An execution in progress is ours unless its start date falls before ``after`` and is not the previous
+    run's (which a queued status may still carry): that one was started by someone else while we waited
+    for the server's clock. Every start first waits until nothing is in progress, so only one started at
+    the same moment as ours could be another's, and nobody can tell those apart.
     """
     if not entry:
         return Verdict.NOT_YET
     status = str(entry.get("status") or "")
-    if status in EXECUTION_IN_PROGRESS:
-        return Verdict.RUNNING
     started = epoch_ms(entry.get("lastExecutionStartDate"))
+    if status in EXECUTION_IN_PROGRESS:
+        before_ours = baseline.after is not None and started is not None and started < baseline.after
+        foreign = before_ours and (baseline.run is None or started != int(baseline.run))
+        return Verdict.NOT_YET if foreign else Verdict.RUNNING
     if started is None or (baseline.run is not None and started <= int(baseline.run)):
         return Verdict.NOT_YET
     if baseline.after is not None and started < baseline.after:

@@ -133,6 +133,7 @@ class CelonisRunOperator(BaseOperator):
         return self._start_when_free(context)
 
     def _start_when_free(self, context: Context) -> dict[str, Any] | None:
+        store = context.get("task_state_store")
         for _ in range(START_ATTEMPTS):
             entry = self.status()
             if self.in_progress(entry):
@@ -141,6 +142,8 @@ class CelonisRunOperator(BaseOperator):
             # The status may lag behind a run that started just before this read: only runs that start
             # after the server's clock passed this read's second count (see past_server_second).
             baseline = Baseline(self.baseline_of(entry).run, self.hook.past_server_second())
+            if store is not None:  # before the send: a try killed mid-start is taken over by the next one
+                store.set(STATE_KEY, {"id": self._target["id"], "baseline": baseline.as_dict()})
             try:
                 self.start(baseline)
             except CelonisConflictError as err:
@@ -153,9 +156,6 @@ class CelonisRunOperator(BaseOperator):
                 "another run was always in progress"
             )
         self._started = True
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(STATE_KEY, {"id": self._target["id"], "baseline": baseline.as_dict()})
         return self._wait(context, baseline)
 
     def _wait_for_other(self, entry: dict[str, Any] | None) -> None:

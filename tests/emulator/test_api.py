@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -174,3 +176,16 @@ def test_unknown_route_is_404_json(api: Api) -> None:
     r = api.session.get(f"{api.emu.url}/integration/api/v1/nothing")
     assert r.status_code == 404
     assert "message" in r.json()
+
+
+def test_every_answer_is_dated_when_it_is_made(shared_emulator: EmulatorServer) -> None:
+    """``Date`` is the second the answer was made, never an older one (clients bound run starts with it)."""
+    session = requests.Session()
+    deadline = time.time() + 1.5  # at least one second boundary
+    while time.time() < deadline:
+        before = time.time()
+        answer = session.get(f"{shared_emulator.url}/emulator/health")
+        after = time.time()
+        dated = parsedate_to_datetime(answer.headers["Date"]).timestamp()
+        assert int(before) <= dated <= after, (before, answer.headers["Date"], after)
+        assert len(answer.raw.headers.getlist("Date")) == 1

@@ -115,24 +115,40 @@ def test_status_reads_survive_5xx(
     assert len(pipeline.executions()) == 1
 
 
+CRASH = '{"message": "crash"}'
+#: How a try dies with its execution started (no retries in the hook): the retry must take it over.
+DIES: dict[str, dict[str, Any]] = {
+    "a status read fails while it waits": {
+        "method": "GET", "path": "/logs/status$", "status": 500, "count": 1, "skip": 1, "body": CRASH
+    },
+    # between the send and any record of it: only the state kept before the send tells the retry
+    "the execute took effect but answered an error no retry covers": {
+        **EXECUTE, "action": "status_after", "status": 400, "count": 1, "body": CRASH
+    },
+}  # fmt: skip
+
+
 @pytest.mark.skipif(
     not HAS_TASK_STATE_STORE, reason="resuming a retried try needs task_state_store (Airflow >= 3.3)"
 )
-@pytest.mark.parametrize("profile", PROFILES)
-def test_a_retried_try_waits_for_the_running_execution(
+@pytest.mark.parametrize(
+    ("profile", "dies"),
+    [(profile, "a status read fails while it waits") for profile in PROFILES]
+    + [("documented", "the execute took effect but answered an error no retry covers")],
+)
+def test_a_retried_try_takes_over_the_execution_it_started(
     start_pipeline: Callable[..., Pipeline],
     make_dag: Callable[..., Any],
     airflow_conn: Callable[..., str],
     task_log: Callable[[], str],
     profile: str,
+    dies: str,
 ) -> None:
-    """The worker dies while waiting (a status read fails, no retries in the hook); the retry takes the
-    execution over instead of starting a second one."""
+    """The try dies after its execute started the job; the retry takes the execution over instead of
+    starting a second one."""
     pipeline = start_pipeline(profile=profile, integration_duration=3.0)
     airflow_conn("celonis_default", host=pipeline.emu.url, password=APP_KEY, data_pool_id=POOL, retries=0)
-    pipeline.client.fault(
-        method="GET", path="/logs/status$", status=500, count=1, skip=1, body='{"message": "crash"}'
-    )
+    pipeline.client.fault(**DIES[dies])
     run = make_dag(
         DataJobOperator,
         task_id="transform",

@@ -77,6 +77,20 @@ def test_started_after_rejects_older_runs() -> None:
     assert judge_execution(status("SUCCESS", T0), baseline) is Verdict.SUCCEEDED
 
 
+def test_a_run_someone_else_started_before_ours_could_is_not_ours() -> None:
+    """While the operator waits for the server's next second, someone else may start the job: its start date
+    (after the previous run's, before ``after``) tells it from ours, in progress or done."""
+    baseline = Baseline(T0, after=T0 + 2000)
+    assert judge_execution(status("RUNNING", T0 + 1500), baseline) is Verdict.NOT_YET
+    assert judge_execution(status("SUCCESS", T0 + 1500), baseline) is Verdict.NOT_YET
+    assert judge_execution(status("RUNNING", T0 + 2000), baseline) is Verdict.RUNNING
+    # a queued status that still carries the previous run's date, or none at all, is ours
+    assert judge_execution(status("QUEUED", T0), baseline) is Verdict.RUNNING
+    assert judge_execution(status("QUEUED", None), baseline) is Verdict.RUNNING
+    # a sensor's started_after: a run in progress that began earlier is not the one it waits for
+    assert judge_execution(status("RUNNING", T0 + 1500), Baseline(None, after=T0 + 2000)) is Verdict.NOT_YET
+
+
 def load(load_id: str | None, state: str, started: int = T0) -> dict[str, object]:
     return {"dataLoadId": load_id, "loadStatus": state, "startDate": started, "loadType": "COMPLETE"}
 
