@@ -117,26 +117,13 @@ class IntegrationApi(CelonisTransport):
         first call did start the execution (it is the one in progress), so it is not an error.
         """
         pool = self.resolve_pool(data_pool_id)
-        looked: list[bool] = []
-
-        def started() -> bool | None:
-            looked.append(True)
-            return self.appears(lambda: judge_execution(self.data_job_status(job_id, pool), baseline))
-
-        try:
-            self._request(
-                "execute_data_job",
-                url=self._url("execute_data_job", pool, job_id=job_id),
-                json=dict(configuration),
-                reconcile=started,
-            )
-        except CelonisConflictError as err:
-            if not looked:
-                raise
-            self.log.warning(
-                "Data job %s: the resend was refused (%s); our first call started it", job_id, err
-            )
-        self.log.info("Started Celonis data job %s", job_id)
+        self._start_run(
+            "execute_data_job",
+            self._url("execute_data_job", pool, job_id=job_id),
+            f"data job {job_id}",
+            lambda: judge_execution(self.data_job_status(job_id, pool), baseline),
+            json=dict(configuration),
+        )
 
     def cancel_data_job(self, job_id: str, data_pool_id: str | None = None) -> None:
         pool = self.resolve_pool(data_pool_id)
@@ -221,21 +208,30 @@ class IntegrationApi(CelonisTransport):
         self._start_load("partial_load_data_model", model_id, pool, baseline, json=list(table_ids))
 
     def _start_load(self, name: str, model_id: str, pool: str, baseline: Baseline, **send: Any) -> None:
+        self._start_run(
+            name,
+            self._url(name, pool, model_id=model_id),
+            f"a load of data model {model_id}",
+            lambda: judge_load(self.data_model_load(model_id, pool), baseline),
+            **send,
+        )
+
+    def _start_run(self, name: str, url: str, what: str, verdict: Callable[[], Verdict], **send: Any) -> None:
+        """Send a start that is not idempotent: a lost answer is looked for in the status (``verdict``), and a
+        resend refused with 409 after such a look means the first call did start the run (it is in progress)."""
         looked: list[bool] = []
 
         def started() -> bool | None:
             looked.append(True)
-            return self.appears(lambda: judge_load(self.data_model_load(model_id, pool), baseline))
+            return self.appears(verdict)
 
         try:
-            self._request(name, url=self._url(name, pool, model_id=model_id), reconcile=started, **send)
+            self._request(name, url=url, reconcile=started, **send)
         except CelonisConflictError as err:
             if not looked:
                 raise
-            self.log.warning(
-                "Data model %s: the resend was refused (%s); our first call started it", model_id, err
-            )
-        self.log.info("Started a load of Celonis data model %s", model_id)
+            self.log.warning("Celonis refused the resend of %s (%s); our first call started it", what, err)
+        self.log.info("Started %s in Celonis", what)
 
     # -- pool tables ------------------------------------------------------------------------------
 
