@@ -17,7 +17,8 @@ inside a network namespace whose loopback is shaped with the kernel's token-buck
 each with bytes on the wire, peak RSS, time to first byte and CPU-seconds per input GB (work only). One input
 (``--size``), a sweep (``--sizes 50MB,200MB,1GB,4GB``) or the user's file (``--csv PATH``); the last line is one
 JSON object keyed by input and link speed (``default_vs_bound``, ``baseline_vs_default``,
-``conversion_vs_limit``, ``first_byte_s``, ``*_cpu_s_per_gb``, ...).
+``conversion_vs_limit``, ``first_byte_s``, ``*_cpu_s_per_gb``, ...). The input is read once first (page
+cache), and below 1 GB every contender runs three times, taking turns, reporting its median run.
 
 A real Celonis receives on its own machines, so by default (``--cpus split``) the emulator is pinned to the
 last CPU and every contender, conversion alone included, to the others: the bound and the push are measured
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,7 @@ def run_conversion(csv: Path, chunk: int) -> dict[str, Any]:
         [part] = prepare(spec, POOL, open_source(str(csv)), None, log)
         for done in parquet_chunks(part, workdir, spec, log):
             written += done.size
+            done.path.unlink()  # as the push does once a chunk is uploaded: no dirty pages left to write back
         seconds, work_cpu = time.perf_counter() - started, cpu_seconds() - cpu
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -273,6 +276,30 @@ def measure(
     return result
 
 
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median time (its own figures, not a mix of runs)."""
+    ordered = sorted(runs, key=lambda run: float(run["seconds"]))
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["runs_s"] = [round(float(run["seconds"]), 3) for run in runs]
+    return chosen
+
+
+def measure_each(modes: Sequence[str], repeats: int, *args: Any, **kwargs: Any) -> dict[str, dict[str, Any]]:
+    """Every mode ``repeats`` times, taking turns (so a noisy moment hits all of them), each its median run."""
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    for _ in range(repeats):
+        for mode in modes:
+            runs[mode].append(measure(mode, *args, **kwargs))
+    return {mode: median_of(found) for mode, found in runs.items()}
+
+
+def warm_page_cache(csv: Path) -> None:
+    """Read the input once, so that no contender pays the disk for the others (the first used to)."""
+    with csv.open("rb") as handle:
+        while handle.read(16 << 20):
+            pass
+
+
 def over_link(
     link: str,
     ns: ShapedNamespace,
@@ -281,6 +308,7 @@ def over_link(
     modes: list[str],
     cpus: CpuSplit,
     ingestion: bool = True,
+    repeats: int = 1,
 ) -> dict[str, Any]:
     """Every contender over one shaped link, the emulator inside the namespace too."""
     ns.shape(link)
@@ -296,8 +324,7 @@ def over_link(
         extra += ["--ingestion-table", f"{INGESTION[2]}:bench_ingestion:id"]
         with EmulatorProcess(data_dir, extra, prefix=emulator_cmd) as emulator:
             measure("warmup", csv, chunk, emulator.url, ns.name, client)
-            for mode in modes:
-                results[mode] = measure(mode, csv, chunk, emulator.url, ns.name, client)
+            results.update(measure_each(modes, repeats, csv, chunk, emulator.url, ns.name, client))
             if ingestion and "default" in results:  # the default push's bytes as one S3 object
                 sent = f"{results['default']['parquet_bytes']},{emulator.url}"
                 for mode in ("ingestion_c1", "ingestion_c4"):
@@ -306,6 +333,10 @@ def over_link(
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
 
+
+#: Inputs smaller than this run every contender REPEATS times and report its median run.
+REPEAT_BELOW = 1 << 30
+REPEATS = 3
 
 #: Contenders whose CPU-seconds per input GB are reported (their work only: no interpreter start-up, no imports).
 CPU_CONTENDERS = ("conversion", "limit", "default", "schema", "zstd", "none", "baseline")
@@ -457,14 +488,17 @@ def run_input(
     ns: ShapedNamespace,
     ingestion: bool,
 ) -> dict[str, Any]:
-    """Every link for one input: conversion and limit once, then each contender over each link."""
+    """Every link for one input: conversion and limit, then each contender over each link; below
+    ``REPEAT_BELOW`` bytes each of them ``REPEATS`` times (its median run), as short runs are the noisiest."""
     print(f"input: {csv} ({csv.stat().st_size / 1e6:.0f} MB)", file=sys.stderr, flush=True)
     client = cpus[0] if cpus else None
-    offline = {mode: measure(mode, csv, chunk, cpus=client) for mode in ("conversion", "limit")}
+    repeats = REPEATS if csv.stat().st_size < REPEAT_BELOW else 1
+    warm_page_cache(csv)
+    offline = measure_each(("conversion", "limit"), repeats, csv, chunk, cpus=client)
     figures: dict[str, Any] = {}
     for link in links:
         print(f"-- link {link}", file=sys.stderr, flush=True)
-        results = over_link(link, ns, csv, chunk, modes, cpus, ingestion)
+        results = over_link(link, ns, csv, chunk, modes, cpus, ingestion, repeats)
         sent = results.get("default", offline["conversion"])["parquet_bytes"]
         results["wire"] = measure("wire", csv, chunk, str(sent), ns.name, client)
         figures[link] = summarize(link, offline, results, csv.stat().st_size)

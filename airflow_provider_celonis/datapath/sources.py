@@ -35,7 +35,7 @@ from airflow_provider_celonis.datapath.text_read import (
     FOREIGN_BOMS,
     ReadSettings,
     check_encoding,
-    csv_timestamps,
+    csv_first_look,
     open_csv,
     read_json,
 )
@@ -221,9 +221,11 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
             f"{what}: mixes file formats ({', '.join(sorted(formats))}); push them separately"
         )
     fmt = formats.pop()
+    looked: pa.Schema | None = None
     if fmt == "csv":
-        settings = csv_timestamps(paths[0], what, settings)
-    schemas = [_file_schema(p, fmt, what, settings) for p in paths]
+        settings, looked = csv_first_look(paths[0], what, settings)
+    schemas = [looked or _file_schema(paths[0], fmt, what, settings)]
+    schemas += [_file_schema(p, fmt, what, settings) for p in paths[1:]]
     schema = _common_schema(paths, schemas, what)
     if fmt == "csv" and any(not s.equals(schema) for s in schemas):
         # Parse the text straight into the wider type, so that "007" stays "007" in a STRING column.

@@ -230,3 +230,28 @@ def test_what_pyarrow_does_with_empty_fields() -> None:
     assert read(strings_can_be_null=True) == [None, None, "x"]  # quoted or not
     ours = {"strings_can_be_null": True, "quoted_strings_can_be_null": False, "null_values": [""]}
     assert read(**ours) == [None, "", "x"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,at,zoned,s\n1,2024-01-02 03:04:05,2024-01-02T03:04:05Z,x\n2,,2024-01-02T03:04:05.5+00:00,\n",
+        "id,at\n1,2024-01-02 03:04:05.123456\n2,9999-12-31 23:59:59\n",
+        "id,mixed\n1,2024-01-02\n2,2024-01-02 03:04:05+01:00\n",  # stays a string
+        'id,n,b\n1,"",true\n2,5,false\n',
+        "id,empty\n",
+    ],
+)
+def test_the_first_look_gives_the_schema_a_read_with_its_settings_gives(tmp_path: Path, text: str) -> None:
+    """One read of the first block serves the timestamp check and the schema: the schema must be what a
+    reader opened with the resulting settings sees (the data read opens it so)."""
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    settings, looked = text_read.csv_first_look(path, "source", text_read.ReadSettings())
+    with text_read.open_csv(path, settings, threads=False) as reader:
+        expected = reader.schema
+    if looked is None:  # no rows: the schema read itself answers
+        assert text.count("\n") == 1
+    else:
+        assert looked.equals(expected, check_metadata=True), (looked, expected)
+    assert open_source(str(path)).schema.equals(expected)
