@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -137,3 +139,20 @@ def test_pipeline_example(example_dag: Callable[[str], Any], pipeline_emulator: 
     assert normalise([as_csv_row(r) for r in model["tables"]["orders_raw"]]) == normalise(orders())
     # The data job's outlet: an asset event on the table it built, for DAGs scheduled on it.
     assert asset_events(f"celonis://{emu.url.split('://', 1)[1]}/{POOL}/customer_revenue", run.run_id) == 1
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_pipeline_example_under_airflow_dags_test(pipeline_emulator: EmulatorClient) -> None:
+    """The command a user runs, in its own process: ``airflow dags test example_celonis_pipeline`` (it exits
+    non-zero when the run fails); the data job's output and the model's snapshot hold the expected rows."""
+    env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES)}
+    command = [sys.executable, "-m", "airflow", "dags", "test", "example_celonis_pipeline"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    landed = pipeline_emulator
+    assert by_customer(landed.rows("customer_revenue")) == CUSTOMER_REVENUE
+    emu = landed.emu
+    model = landed.session.get(f"{emu.url}/emulator/api/pools/{POOL}/data-models/sales", timeout=30).json()
+    assert [ld["status"] for ld in model["loads"]] == ["SUCCESS"]
+    assert by_customer(model["tables"]["customer_revenue"]) == CUSTOMER_REVENUE
+    assert normalise([as_csv_row(r) for r in model["tables"]["orders_raw"]]) == normalise(orders())
