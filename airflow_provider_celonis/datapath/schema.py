@@ -124,11 +124,18 @@ class SchemaPlan:
         return out
 
     def observe(self, batch: pa.RecordBatch) -> None:
-        """Track the longest string per measured column (characters, as Celonis counts them)."""
+        """Track the longest string per measured column (characters, as Celonis counts them).
+
+        A value has at most as many characters as bytes, and byte lengths come from the offsets alone, so the
+        characters are counted (a scan of every byte) only in a batch whose longest value in bytes beats the
+        longest so far: after the first batches, most batches are never scanned.
+        """
         self.rows_seen += batch.num_rows
         for name in self.measured:
             col = batch.column(name)
             if col.null_count == len(col):
+                continue
+            if (pc.max(pc.binary_length(col)).as_py() or 0) <= self.lengths.get(name, 0):
                 continue
             longest = pc.max(pc.utf8_length(col)).as_py() or 0
             if longest > self.lengths.get(name, 0):
