@@ -237,7 +237,7 @@ def child(args: argparse.Namespace) -> None:
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
-    result["cpu_sys_seconds"] = round(usage.ru_stime, 2)  # the kernel's share: sockets, the shaped link, files
+    result["cpu_sys_seconds"] = round(usage.ru_stime, 2)  # the kernel's: sockets, the shaped link, files
     print(json.dumps(result), flush=True)
 
 

@@ -129,13 +129,17 @@ class ParquetChunker:
         self._dictionary: list[str] | None = None  # decided on the first batch, kept for every chunk
 
     def write(self, batch: pa.RecordBatch) -> list[ChunkFile]:
-        done: list[ChunkFile] = []
+        return list(self.write_iter(batch))
+
+    def write_iter(self, batch: pa.RecordBatch) -> Iterator[ChunkFile]:
+        """Write ``batch``, handing over each chunk it finishes at once, not after the rest of the batch: the
+        uploader starts on it while the batch's remaining rows are encoded into the next."""
         if self._dictionary is None:  # the whole first batch decides, however small the first file
             self._dictionary = dictionary_columns(batch) if self.dictionary == "auto" else []
         for piece in self._slices(batch):
             estimate = int(piece.nbytes * self._ratio * 1.25) + 1024
             if self._writer is not None and self._rows and self._position() + estimate > self._budget:
-                done.append(self._close_current())
+                yield self._close_current()
             if self._writer is None:
                 self._open_next()
             before = self._position()
@@ -145,7 +149,6 @@ class ParquetChunker:
             written = self._position() - before
             if piece.nbytes:
                 self._ratio = max(self._ratio * 0.5, written / piece.nbytes, 0.05)
-        return done
 
     @property
     def pending(self) -> int:

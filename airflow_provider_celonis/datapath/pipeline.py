@@ -348,7 +348,7 @@ def parquet_chunks(
                 human_size(converted),
                 time.monotonic() - started,
             )
-        yield from chunker.write(batch)
+        yield from chunker.write_iter(batch)
         if idle is not None and chunker.pending >= EARLY_CHUNK_BYTES and idle():
             yield from chunker.close()
     yield from chunker.close()

@@ -41,6 +41,23 @@ def test_parquet_chunks_grow_and_keep_every_row_and_null(tmp_path: Path) -> None
     assert back.equals(table)
 
 
+def test_a_finished_chunk_is_handed_over_before_the_rest_of_its_batch_is_encoded(tmp_path: Path) -> None:
+    """The uploader may start on the first chunk while the batch's remaining rows are written."""
+    n = 60_000
+    table = pa.table({"id": pa.array(range(n), pa.int64()), "s": [f"row {i * 7919}" for i in range(n)]})
+    [batch] = table.to_batches()
+    chunker = ParquetChunker(tmp_path, table.schema, 256 << 10, first_bytes=16 << 10)
+    pieces = chunker.write_iter(batch)
+    first = next(pieces)
+    assert first.rows < n
+    assert first.path.stat().st_size == first.size
+    assert chunker.pending == 0  # nothing of the rest written yet
+    rest = [*pieces, *chunker.close()]
+    assert first.rows + sum(c.rows for c in rest) == n
+    back = pa.concat_tables([pq.read_table(c.path) for c in [first, *rest]])
+    assert back.equals(table)
+
+
 def test_csv_chunks_grow_and_a_long_record_gets_the_full_cap(tmp_path: Path) -> None:
     lines = [f"{i},{'x' * (40 if i != 5 else 3000)}\n" for i in range(20_000)]
     path = tmp_path / "a.csv"
