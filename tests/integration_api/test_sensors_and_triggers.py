@@ -31,7 +31,9 @@ def execute(job_id: str = "job-orders") -> None:
 def test_data_job_sensor_waits_for_the_running_execution(
     start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], deferrable: bool
 ) -> None:
-    pipeline = start_pipeline(integration_duration=4.0)
+    """No ``started_after``: the sensor's first look finds the execution running and waits for its end. The run
+    outlasts the task's start by a margin (Airflow 3.2's dag.test() took 6 s to start it on a loaded machine)."""
+    pipeline = start_pipeline(integration_duration=10.0)
     execute()
     run = make_dag(
         DataJobSensor, task_id="wait", data_job="Transform orders", deferrable=deferrable, **FAST
@@ -80,10 +82,18 @@ def test_sensor_timeout_leaves_the_job_alone(
 def test_data_model_load_sensor(
     start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any], deferrable: bool
 ) -> None:
+    """The load started before the sensor: ``started_after`` makes it the one waited for, whether the task
+    starts while it runs (the usual case: the sensor defers or pokes) or after it ended (a slow start)."""
     pipeline = start_pipeline(integration_duration=4.0)
+    before = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     CelonisHook().reload_data_model("dm-raw", Baseline(), data_pool_id=POOL)
     run = make_dag(
-        DataModelLoadSensor, task_id="wait", data_model="Raw orders", deferrable=deferrable, **FAST
+        DataModelLoadSensor,
+        task_id="wait",
+        data_model="Raw orders",
+        deferrable=deferrable,
+        started_after=before,
+        **FAST,
     ).test()
     assert task_states(run) == {"wait": "success"}
     assert [ld["status"] for ld in pipeline.model("dm-raw")["loads"]] == ["SUCCESS"]
