@@ -7,12 +7,10 @@ Every process runs in its own process group and is killed with it at teardown; e
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.local_servers import free_port, postgres_bin_dir
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "tests" / "output"
@@ -42,12 +42,6 @@ def missing(what: str) -> None:
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
@@ -146,14 +140,6 @@ class Processes:
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------
-
-
-def postgres_bin_dir() -> Path | None:
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb and pg_ctl:
-        return Path(os.path.realpath(initdb)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)
-    return Path(candidates[0]).parent if candidates else None
 
 
 @dataclass

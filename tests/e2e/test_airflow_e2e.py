@@ -53,12 +53,12 @@ from tests.e2e.stack import (
     airflow_env,
     conn_json,
     emulator_args,
-    free_port,
     missing,
     postgres_server,
     wait_for,
 )
 from tests.example_data import CUSTOMER_REVENUE, as_csv_row, by_customer, normalise, orders
+from tests.local_servers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -56,10 +56,10 @@ from tests.e2e.stack import (
     airflow_env,
     conn_json,
     emulator_args,
-    free_port,
     postgres_server,
     wait_for,
 )
+from tests.local_servers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 

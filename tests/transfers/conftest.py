@@ -7,10 +7,8 @@ skipped on a developer's machine.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.local_servers import free_port, postgres_bin_dir
 
 
 @dataclass
@@ -58,21 +58,6 @@ class PostgresServer:
         }
 
 
-def postgres_bin_dir() -> Path | None:
-    """Where ``initdb`` and ``pg_ctl`` live: on PATH, else Debian's /usr/lib/postgresql/<version>/bin."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb and pg_ctl:
-        return Path(os.path.realpath(initdb)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)
-    return Path(candidates[0]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     bin_dir = postgres_bin_dir()
@@ -87,7 +72,7 @@ def postgres() -> Iterator[PostgresServer]:
     if run_as:
         shutil.chown(root, run_as, run_as)
     data, log = root / "data", root / "server.log"
-    port = _free_port()
+    port = free_port()
 
     def run(*args: str) -> None:
         subprocess.run(args, check=True, capture_output=True, user=run_as, cwd=root)
