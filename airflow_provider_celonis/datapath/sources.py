@@ -224,7 +224,7 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     looked: pa.Schema | None = None
     if fmt == "csv":
         settings, looked = csv_first_look(paths[0], what, settings)
-    schemas = [looked or _file_schema(paths[0], fmt, what, settings)]
+    schemas = [looked if looked is not None else _file_schema(paths[0], fmt, what, settings)]
     schemas += [_file_schema(p, fmt, what, settings) for p in paths[1:]]
     schema = _common_schema(paths, schemas, what)
     if fmt == "csv" and any(not s.equals(schema) for s in schemas):
