@@ -1,7 +1,9 @@
-"""Shared by the benchmarks: an emulator in its own process, and peak RSS of a process."""
+"""Shared by the benchmarks: an emulator in its own process, peak RSS of a process, the chart's dependency."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import re
 import resource
 import subprocess
@@ -12,6 +14,15 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "out"
 APP_KEY = "bench-app-key"
 POOL = "bench-pool"
+
+
+def require_chart_library(parser: argparse.ArgumentParser, chart: str | None) -> None:
+    """Refuse ``--chart`` before a long run rather than fail when drawing it: matplotlib is optional."""
+    if chart and importlib.util.find_spec("matplotlib") is None:
+        parser.error(
+            "--chart needs matplotlib, which the benchmark itself does not: "
+            "python3.11 -m uv pip install -p .venv matplotlib (docs/performance.md, Reproduce)"
+        )
 
 
 class EmulatorProcess:

@@ -48,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb
+from _common import OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb, require_chart_library
 from push_throughput import cpu_seconds, run_baseline, run_limit, run_ours, synthetic_csv
 
 #: Link speed -> tbf parameters (burst must cover one timer tick at the rate; loopback's MTU is 64 KiB).
@@ -549,6 +549,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    require_chart_library(parser, args.chart)
     if args.chart and not (args.size or args.sizes or args.csv) and (OUT / "link-sweep.json").exists():
         draw_chart(json.loads((OUT / "link-sweep.json").read_text()), Path(args.chart))  # the last sweep's
         return

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import APP_KEY, OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb
+from _common import APP_KEY, OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb, require_chart_library
 
 BASELINE_ROWS = 100_000
 GEN_ROWS = 200_000
@@ -411,6 +411,7 @@ def main() -> None:
         args.chunk_size = int(args.chunk_size)
         child(args)
         return
+    require_chart_library(parser, args.chart)
     chunk = parse_size(args.chunk_size)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if args.chart and not args.sweep:
