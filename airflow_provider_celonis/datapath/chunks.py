@@ -128,9 +128,6 @@ class ParquetChunker:
         self._ratio = 1.0  # encoded bytes per in-memory byte, the largest seen
         self._dictionary: list[str] | None = None  # decided on the first batch, kept for every chunk
 
-    def write(self, batch: pa.RecordBatch) -> list[ChunkFile]:
-        return list(self.write_iter(batch))
-
     def write_iter(self, batch: pa.RecordBatch) -> Iterator[ChunkFile]:
         """Write ``batch``, handing over each chunk it finishes at once, not after the rest of the batch: the
         uploader starts on it while the batch's remaining rows are encoded into the next."""

@@ -194,7 +194,7 @@ class DataIngestionOperator(BaseOperator):
             first_row += batch.num_rows
             if not batch.schema.equals(schema):
                 batch = _conform(batch, schema)
-            files.extend(chunker.write(batch))
+            files.extend(chunker.write_iter(batch))
         files.extend(chunker.close())
         if not files:
             self.log.warning("The source holds no rows; nothing to upload")

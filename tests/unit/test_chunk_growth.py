@@ -30,7 +30,7 @@ def test_parquet_chunks_grow_and_keep_every_row_and_null(tmp_path: Path) -> None
     chunker = ParquetChunker(tmp_path, table.schema, 256 << 10, first_bytes=16 << 10)
     chunks = []
     for batch in table.to_batches(5_000):
-        chunks += chunker.write(batch)
+        chunks += chunker.write_iter(batch)
     chunks += chunker.close()
     sizes = [c.size for c in chunks]
     assert sizes[0] <= 16 << 10

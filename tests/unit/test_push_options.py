@@ -35,7 +35,7 @@ def test_chunks_are_written_with_the_codec(tmp_path: Path, codec: str, stored: s
     chunker = ParquetChunker(
         tmp_path, batch.schema, 1 << 20, compression=PushSpec("t", compression=codec).compression
     )
-    [chunk] = chunker.write(batch) + chunker.close()
+    [chunk] = [*chunker.write_iter(batch), *chunker.close()]
     meta = pq.ParquetFile(chunk.path).metadata
     assert {meta.row_group(0).column(i).compression for i in range(2)} == {stored}
 
