@@ -196,6 +196,7 @@ def run_ours(
     if profiler:
         profiler.enable()
     job = PushJob(hook, POOL, spec, log, workdir=OUT)
+    job.check_access()  # as DataPushOperator does before it reads the source (the connection is read here)
     report = job.push(prepare(spec, POOL, open_source(str(csv)), None, log))
     uploaded, work_cpu = time.perf_counter(), cpu_seconds() - cpu
     if profiler:
