@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_celonis.datapath.chunks import FOOTER_RESERVE, ParquetChunker, grown_cap
+from airflow_provider_celonis.datapath.chunks import FOOTER_RESERVE, ChunkFile, ParquetChunker, grown_cap
 from airflow_provider_celonis.datapath.csv_split import split_csv
 
 
@@ -28,7 +28,7 @@ def test_parquet_chunks_grow_and_keep_every_row_and_null(tmp_path: Path) -> None
         }
     )
     chunker = ParquetChunker(tmp_path, table.schema, 256 << 10, first_bytes=16 << 10)
-    chunks = []
+    chunks: list[ChunkFile] = []
     for batch in table.to_batches(5_000):
         chunks += chunker.write_iter(batch)
     chunks += chunker.close()
