@@ -19,6 +19,9 @@ from airflow_provider_celonis.hooks.errors import CelonisConfigError
 #: pyarrow's streaming CSV reader keeps dozens of blocks in flight: 16 MiB blocks peaked at ~600 MB of
 #: Arrow memory, 4 MiB ones at ~150 MB, just as fast (benchmarks/push_throughput.py).
 CSV_BLOCK_BYTES = 4 << 20
+#: What a first look at a CSV reads (``_head``): the first block, the one completing its last record, and one
+#: more.
+LOOK_BYTES = 3 * CSV_BLOCK_BYTES
 #: Byte-order marks of encodings a CSV read as UTF-8 cannot be (a UTF-8 BOM is skipped by every reader).
 FOREIGN_BOMS = (
     (b"\xff\xfe\x00\x00", "utf-32"),
@@ -85,10 +88,20 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> tuple[ReadSe
     """
     check_encoding(path, settings, what)
     try:
-        with open_csv(path, settings, threads=False) as reader:
-            first = reader.read_next_batch()
-    except (StopIteration, pa.ArrowInvalid, OSError):
-        return settings, None  # no rows, or an error the schema read names properly
+        head = _head(path)
+    except OSError:
+        head = None  # the read below meets the same error, and the schema read names it
+    for source in (head, path) if head is not None else (path,):
+        try:
+            with open_csv(source, settings, threads=False) as reader:
+                first = reader.read_next_batch()
+            break
+        except StopIteration:
+            return settings, None  # no rows: the schema read answers
+        except (pa.ArrowInvalid, OSError):
+            if source is path:
+                return settings, None  # an error the schema read names properly
+            # else a record longer than the head: look at the whole file
     forced = dict(settings.column_types)
     fields = []
     for fld, col in zip(first.schema, first.columns, strict=True):
@@ -140,6 +153,22 @@ def _not_encoded(what: str, path: Any, encoding: str, head: bytes, exc: UnicodeD
     )
 
 
+def _head(path: Any) -> pa.BufferReader | None:
+    """A local file's first ``LOOK_BYTES`` in memory, for the first look (None: read the file itself).
+
+    pyarrow's reader reads 32 blocks ahead of its parser (Arrow does not expose the depth, ARROW-12090): on the
+    whole file, a look at one block copied 140 MiB into fresh memory (0.1-0.6 s on a 1 GB file, against 0.05 s
+    on a 50 MB one). The first batch is the same: the first block's records and the one completing them, well
+    inside three blocks. A record longer than that fails the look at the head, which then reads the file.
+    """
+    if is_object_storage_path(path):
+        return None
+    with pa.OSFile(str(path)) as handle:
+        if handle.size() <= LOOK_BYTES:
+            return None
+        return pa.BufferReader(handle.read_buffer(LOOK_BYTES))
+
+
 def open_csv(
     path: Any, settings: ReadSettings, *, threads: bool = True, **convert: Any
 ) -> pacsv.CSVStreamingReader:
@@ -161,7 +190,10 @@ def open_csv(
         quoted_strings_can_be_null=False,
         **convert,
     )
-    source = path.open("rb") if is_object_storage_path(path) else str(path)
+    if isinstance(path, pa.NativeFile):
+        source = path
+    else:
+        source = path.open("rb") if is_object_storage_path(path) else str(path)
     return pacsv.open_csv(
         source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
     )

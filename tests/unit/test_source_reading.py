@@ -255,3 +255,53 @@ def test_the_first_look_gives_the_schema_a_read_with_its_settings_gives(tmp_path
     else:
         assert looked.equals(expected, check_metadata=True), (looked, expected)
     assert open_source(str(path)).schema.equals(expected)
+
+
+def _big_csv(path: Path, first_value: str) -> Path:
+    """A CSV larger than the first look's head, whose first record holds ``first_value``."""
+    rows = "".join(
+        f'{n},"line one\nline ""two"", {n}",2024-01-{n % 28 + 1:02d} 10:00:00\n' for n in range(1, 1001)
+    )
+    repeats = text_read.LOOK_BYTES // len(rows) + 2
+    path.write_text(f'id,text,at\n0,"{first_value}",2024-01-01 00:00:00.5\n' + rows * repeats)
+    assert path.stat().st_size > text_read.LOOK_BYTES
+    return path
+
+
+def _whole_file_first_batch(path: Path, settings: text_read.ReadSettings) -> pa.RecordBatch | None:
+    try:
+        with text_read.open_csv(str(path), settings, threads=False) as reader:
+            return reader.read_next_batch()
+    except pa.ArrowInvalid:
+        return None
+
+
+@pytest.mark.parametrize("first_value", ["short", "x" * (text_read.CSV_BLOCK_BYTES + 1024)])
+def test_the_first_look_at_a_big_file_reads_its_head_and_sees_what_the_whole_file_shows(
+    tmp_path: Path, first_value: str
+) -> None:
+    """The look reads the first ``LOOK_BYTES`` (pyarrow would read 32 blocks ahead) and finds what a look at
+    the whole file finds: records with line breaks across block ends included. A record longer than a block
+    fails pyarrow's reader on the whole file too ("straddles two block boundaries"): the look then gives up
+    alike, and the schema read names the error."""
+    path = _big_csv(tmp_path / "big.csv", first_value)
+    head = text_read._head(path)
+    assert head is not None
+    assert head.size() == text_read.LOOK_BYTES
+    settings, looked = text_read.csv_first_look(path, "source", text_read.ReadSettings())
+    whole_first = _whole_file_first_batch(path, settings)
+    if whole_first is None:
+        assert len(first_value) > text_read.CSV_BLOCK_BYTES
+        assert (settings, looked) == (text_read.ReadSettings(), None)
+        return
+    assert dict(settings.column_types) == {"at": pa.timestamp("us")}
+    assert looked is not None
+    assert looked.equals(whole_first.schema, check_metadata=True)
+    assert open_source(str(path)).schema.equals(whole_first.schema)
+    assert whole_first.column("text")[0].as_py() == first_value
+
+
+def test_a_small_file_is_looked_at_whole(tmp_path: Path) -> None:
+    path = tmp_path / "small.csv"
+    path.write_text("id\n1\n")
+    assert text_read._head(path) is None
