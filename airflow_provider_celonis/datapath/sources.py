@@ -37,6 +37,7 @@ from airflow_provider_celonis.datapath.text_read import (
     check_encoding,
     csv_first_look,
     open_csv,
+    read_first_block,
     read_json,
 )
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
@@ -339,8 +340,7 @@ def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.S
                 return pq.ParquetFile(handle).schema_arrow
         if fmt == "csv":
             check_encoding(path, settings, what)
-            with open_csv(path, settings, threads=False) as reader:
-                return reader.schema
+            return read_first_block(path, settings, lambda reader: reader.schema)
         return read_json(path).schema
     except CelonisConfigError:
         raise

@@ -7,14 +7,17 @@ pyarrow's streaming CSV reader; ``check_encoding`` names a file in the wrong enc
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from airflow_provider_celonis.datapath.files import is_object_storage_path, open_binary, open_raw
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+T = TypeVar("T")
 
 #: pyarrow's streaming CSV reader keeps dozens of blocks in flight: 16 MiB blocks peaked at ~600 MB of
 #: Arrow memory, 4 MiB ones at ~150 MB, just as fast (benchmarks/push_throughput.py).
@@ -88,20 +91,9 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> tuple[ReadSe
     """
     check_encoding(path, settings, what)
     try:
-        head = _head(path)
-    except OSError:
-        head = None  # the read below meets the same error, and the schema read names it
-    for source in (head, path) if head is not None else (path,):
-        try:
-            with open_csv(source, settings, threads=False) as reader:
-                first = reader.read_next_batch()
-            break
-        except StopIteration:
-            return settings, None  # no rows: the schema read answers
-        except (pa.ArrowInvalid, OSError):
-            if source is path:
-                return settings, None  # an error the schema read names properly
-            # else a record longer than the head: look at the whole file
+        first = read_first_block(path, settings, lambda reader: reader.read_next_batch())
+    except (StopIteration, pa.ArrowInvalid, OSError):
+        return settings, None  # no rows, or an error the schema read names properly
     forced = dict(settings.column_types)
     fields = []
     for fld, col in zip(first.schema, first.columns, strict=True):
@@ -153,13 +145,30 @@ def _not_encoded(what: str, path: Any, encoding: str, head: bytes, exc: UnicodeD
     )
 
 
+def read_first_block(path: Any, settings: ReadSettings, read: Callable[[Any], T]) -> T:
+    """``read`` applied to an unthreaded reader of the file's head (``_head``); of the whole file when the
+    head cannot answer, so that a failure is the whole file's."""
+    try:
+        head = _head(path)
+    except OSError:
+        head = None  # the whole file's read meets the same error
+    if head is not None:
+        try:
+            with open_csv(head, settings, threads=False) as reader:
+                return read(reader)
+        except pa.ArrowInvalid:
+            pass  # a record longer than a block: pyarrow fails on the whole file too, and says so
+    with open_csv(path, settings, threads=False) as reader:
+        return read(reader)
+
+
 def _head(path: Any) -> pa.BufferReader | None:
     """A local file's first ``LOOK_BYTES`` in memory, for the first look (None: read the file itself).
 
     pyarrow's reader reads 32 blocks ahead of its parser (Arrow does not expose the depth, ARROW-12090): on the
     whole file, a look at one block copied 140 MiB into fresh memory (0.1-0.6 s on a 1 GB file, against 0.05 s
     on a 50 MB one). The first batch is the same: the first block's records and the one completing them, well
-    inside three blocks. A record longer than that fails the look at the head, which then reads the file.
+    inside three blocks (pyarrow fails on a record longer than one block).
     """
     if is_object_storage_path(path):
         return None

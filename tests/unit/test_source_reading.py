@@ -299,6 +299,11 @@ def test_the_first_look_at_a_big_file_reads_its_head_and_sees_what_the_whole_fil
     assert looked.equals(whole_first.schema, check_metadata=True)
     assert open_source(str(path)).schema.equals(whole_first.schema)
     assert whole_first.column("text")[0].as_py() == first_value
+    # a second file's schema is read from its head as well
+    second = tmp_path / "big2.csv"
+    second.write_bytes(path.read_bytes())
+    both = open_source([str(path), str(second)])
+    assert both.schema.equals(whole_first.schema)
 
 
 def test_a_small_file_is_looked_at_whole(tmp_path: Path) -> None:
