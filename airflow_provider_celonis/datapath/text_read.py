@@ -156,8 +156,8 @@ def read_first_block(path: Any, settings: ReadSettings, read: Callable[[Any], T]
         try:
             with open_csv(head, settings, threads=False) as reader:
                 return read(reader)
-        except pa.ArrowInvalid:
-            pass  # a record longer than a block: pyarrow fails on the whole file too, and says so
+        except (pa.ArrowException, ValueError, OSError):
+            pass  # e.g. a record longer than a block: the whole file's read fails alike, and says so
     with open_csv(path, settings, threads=False) as reader:
         return read(reader)
 
