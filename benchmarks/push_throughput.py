@@ -128,6 +128,7 @@ def run_limit(csv: Path, chunk: int) -> dict[str, Any]:  # noqa: ARG001 - the co
     import pyarrow.parquet as pq
 
     from airflow_provider_celonis.datapath.chunks import PARQUET_OPTIONS, dictionary_columns
+    from airflow_provider_celonis.datapath.memory import data_pool
     from airflow_provider_celonis.datapath.schema import conform, plan_schema
     from airflow_provider_celonis.datapath.sources import open_source
 
@@ -140,7 +141,7 @@ def run_limit(csv: Path, chunk: int) -> dict[str, Any]:  # noqa: ARG001 - the co
         batch = conform(batch, plan, "limit")
         if writer is None:  # the chunker's settings: dictionary encoding for the columns that repeat
             options = {**PARQUET_OPTIONS, "use_dictionary": dictionary_columns(batch) or False}
-            writer = pq.ParquetWriter(sink, plan.target, **options)
+            writer = pq.ParquetWriter(sink, plan.target, memory_pool=data_pool(), **options)
         writer.write_batch(batch)
     if writer is not None:
         writer.close()

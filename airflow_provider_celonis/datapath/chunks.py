@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from airflow_provider_celonis.datapath.memory import data_pool
+
 PARQUET_OPTIONS = {
     "compression": "snappy",
     "use_dictionary": True,
@@ -192,7 +194,7 @@ class ParquetChunker:
         self._path = self.out_dir / self.name(self._index)
         self._sink = pa.OSFile(str(self._path), "wb")
         options = {**self.options, "use_dictionary": self._dictionary or False}
-        self._writer = pq.ParquetWriter(self._sink, self.schema, **options)
+        self._writer = pq.ParquetWriter(self._sink, self.schema, memory_pool=data_pool(), **options)
         self._rows = 0
 
     def _close_current(self) -> ChunkFile:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_celonis.datapath.files import compression_of
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 
@@ -21,6 +22,11 @@ def csv_header(path: str | os.PathLike[str], options: Mapping[str, Any], what: s
     import codecs
     import csv
 
+    if compression_of(path):
+        raise CelonisConfigError(
+            f"{what}: {path} is compressed; file_type='CSV' sends a file's bytes as they are, and Celonis reads "
+            "them as text: use file_type='PARQUET' (the default), which reads compressed CSV"
+        )
     charset = str(options.get("charSet") or "UTF-8")
     try:
         with open(path, "rb") as handle:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import glob as globlib
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from airflow_provider_celonis.datapath.memory import data_pool
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.bz2", ".csv.zst")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz")
+#: A compressed file's suffix -> Arrow's codec: such files are read decompressed (``open_stream``, ``open_raw``).
+CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 
 
 def is_file_source(source: Any) -> bool:
@@ -78,10 +82,54 @@ def file_format(path: Any) -> str:
 
 
 def open_binary(path: Any) -> Any:
-    """An Arrow-readable binary handle (for parquet and JSON readers)."""
-    return path.open("rb") if is_object_storage_path(path) else pa.OSFile(str(path), "rb")
+    """An Arrow-readable binary handle for the parquet reader (random access: parquet is never compressed
+    as a whole file)."""
+    if is_object_storage_path(path):
+        return path.open("rb")
+    return pa.OSFile(str(path), "rb", memory_pool=data_pool())
+
+
+def compression_of(path: Any) -> str | None:
+    """The Arrow codec a file is compressed with, by its suffix (None: not compressed)."""
+    name = str(path).lower()
+    return next((codec for suffix, codec in CODECS.items() if name.endswith(suffix)), None)
+
+
+def open_stream(path: Any) -> pa.NativeFile:
+    """A file's bytes as Arrow reads them, decompressed by suffix; a local file's reads use ``data_pool``
+    (a push's 4 MiB blocks are most of the memory it churns)."""
+    if is_object_storage_path(path):
+        handle = pa.PythonFile(path.open("rb"), mode="r")
+    else:
+        handle = pa.OSFile(str(path), "rb", memory_pool=data_pool())
+    codec = compression_of(path)
+    return handle if codec is None else pa.CompressedInputStream(handle, codec)
 
 
 def open_raw(path: Any) -> Any:
-    """A plain Python binary file object, local or object storage (for byte-level checks)."""
-    return path.open("rb") if is_object_storage_path(path) else open(path, "rb")
+    """A plain Python binary file object of the bytes the CSV reader reads (decompressed), local or object
+    storage: for byte-level checks (encoding, the line an error is on)."""
+    handle = path.open("rb") if is_object_storage_path(path) else open(path, "rb")  # noqa: SIM115 - returned
+    codec = compression_of(path)
+    if codec is None:
+        return handle
+    return io.BufferedReader(_RawStream(pa.CompressedInputStream(handle, codec)))
+
+
+class _RawStream(io.RawIOBase):
+    """An Arrow input stream as a Python raw stream, so that it can be buffered and read by lines."""
+
+    def __init__(self, stream: pa.NativeFile) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()

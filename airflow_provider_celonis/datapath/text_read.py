@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from airflow_provider_celonis.datapath.files import is_object_storage_path, open_binary, open_raw
+from airflow_provider_celonis.datapath.files import (
+    compression_of,
+    is_object_storage_path,
+    open_raw,
+    open_stream,
+)
+from airflow_provider_celonis.datapath.memory import data_pool
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 T = TypeVar("T")
@@ -170,9 +176,9 @@ def _head(path: Any) -> pa.BufferReader | None:
     on a 50 MB one). The first batch is the same: the first block's records and the one completing them, well
     inside three blocks (pyarrow fails on a record longer than one block).
     """
-    if is_object_storage_path(path):
+    if is_object_storage_path(path) or compression_of(path):
         return None
-    with pa.OSFile(str(path)) as handle:
+    with pa.OSFile(str(path), memory_pool=data_pool()) as handle:
         if handle.size() <= LOOK_BYTES:
             return None
         return pa.BufferReader(handle.read_buffer(LOOK_BYTES))
@@ -199,19 +205,19 @@ def open_csv(
         quoted_strings_can_be_null=False,
         **convert,
     )
-    if isinstance(path, pa.NativeFile):
-        source = path
-    else:
-        source = path.open("rb") if is_object_storage_path(path) else str(path)
     return pacsv.open_csv(
-        source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+        path if isinstance(path, pa.NativeFile) else open_stream(path),
+        read_options=read_options,
+        parse_options=parse_options,
+        convert_options=convert_options,
+        memory_pool=data_pool(),
     )
 
 
 def read_json(path: Any) -> pa.Table:
     import pyarrow.json as pajson
 
-    with open_binary(path) as handle:
+    with open_stream(path) as handle:
         table = pajson.read_json(handle)
     return json_timestamps(table)
 
