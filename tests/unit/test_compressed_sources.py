@@ -55,3 +55,12 @@ def test_the_csv_pass_through_refuses_a_compressed_file_before_any_job(tmp_path:
     packed = _compressed(tmp_path / "d.csv.gz", CSV.encode())
     with pytest.raises(CelonisConfigError, match=r"d\.csv\.gz is compressed; file_type='CSV'"):
         csv_header(packed, {}, "source")
+
+
+def test_a_bad_record_in_a_compressed_csv_is_named_by_its_line(tmp_path: Path) -> None:
+    body = "id,name\n" + "".join(f"{i},n{i}\n" for i in range(1, 2000)) + "2000,x,extra\n"
+    packed = _compressed(tmp_path / "bad.csv.gz", body.encode())
+    with pytest.raises(
+        CelonisConfigError, match=r"bad\.csv\.gz: line 2001 has 3 fields, but the header has 2"
+    ):
+        list(open_source(str(packed)).batches())
