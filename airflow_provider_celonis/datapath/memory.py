@@ -3,10 +3,10 @@
 A push streams hundreds of MB through buffers that live for milliseconds: 4 MiB blocks read from the file,
 the batches decoded from them, the parquet pages encoded from those. pyarrow's default allocator (mimalloc)
 gives freed memory back to the kernel almost at once and asks for huge pages, so the next buffers are fresh
-pages that the kernel must find and zero, 2 MiB at a time. On the benchmark's VM that was a third of a 210 MB
-conversion's time (1.1-1.3 s of kernel time against 0.2 s, docs/performance.md). jemalloc, which pyarrow ships
-on Linux, keeps freed pages for the next buffers. Only the data path's own buffers use it: the process'
-default pool stays as it was, for everything else.
+pages that the kernel must find and zero, 2 MiB at a time. On the benchmark's VM that was a third or more
+of a 210 MB conversion's time (1.1-1.6 s of kernel time against 0.2 s, docs/performance.md). jemalloc,
+which pyarrow ships on Linux, keeps freed pages for the next buffers. Only the data path's own buffers use
+it: the process' default pool stays as it was, for everything else.
 
 A deployment that sets ``ARROW_DEFAULT_MEMORY_POOL`` has chosen its allocator; the data path then uses the
 default pool like everything else.
