@@ -98,6 +98,8 @@ class ShapedNamespace:
             raise CannotShape("shaping a link needs root (ip netns, tc)")
         ensure_iproute2()
         self.name = f"celonis-link-{os.getpid()}"
+        #: Whether the current link's receive work was steered to the emulator's core (reported with every link's figures).
+        self.receive_steered = False
         _run("ip", "netns", "add", self.name)
         try:
             _run("ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up")
@@ -332,8 +334,7 @@ def over_link(
 ) -> dict[str, Any]:
     """Every contender over one shaped link, the emulator inside the namespace too."""
     ns.shape(link)
-    if cpus:
-        ns.steer_receive(cpus[1])
+    ns.receive_steered = cpus is not None and ns.steer_receive(cpus[1])
     data_dir = OUT / f"link-emulator-{os.getpid()}"
     results: dict[str, dict[str, Any]] = {}
     client = cpus[0] if cpus else None
@@ -524,6 +525,7 @@ def run_input(
         sent = results.get("default", offline["conversion"])["parquet_bytes"]
         results["wire"] = measure("wire", csv, chunk, str(sent), ns.name, client)
         figures[link] = summarize(link, offline, results, csv.stat().st_size)
+        figures[link]["receive_steered"] = ns.receive_steered
         print(f"{link}: {json.dumps(figures[link])}", file=sys.stderr, flush=True)
     print(markdown_table(figures), file=sys.stderr)
     figures["input_bytes"] = csv.stat().st_size

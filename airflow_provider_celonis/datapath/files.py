@@ -81,14 +81,6 @@ def file_format(path: Any) -> str:
     )
 
 
-def open_binary(path: Any) -> Any:
-    """An Arrow-readable binary handle for the parquet reader (random access: parquet is never compressed
-    as a whole file)."""
-    if is_object_storage_path(path):
-        return path.open("rb")
-    return pa.OSFile(str(path), "rb", memory_pool=data_pool())
-
-
 def compression_of(path: Any) -> str | None:
     """The Arrow codec a file is compressed with, by its suffix (None: not compressed)."""
     name = str(path).lower()
@@ -96,8 +88,11 @@ def compression_of(path: Any) -> str | None:
 
 
 def open_stream(path: Any) -> pa.NativeFile:
-    """A file's bytes as Arrow reads them, decompressed by suffix; a local file's reads use ``data_pool``
-    (a push's 4 MiB blocks are most of the memory it churns)."""
+    """A file's bytes as Arrow reads them, local or object storage, decompressed by suffix.
+
+    The one opener of file sources. A local file's reads use ``data_pool`` (a push's 4 MiB blocks are most
+    of the memory it churns). Parquet suffixes name no codec, so a parquet handle stays seekable.
+    """
     if is_object_storage_path(path):
         handle = pa.PythonFile(path.open("rb"), mode="r")
     else:
@@ -106,14 +101,10 @@ def open_stream(path: Any) -> pa.NativeFile:
     return handle if codec is None else pa.CompressedInputStream(handle, codec)
 
 
-def open_raw(path: Any) -> Any:
-    """A plain Python binary file object of the bytes the CSV reader reads (decompressed), local or object
-    storage: for byte-level checks (encoding, the line an error is on)."""
-    handle = path.open("rb") if is_object_storage_path(path) else open(path, "rb")  # noqa: SIM115 - returned
-    codec = compression_of(path)
-    if codec is None:
-        return handle
-    return io.BufferedReader(_RawStream(pa.CompressedInputStream(handle, codec)))
+def open_raw(path: Any) -> io.BufferedReader:
+    """The bytes ``open_stream`` gives as a Python binary file, read by lines: for byte-level checks
+    (encoding, the line an error is on) that must see what the CSV reader sees."""
+    return io.BufferedReader(_RawStream(open_stream(path)))
 
 
 class _RawStream(io.RawIOBase):
@@ -126,9 +117,7 @@ class _RawStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        return int(self._stream.readinto(buffer))
 
     def close(self) -> None:
         self._stream.close()

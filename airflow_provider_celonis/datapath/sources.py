@@ -27,7 +27,7 @@ from airflow_provider_celonis.datapath.files import (
     file_format,
     is_file_source,
     is_object_storage_path,
-    open_binary,
+    open_stream,
 )
 from airflow_provider_celonis.datapath.names import column_names
 from airflow_provider_celonis.datapath.text_read import (
@@ -336,7 +336,7 @@ def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.
 def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.Schema:
     try:
         if fmt == "parquet":
-            with open_binary(path) as handle:
+            with open_stream(path) as handle:
                 return pq.ParquetFile(handle).schema_arrow
         if fmt == "csv":
             check_encoding(path, settings, what)
@@ -361,7 +361,7 @@ def _file_batches(
 ) -> Iterator[pa.RecordBatch]:
     try:
         if fmt == "parquet":
-            with open_binary(path) as handle:
+            with open_stream(path) as handle:
                 yield from pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, use_threads=True)
         elif fmt == "csv":
             with open_csv(path, settings) as reader:
