@@ -7,8 +7,9 @@ Parquet settings, chosen for what Celonis' (Java) parquet reader handles and for
 * strings as plain UTF8 ``string`` (never ``large_string`` or Arrow dictionaries, which carry Arrow-only
   schema metadata); ``store_schema=False`` so the file holds parquet types only;
 * parquet's own dictionary encoding (every parquet reader supports it) only for columns that repeat: the
-  first batch decides (``dictionary_columns``). Trying it on mostly-unique columns doubled the writer's CPU
-  time and made files bigger; data page V1 for the widest reader support;
+  first batch decides (``dictionary_columns``), from the second file on when the first is a small early one.
+  Trying it on mostly-unique columns doubled the writer's CPU time and made files bigger; data page V1 for
+  the widest reader support;
 * snappy compression: decoded everywhere, and cheap enough that writing keeps pace with the upload.
 
 One writer serves every path; what differs is a parameter: the Data Push parquet chunks (snappy,
@@ -129,12 +130,13 @@ class ParquetChunker:
         self._rows = 0
         self._ratio = 1.0  # encoded bytes per in-memory byte, the largest seen
         self._dictionary: list[str] | None = None  # decided on the first batch, kept for every chunk
+        self._first_batch: pa.RecordBatch | None = None  # until it has decided
 
     def write_iter(self, batch: pa.RecordBatch) -> Iterator[ChunkFile]:
         """Write ``batch``, handing over each chunk it finishes at once, not after the rest of the batch: the
         uploader starts on it while the batch's remaining rows are encoded into the next."""
-        if self._dictionary is None:  # the whole first batch decides, however small the first file
-            self._dictionary = dictionary_columns(batch) if self.dictionary == "auto" else []
+        if self._first_batch is None:  # the whole first batch decides, however small the first file
+            self._first_batch = batch
         for piece in self._slices(batch):
             estimate = int(piece.nbytes * self._ratio * 1.25) + 1024
             if self._writer is not None and self._rows and self._position() + estimate > self._budget:
@@ -188,12 +190,27 @@ class ParquetChunker:
     def _position(self) -> int:
         return self._sink.tell() if self._sink is not None else 0
 
+    def _dictionary_columns(self) -> list[str]:
+        """The columns this file dictionary-encodes. A small first file (``first_bytes``) encodes none: judging
+        the first batch (a distinct count of every column, ~30 ms for 4 MiB of CSV) would delay the first
+        byte, and the next file judges it while the first is on the wire."""
+        if self._dictionary is not None:
+            return self._dictionary
+        if self.dictionary != "auto" or self._first_batch is None:
+            self._dictionary = []
+        elif self._index == 1 and grown_cap(self.max_bytes, self.first_bytes, 1) < self.max_bytes:
+            return []
+        else:
+            self._dictionary = dictionary_columns(self._first_batch)
+        self._first_batch = None
+        return self._dictionary
+
     def _open_next(self) -> None:
         self._index += 1
         self._budget = self._budget_of(self._index)
         self._path = self.out_dir / self.name(self._index)
         self._sink = pa.OSFile(str(self._path), "wb")
-        options = {**self.options, "use_dictionary": self._dictionary or False}
+        options = {**self.options, "use_dictionary": self._dictionary_columns() or False}
         self._writer = pq.ParquetWriter(self._sink, self.schema, memory_pool=data_pool(), **options)
         self._rows = 0
 

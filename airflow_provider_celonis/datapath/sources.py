@@ -280,33 +280,49 @@ def _files_label(paths: Sequence[Any], fmt: str) -> str:
 _DONE = object()
 
 
-def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> Iterator[pa.RecordBatch]:
-    """Decode the next ``depth`` batches in a thread while the caller works on this one.
+class _Handoff:
+    """The queue between ``_read_ahead``'s thread and its caller, and the two signals they share."""
 
-    Without it, decoding (CSV parsing) and encoding (parquet writing) take turns on one thread; both run
-    in Arrow's C++ without the GIL, so overlapping them uses a second core. Errors surface in the caller;
-    closing the iterator stops the thread and closes the underlying reader.
-    """
-    handoff: queue.Queue[Any] = queue.Queue(depth)
-    stop = threading.Event()
+    def __init__(self, depth: int) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue(depth)
+        self.stop = threading.Event()  # the caller is gone
+        self.resumed = threading.Event()  # the caller came back for the second batch
 
-    def offer(item: Any) -> bool:
-        while not stop.is_set():
+    def offer(self, item: Any) -> bool:
+        while not self.stop.is_set():
             try:
-                handoff.put(item, timeout=0.1)
+                self.queue.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
+    def await_resume(self) -> bool:
+        while not self.resumed.wait(0.1):
+            if self.stop.is_set():
+                return False
+        return True
+
+
+def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> Iterator[pa.RecordBatch]:
+    """Decode the next ``depth`` batches in a thread while the caller works on this one.
+
+    Without it, decoding (CSV parsing) and encoding (parquet writing) take turns on one thread; both run
+    in Arrow's C++ without the GIL, so overlapping them uses a second core. Errors surface in the caller;
+    closing the iterator stops the thread and closes the underlying reader. The second batch is asked for
+    only when the caller comes back for it: until then the first batch's chunk (the push's first byte) has
+    the core to itself, and a CSV file's read-ahead waits (``text_read.CsvReader``).
+    """
+    handoff = _Handoff(depth)
+
     def produce() -> None:
         try:
             for batch in batches:
-                if not offer(batch):
+                if not (handoff.offer(batch) and handoff.await_resume()):
                     return
-            offer(_DONE)
+            handoff.offer(_DONE)
         except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which re-raises it
-            offer(exc)
+            handoff.offer(exc)
         finally:
             close = getattr(batches, "close", None)
             if close is not None:
@@ -315,12 +331,13 @@ def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> I
     thread = threading.Thread(target=produce, name="celonis-read-ahead", daemon=True)
     thread.start()
     try:
-        while (item := handoff.get()) is not _DONE:
+        while (item := handoff.queue.get()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
             yield item
+            handoff.resumed.set()
     finally:
-        stop.set()
+        handoff.stop.set()
         thread.join()
 
 

@@ -81,3 +81,33 @@ def test_csv_first_bytes_is_checked() -> None:
 def _read(chunk: object) -> bytes:
     with chunk.open() as reader:  # type: ignore[attr-defined]
         return bytes(reader.read())
+
+
+def _dictionary_encoded(path: Path) -> set[str]:
+    meta = pq.ParquetFile(path).metadata
+    group = meta.row_group(0)
+    return {
+        group.column(i).path_in_schema
+        for i in range(group.num_columns)
+        if any("DICT" in encoding for encoding in group.column(i).encodings)
+    }
+
+
+def test_a_small_first_chunk_is_not_judged_for_dictionaries_the_next_ones_are(tmp_path: Path) -> None:
+    """The first batch's distinct counts are taken when the second file opens, not before the first byte."""
+    n = 40_000
+    table = pa.table(
+        {"id": pa.array(range(n), pa.int64()), "status": [("open", "shut")[i % 2] for i in range(n)]}
+    )
+    growing = ParquetChunker(tmp_path / "g", table.schema, 256 << 10, first_bytes=16 << 10)
+    (tmp_path / "g").mkdir()
+    chunks = [c for batch in table.to_batches(20_000) for c in growing.write_iter(batch)] + growing.close()
+    assert len(chunks) >= 3
+    assert _dictionary_encoded(chunks[0].path) == set()
+    assert all(_dictionary_encoded(c.path) == {"status"} for c in chunks[1:])
+    flat = ParquetChunker(tmp_path / "f", table.schema, 256 << 10)  # no growth: the first file is judged
+    (tmp_path / "f").mkdir()
+    first = [c for batch in table.to_batches(20_000) for c in flat.write_iter(batch)] + flat.close()
+    assert _dictionary_encoded(first[0].path) == {"status"}
+    back = pa.concat_tables([pq.read_table(c.path) for c in chunks])
+    assert back.equals(table)

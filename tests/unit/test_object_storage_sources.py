@@ -50,5 +50,7 @@ def test_a_folder_in_object_storage_reads_its_files_in_order(tmp_path: Path) -> 
 
 def test_a_bad_record_in_object_storage_is_named_by_its_line(tmp_path: Path) -> None:
     (tmp_path / "bad.csv.gz").write_bytes(gzip.compress((CSV + "3001,x,extra\n").encode()))
-    with pytest.raises(CelonisConfigError, match=r"bad\.csv\.gz: line 3002 has 3 fields, but the header has 2"):
+    with pytest.raises(
+        CelonisConfigError, match=r"bad\.csv\.gz: line 3002 has 3 fields, but the header has 2"
+    ):
         _rows(_storage(tmp_path / "bad.csv.gz"))
