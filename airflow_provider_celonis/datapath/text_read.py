@@ -218,7 +218,7 @@ def open_csv(path: Any, settings: ReadSettings, *, threads: bool = True, **conve
     held: HeldBack | None = None
     if isinstance(path, pa.NativeFile):
         source = path
-    elif threads and not is_object_storage_path(path) and compression_of(path) is None:
+    elif threads and _holds_back(path, settings):
         held = HeldBack(str(path), hold=LOOK_BYTES, timeout=HOLD_TIMEOUT_SECONDS)
         source = pa.PythonFile(held, mode="r")
     else:
@@ -236,6 +236,17 @@ def open_csv(path: Any, settings: ReadSettings, *, threads: bool = True, **conve
             held.close()
         raise
     return CsvReader(reader, held)
+
+
+def _holds_back(path: Any, settings: ReadSettings) -> bool:
+    """Whether a reader of ``path`` reads through ``HeldBack``: a plain local UTF-8 file, whose first batch
+    is inside its first ``LOOK_BYTES`` (a transcoded one, e.g. UTF-16, may need more raw bytes for it)."""
+    if is_object_storage_path(path) or compression_of(path) is not None:
+        return False
+    try:
+        return settings.encoding is None or codecs.lookup(settings.encoding).name == "utf-8"
+    except LookupError:
+        return False
 
 
 class CsvReader:

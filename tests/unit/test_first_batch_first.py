@@ -59,7 +59,7 @@ def test_the_file_is_read_no_further_than_the_hold_until_the_second_batch_is_ask
         assert reader.held.position > LOOK_BYTES
 
 
-def test_compressed_and_unthreaded_readers_are_not_held(tmp_path: Path, big_csv: Path) -> None:
+def test_compressed_transcoded_and_unthreaded_readers_are_not_held(tmp_path: Path, big_csv: Path) -> None:
     packed = tmp_path / "d.csv.gz"
     with pa.CompressedOutputStream(str(packed), "gzip") as out:
         out.write(b"id\n1\n")
@@ -67,6 +67,13 @@ def test_compressed_and_unthreaded_readers_are_not_held(tmp_path: Path, big_csv:
         assert reader.held is None
     with open_csv(big_csv, ReadSettings(), threads=False) as reader:
         assert reader.held is None
+    wide = tmp_path / "utf16.csv"  # twice the raw bytes per character: its first batch may need more
+    wide.write_text("id,name\n1,é\n", encoding="utf-16")
+    with open_csv(wide, ReadSettings(encoding="utf-16")) as reader:
+        assert reader.held is None
+        assert reader.read_next_batch().to_pylist() == [{"id": 1, "name": "é"}]
+    with open_csv(big_csv, ReadSettings(encoding="UTF8")) as reader:
+        assert reader.held is not None
 
 
 def test_the_read_ahead_thread_asks_for_the_second_batch_only_when_its_caller_comes_back() -> None:
