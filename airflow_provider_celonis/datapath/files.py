@@ -126,18 +126,19 @@ class _RawStream(io.RawIOBase):
 
 
 class HeldBack(io.RawIOBase):
-    """A local file whose reads past its first ``hold`` bytes wait for ``release()`` (or ``timeout`` seconds).
+    """A stream whose reads past its first ``hold`` bytes wait for ``release()`` (or ``timeout`` seconds).
 
     pyarrow's CSV reader reads 32 blocks ahead of its parser from the moment it opens (ARROW-12090): on a busy
     core, copying up to 128 MiB delayed the first batch, and so the push's first byte, by 40-50 ms (64 MB to
-    1 GB files, one core, 2026-12-04). Held back until the first batch is out and its chunk written, the
-    reader decodes it first and reads on at the same pace after. Reads go into ``data_pool`` buffers, which
+    1 GB files, one core, 2026-12-04); decompressing or downloading them, by more. Held back until the first
+    batch is out and its chunk written, the reader decodes it first and reads on at the same pace after.
+    ``source`` is ``open_stream``'s: reads come as Arrow buffers (a local file's from ``data_pool``), which
     Arrow takes without a copy. ``timeout`` only guards against a reader that needs more than ``hold`` bytes
     for its first batch.
     """
 
-    def __init__(self, path: str, hold: int, timeout: float) -> None:
-        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+    def __init__(self, source: pa.NativeFile, hold: int, timeout: float) -> None:
+        self._source = source
         self._hold = hold
         self._timeout = timeout
         self._released = threading.Event()
@@ -159,17 +160,11 @@ class HeldBack(io.RawIOBase):
     def read(self, size: int = -1) -> Any:
         if self._position >= self._hold and not self._released.is_set():
             self.timed_out = not self._released.wait(self._timeout)
-        if size < 0:
-            data = self._file.read()
-            self._position += len(data)
-            return data
-        buffer = pa.allocate_buffer(size, memory_pool=data_pool(), resizable=True)
-        got = self._file.readinto(memoryview(buffer)) or 0
-        buffer.resize(got)
-        self._position += got
+        buffer = self._source.read_buffer(None if size < 0 else size)
+        self._position += buffer.size
         return buffer
 
     def close(self) -> None:
         self._released.set()
-        self._file.close()
+        self._source.close()
         super().close()

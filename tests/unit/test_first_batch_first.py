@@ -59,12 +59,29 @@ def test_the_file_is_read_no_further_than_the_hold_until_the_second_batch_is_ask
         assert reader.held.position > LOOK_BYTES
 
 
-def test_compressed_transcoded_and_unthreaded_readers_are_not_held(tmp_path: Path, big_csv: Path) -> None:
-    packed = tmp_path / "d.csv.gz"
+def test_a_compressed_file_is_held_back_too_and_reads_every_row(tmp_path: Path, big_csv: Path) -> None:
+    packed = tmp_path / "big.csv.gz"
     with pa.CompressedOutputStream(str(packed), "gzip") as out:
-        out.write(b"id\n1\n")
+        out.write(big_csv.read_bytes())
     with open_csv(packed, ReadSettings()) as reader:
-        assert reader.held is None
+        assert reader.held is not None
+        reader.read_next_batch()
+        time.sleep(0.3)
+        assert reader.held.position <= LOOK_BYTES  # decompressed bytes: the read-ahead waits here as well
+        rest = sum(batch.num_rows for batch in reader)
+    assert not reader.held.timed_out
+    plain = open_csv(big_csv, ReadSettings(), threads=False)
+    assert rest > 0
+    assert text_read._head(packed) is not None  # the look reads 12 MiB of it, not the reader's 128 MiB ahead
+    assert sum(batch.num_rows for batch in plain) == rest + _first_rows(packed)
+
+
+def _first_rows(path: Path) -> int:
+    with open_csv(path, ReadSettings()) as reader:
+        return int(reader.read_next_batch().num_rows)
+
+
+def test_transcoded_and_unthreaded_readers_are_not_held(tmp_path: Path, big_csv: Path) -> None:
     with open_csv(big_csv, ReadSettings(), threads=False) as reader:
         assert reader.held is None
     wide = tmp_path / "utf16.csv"  # twice the raw bytes per character: its first batch may need more
