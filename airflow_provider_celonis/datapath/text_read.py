@@ -187,6 +187,8 @@ def _head(path: Any) -> pa.BufferReader | None:
     block).
     """
     with open_stream(path) as handle:
+        if handle.seekable() and handle.size() <= LOOK_BYTES:
+            return None  # known small without reading it (a folder of small files is read once, not twice)
         head = handle.read_buffer(LOOK_BYTES)
     return pa.BufferReader(head) if head.size == LOOK_BYTES else None
 
@@ -196,8 +198,8 @@ def open_csv(path: Any, settings: ReadSettings, *, threads: bool = True, **conve
 
     ``threads=False`` for a look at the first block (schema, timestamps): a threaded reader starts decoding
     the blocks after it at once, work thrown away that delays the push's first chunk on a busy core. A
-    threaded reader of a plain local file holds its read-ahead back until the second batch is asked for
-    (``files.HeldBack``, ``CsvReader``).
+    threaded reader of a UTF-8 file (local, compressed or object storage) holds its read-ahead back until the
+    second batch is asked for (``files.HeldBack``, ``CsvReader``).
     """
     read_options = pacsv.ReadOptions(
         block_size=CSV_BLOCK_BYTES, use_threads=threads, encoding=settings.encoding or "utf8"
