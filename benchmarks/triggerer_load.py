@@ -7,8 +7,11 @@ seconds (CANCELED is terminal: the trigger fires), recording when each job becam
 Reported: peak RSS of the trigger process, the longest event-loop stall (a ticker task measuring how late
 its 10 ms sleeps wake), requests per second seen by the emulator (``GET /emulator/api/stats``), and how
 late each trigger fired after its job finished (worst and 95th percentile), against the targets.
+``--deadline S`` gives every trigger an ``end_time`` (as a sensor's has); ``--census`` instead counts the
+objects each waiting trigger adds to the garbage collector's heap.
 
     python benchmarks/triggerer_load.py --jobs 1000 --duration 120 --json
+    python benchmarks/triggerer_load.py --census --deadline 3600
 """
 
 from __future__ import annotations
@@ -66,14 +69,30 @@ def finisher(url: str, schedule_path: Path) -> None:
     print(json.dumps(done), flush=True)
 
 
-async def run_triggers(job_ids: list[str], poll_interval: float) -> dict[str, Any]:
-    # A triggerer has Airflow's configuration and its supervisor (which reads connections) loaded long
-    # before its first trigger runs; importing them here would count a one-off import as a stall.
+def import_triggerer_modules() -> None:
+    """A triggerer has Airflow's configuration and its supervisor (which reads connections) loaded long
+    before its first trigger runs; importing them inside the run would count a one-off import as a stall."""
     import airflow.sdk.execution_time.supervisor  # noqa: F401
     from airflow.configuration import conf  # noqa: F401
 
+    import airflow_provider_celonis.triggers.data_push  # noqa: F401
+
+
+async def wait_for_job(job_id: str, poll_interval: float, deadline: float | None) -> None:
+    """One trigger's wait, as the triggerer runs it: until its first event. ``deadline``: its ``end_time``
+    that many seconds away (a sensor's trigger always has one), or none."""
     from airflow_provider_celonis.triggers.data_push import DataPushJobTrigger
 
+    end_time = None if deadline is None else time.time() + deadline
+    trigger = DataPushJobTrigger(
+        job_id, POOL, "celonis_bench", poll_interval=poll_interval, end_time=end_time
+    )
+    async for _event in trigger.run():
+        return
+
+
+async def run_triggers(job_ids: list[str], poll_interval: float, deadline: float | None) -> dict[str, Any]:
+    import_triggerer_modules()
     loop = asyncio.get_running_loop()
     fired: dict[str, float] = {}
     stalls: dict[str, list[float]] = {"warmup": [], "steady": []}
@@ -88,10 +107,8 @@ async def run_triggers(job_ids: list[str], poll_interval: float) -> dict[str, An
             stalls[phase].append(max(loop.time() - before - TICK, 0.0))
 
     async def wait(job_id: str) -> None:
-        trigger = DataPushJobTrigger(job_id, POOL, "celonis_bench", poll_interval=poll_interval)
-        async for _event in trigger.run():
-            fired[job_id] = time.time()
-            return
+        await wait_for_job(job_id, poll_interval, deadline)
+        fired[job_id] = time.time()
 
     pauses: list[float] = []
     gc_started = [0.0]
@@ -114,6 +131,25 @@ async def run_triggers(job_ids: list[str], poll_interval: float) -> dict[str, An
     running = False
     await tick
     return {"fired": fired, "stalls": stalls, "gc_pauses": pauses}
+
+
+async def census(job_ids: list[str], poll_interval: float, deadline: float | None) -> float:
+    """Objects the collector tracks per waiting trigger: what a burst of triggers adds to its next walks.
+
+    Counted once every trigger has seen its job (``WARMUP`` seconds in), after a collection: each trigger's
+    own objects, its task, and its job's entry in the board's shared snapshot.
+    """
+    import_triggerer_modules()
+    gc.collect()
+    before = {id(found) for found in gc.get_objects()}
+    waiting = [asyncio.ensure_future(wait_for_job(job_id, poll_interval, deadline)) for job_id in job_ids]
+    await asyncio.sleep(WARMUP)
+    gc.collect()
+    added = sum(1 for found in gc.get_objects() if id(found) not in before)
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    return added / len(job_ids)
 
 
 def status_polls(snapshot: dict[str, Any]) -> int:
@@ -159,11 +195,22 @@ def main() -> None:
         default=float(os.environ.get("AIRFLOW__CELONIS__TRIGGER_REQUESTS_PER_SECOND", 10)),
         help="[celonis] trigger_requests_per_second (default: the env var, else 10)",
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        help="give every trigger an end_time this many seconds away, as a sensor's has (default: none, as "
+        "DataPushOperator's without a timeout)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--gc-freeze",
         action="store_true",
         help="gc.freeze() the startup heap first: shows how much of the stall is gen-2 GC over it",
+    )
+    parser.add_argument(
+        "--census",
+        action="store_true",
+        help="only count the objects each waiting trigger adds to the collector's heap (no timing run)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, last")
     parser.add_argument("--finisher", help=argparse.SUPPRESS)
@@ -187,6 +234,18 @@ def main() -> None:
                 }
             )
             job_ids = create_jobs(emulator.url, args.jobs)
+            if args.census:
+                per_trigger = asyncio.run(census(job_ids, args.poll_interval, args.deadline))
+                print(
+                    json.dumps(
+                        {
+                            "jobs": args.jobs,
+                            "deadline_s": args.deadline,
+                            "objects_per_trigger": round(per_trigger, 1),
+                        }
+                    )
+                )
+                return
             rng = random.Random(args.seed)
             started = time.time()
             schedule = {j: started + rng.uniform(0.05, 1.0) * args.duration for j in job_ids}
@@ -200,7 +259,7 @@ def main() -> None:
 
                 gc.collect()
                 gc.freeze()
-            result = asyncio.run(run_triggers(job_ids, args.poll_interval))
+            result = asyncio.run(run_triggers(job_ids, args.poll_interval, args.deadline))
             elapsed = time.time() - started
             after = stats(emulator.url)
             out, _ = finishing.communicate(timeout=60)
@@ -216,6 +275,7 @@ def main() -> None:
         "poll_interval_s": args.poll_interval,
         "budget_req_s": args.budget,
         "gc_freeze": args.gc_freeze,
+        "deadline_s": args.deadline,
         "elapsed_s": round(elapsed, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "max_loop_stall_ms": _ms(max(result["stalls"]["steady"], default=0.0)),

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,11 +105,11 @@ class PoolStatusBoard:
             await self._hook.result().aclose()
         return True
 
-    async def next_snapshot(self) -> Snapshot:
-        """Wait for the next refresh and return it."""
+    def next_snapshot(self) -> asyncio.Future[Snapshot]:
+        """The next refresh, as a future: a waiting trigger holds it, not a coroutine around it."""
         waiter: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        return await waiter
+        return waiter
 
     async def _wake(self, snapshot: Snapshot) -> None:
         """Hand the refresh to every waiting trigger, ``WAKE_BATCH`` per loop iteration."""
@@ -139,18 +140,40 @@ class PoolStatusBoard:
 _boards: dict[tuple[int, str, str, str], PoolStatusBoard] = {}
 
 
-@contextlib.asynccontextmanager
-async def pool_board(
+class _Membership:
+    """A trigger's place on a board for the length of an ``async with``.
+
+    A class rather than an ``asynccontextmanager``: a waiting trigger then holds this one object instead of
+    an async generator, its context manager and the event loop's weak reference to it (four objects per
+    trigger for the garbage collector to walk, docs/performance.md).
+    """
+
+    __slots__ = ("board", "celonis_conn_id", "feed", "key", "poll_interval", "pool")
+
+    def __init__(self, celonis_conn_id: str, pool: str, poll_interval: float, feed: Feed) -> None:
+        self.celonis_conn_id, self.pool, self.poll_interval, self.feed = (
+            celonis_conn_id,
+            pool,
+            poll_interval,
+            feed,
+        )
+
+    async def __aenter__(self) -> PoolStatusBoard:
+        self.key = key = (id(asyncio.get_running_loop()), self.celonis_conn_id, self.pool, self.feed.name)
+        board = _boards.get(key)
+        if board is None:  # no await between the lookup and the insert: one board per key, even at a rush
+            board = _boards[key] = PoolStatusBoard(self.celonis_conn_id, self.pool, self.feed)
+        board.subscribe(self.poll_interval)
+        self.board = board
+        return board
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if await self.board.unsubscribe(self.poll_interval) and _boards.get(self.key) is self.board:
+            del _boards[self.key]
+
+
+def pool_board(
     celonis_conn_id: str, pool: str, poll_interval: float, feed: Feed = PUSH_JOBS
-) -> AsyncIterator[PoolStatusBoard]:
-    """Join the board of (event loop, connection, pool, feed), creating it on first use."""
-    key = (id(asyncio.get_running_loop()), celonis_conn_id, pool, feed.name)
-    board = _boards.get(key)
-    if board is None:  # no await between the lookup and the insert: one board per key, even at a rush
-        board = _boards[key] = PoolStatusBoard(celonis_conn_id, pool, feed)
-    board.subscribe(poll_interval)
-    try:
-        yield board
-    finally:
-        if await board.unsubscribe(poll_interval) and _boards.get(key) is board:
-            del _boards[key]
+) -> AbstractAsyncContextManager[PoolStatusBoard]:
+    """Join the board of (event loop, connection, pool, feed), creating it on first use (``async with``)."""
+    return _Membership(celonis_conn_id, pool, poll_interval, feed)

@@ -100,40 +100,6 @@ def test_many_triggers_share_one_loop(tmp_path: Path) -> None:
     assert {e["status"] for e in events} == {"success"}
 
 
-class Py310TimeoutError(Exception):
-    """What ``asyncio.wait_for`` raises on Python 3.10: ``asyncio.TimeoutError``, not the builtin."""
-
-
-@pytest.mark.usefixtures("celonis_conn")
-def test_waits_survive_python310_timeouts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On 3.10 a timed-out wait raised an error the trigger and the status board did not catch."""
-    real_wait_for, real_timeout = asyncio.wait_for, asyncio.TimeoutError
-
-    async def wait_for(awaitable: Any, timeout: float | None) -> Any:
-        try:
-            return await real_wait_for(awaitable, timeout)
-        except (TimeoutError, real_timeout):  # on 3.10 itself, real_timeout is the one raised
-            raise Py310TimeoutError() from None
-
-    monkeypatch.setattr(asyncio, "wait_for", wait_for)
-    monkeypatch.setattr(asyncio, "TimeoutError", Py310TimeoutError)
-    done = executed_job(tmp_path, [{"id": 1}])
-    waiting = CelonisHook().create_job("t", "DELTA")["id"]  # stays NEW
-
-    async def both() -> list[dict[str, Any]]:
-        return list(
-            await asyncio.gather(
-                first_event(DataPushJobTrigger(done, POOL, poll_interval=0.3)),
-                first_event(DataPushJobTrigger(waiting, POOL, poll_interval=5, end_time=time.time() + 1.5)),
-            )
-        )
-
-    # Bounded, so that the failure before the fix (the board's task died: no more refreshes) is not a hang.
-    success, timeout = asyncio.run(real_wait_for(both(), 60))
-    assert success["status"] == "success"
-    assert timeout["status"] == "timeout"
-
-
 @pytest.mark.usefixtures("celonis_conn")
 def test_deadline_leaves_a_job_it_does_not_own() -> None:
     """A sensor's trigger (cancel_on_kill=False) times out without touching the job."""
