@@ -18,7 +18,9 @@ each with bytes on the wire, peak RSS, time to first byte and CPU-seconds per in
 (``--size``), a sweep (``--sizes 50MB,200MB,1GB,4GB``) or the user's file (``--csv PATH``); the last line is one
 JSON object keyed by input and link speed (``default_vs_bound``, ``baseline_vs_default``,
 ``conversion_vs_limit``, ``first_byte_s``, ``*_cpu_s_per_gb``, ...). The input is read once first (page
-cache), and below 1 GB every contender runs three times, taking turns, reporting its fastest run.
+cache). Over each link, conversion and limit take turns with the contenders, beside the running emulator, so a
+noisy moment hits the bound as well as the push; below 1 GB each runs three times, reporting its fastest run.
+Every run starts with ``sync``, so the last one's writes are not flushed on the client's core during it.
 
 A real Celonis receives on its own machines, so by default (``--cpus split``) the emulator is pinned to the
 last CPU and every contender, conversion alone included, to the others: the bound and the push are measured
@@ -287,6 +289,9 @@ def measure(
     namespace: str | None = None,
     cpus: str | None = None,
 ) -> dict[str, Any]:
+    # What the last run wrote (the emulator's chunks and tables, our chunk files) goes to disk now, not as
+    # the kernel's writeback on the client's core in the middle of this one.
+    os.sync()
     cmd = [sys.executable, __file__, "--child", mode, "--input", str(csv), "--chunk-size", str(chunk)]
     cmd = [*pinned(cpus), *cmd, "--url", url]
     if namespace:
@@ -347,7 +352,10 @@ def over_link(
         extra += ["--ingestion-table", f"{INGESTION[2]}:bench_ingestion:id"]
         with EmulatorProcess(data_dir, extra, prefix=emulator_cmd) as emulator:
             measure("warmup", csv, chunk, emulator.url, ns.name, client)
-            results.update(measure_each(modes, repeats, csv, chunk, emulator.url, ns.name, client))
+            # The bounds take turns with the contenders, on the same cores, beside the same emulator: a bound
+            # measured once in a quiet moment before the links made a later noisy moment look like the push's.
+            bounded = ["conversion", "limit", *modes]
+            results.update(measure_each(bounded, repeats, csv, chunk, emulator.url, ns.name, client))
             if ingestion and "default" in results:  # the default push's bytes as one S3 object
                 sent = f"{results['default']['parquet_bytes']},{emulator.url}"
                 for mode in ("ingestion_c1", "ingestion_c4"):
@@ -383,10 +391,10 @@ def contender_figures(mode: str, result: dict[str, Any], gb: float) -> dict[str,
     return out
 
 
-def summarize(
-    link: str, offline: dict[str, dict[str, Any]], results: dict[str, dict[str, Any]], input_bytes: int
-) -> dict[str, Any]:
+def summarize(link: str, results: dict[str, dict[str, Any]], input_bytes: int) -> dict[str, Any]:
+    """One link's figures; ``results`` holds its contenders, ``conversion`` and ``limit`` among them."""
     rate = float(LINKS[link]["bits_per_s"])  # type: ignore[arg-type]
+    offline = {mode: results[mode] for mode in ("conversion", "limit")}
     conversion = offline["conversion"]
     out: dict[str, Any] = {"conversion_s": round(conversion["seconds"], 2)}
     out["conversion_peak_rss_mb"] = conversion["peak_rss_mb"]
@@ -397,7 +405,7 @@ def summarize(
     for mode in ("conversion", "limit"):
         out[f"{mode}_cpu_s_per_gb"] = round(offline[mode]["work_cpu_s"] / gb, 2)
     for mode, result in results.items():
-        if mode != "wire":
+        if mode not in ("wire", *offline):
             out.update(contender_figures(mode, result, gb))
     if "default_first_byte_s" in out:
         out["first_byte_s"] = out["default_first_byte_s"]
@@ -511,20 +519,19 @@ def run_input(
     ns: ShapedNamespace,
     ingestion: bool,
 ) -> dict[str, Any]:
-    """Every link for one input: conversion and limit, then each contender over each link; below
-    ``REPEAT_BELOW`` bytes each of them ``REPEATS`` times (its fastest run), as short runs are the noisiest."""
+    """Every link for one input: conversion, limit and each contender, taking turns; below ``REPEAT_BELOW``
+    bytes each of them ``REPEATS`` times (its fastest run), as short runs are the noisiest."""
     print(f"input: {csv} ({csv.stat().st_size / 1e6:.0f} MB)", file=sys.stderr, flush=True)
     client = cpus[0] if cpus else None
     repeats = REPEATS if csv.stat().st_size < REPEAT_BELOW else 1
     warm_page_cache(csv)
-    offline = measure_each(("conversion", "limit"), repeats, csv, chunk, cpus=client)
     figures: dict[str, Any] = {}
     for link in links:
         print(f"-- link {link}", file=sys.stderr, flush=True)
         results = over_link(link, ns, csv, chunk, modes, cpus, ingestion, repeats)
-        sent = results.get("default", offline["conversion"])["parquet_bytes"]
+        sent = results.get("default", results["conversion"])["parquet_bytes"]
         results["wire"] = measure("wire", csv, chunk, str(sent), ns.name, client)
-        figures[link] = summarize(link, offline, results, csv.stat().st_size)
+        figures[link] = summarize(link, results, csv.stat().st_size)
         figures[link]["receive_steered"] = ns.receive_steered
         print(f"{link}: {json.dumps(figures[link])}", file=sys.stderr, flush=True)
     print(markdown_table(figures), file=sys.stderr)
