@@ -171,6 +171,10 @@ KNOWN_SCHEMA = [
 def run_ours(
     csv: Path, chunk: int, url: str, profile: bool, known_schema: bool = False, **spec_options: Any
 ) -> dict[str, Any]:
+    # A task runs in a process forked from Airflow's supervisor, so the module the first connection lookup
+    # imports (``airflow.sdk.execution_time.supervisor``, 20-25 ms) is loaded there before the push starts.
+    import airflow.sdk.execution_time.supervisor  # noqa: F401
+
     from airflow_provider_celonis.datapath.job import PushJob
     from airflow_provider_celonis.datapath.pipeline import PushSpec, prepare
     from airflow_provider_celonis.datapath.sources import open_source
