@@ -70,8 +70,10 @@ def finisher(url: str, schedule_path: Path) -> None:
 
 
 def import_triggerer_modules() -> None:
-    """A triggerer has Airflow's configuration and its supervisor (which reads connections) loaded long
-    before its first trigger runs; importing them inside the run would count a one-off import as a stall."""
+    """A triggerer has Airflow's configuration, its own job runner and the supervisor (which reads
+    connections) loaded long before its first trigger runs: the heap every full collection walks. Importing
+    them inside the run would also count a one-off import as a stall."""
+    import airflow.jobs.triggerer_job_runner
     import airflow.sdk.execution_time.supervisor  # noqa: F401
     from airflow.configuration import conf  # noqa: F401
 
