@@ -151,12 +151,10 @@ class _Membership:
     __slots__ = ("board", "celonis_conn_id", "feed", "key", "poll_interval", "pool")
 
     def __init__(self, celonis_conn_id: str, pool: str, poll_interval: float, feed: Feed) -> None:
-        self.celonis_conn_id, self.pool, self.poll_interval, self.feed = (
-            celonis_conn_id,
-            pool,
-            poll_interval,
-            feed,
-        )
+        self.celonis_conn_id = celonis_conn_id
+        self.pool = pool
+        self.poll_interval = poll_interval
+        self.feed = feed
 
     async def __aenter__(self) -> PoolStatusBoard:
         self.key = key = (id(asyncio.get_running_loop()), self.celonis_conn_id, self.pool, self.feed.name)
