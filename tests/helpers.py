@@ -10,6 +10,8 @@ from typing import Any
 POOL = "pool-1"
 #: An unrestricted key the tests use to inspect the emulator; DAG connections get a pool-restricted one.
 ADMIN_KEY = "admin-key-0123456789"
+#: The emulator's request counter key for a job's chunk listing (``stats()["requests"]``).
+LIST_CHUNKS = "GET /data-ingestion/api/v1/data-push/{pool_id}/jobs/{job_id}/chunks"
 
 
 def conn_env(conn_id: str, conn_type: str = "celonis", **fields_and_extra: Any) -> tuple[str, str]:

@@ -152,7 +152,11 @@ class Uploader(threading.Thread):
     def _upload(self, chunk: Any, number: int) -> None:
         started = time.monotonic()
         self.first_upload_at = self.first_upload_at or started
-        self.hook.upload_chunk(self.job_id, chunk, cast(ChunkKind, chunk.kind), self.pool)
+        # The job holds the ``number - 1`` chunks this push had confirmed: it is their only writer, and a new
+        # job (created, adopted or started over) holds none.
+        self.hook.upload_chunk(
+            self.job_id, chunk, cast(ChunkKind, chunk.kind), self.pool, chunks_before=number - 1
+        )
         elapsed = max(time.monotonic() - started, 1e-6)
         self.log.info(
             "Uploaded %s chunk %d (%s rows, %s) in %.2fs: %s/s",

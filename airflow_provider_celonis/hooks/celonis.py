@@ -243,22 +243,32 @@ class CelonisHook(IntegrationApi):
         data_pool_id: str | None = None,
         known_chunk_ids: Iterable[str] = (),
         content_type: str = "application/octet-stream",
+        chunks_before: int | None = None,
     ) -> dict[str, Any]:
         """Stream one chunk file as multipart field ``file``; the body is never held in memory.
 
         Celonis answers 200/201 with no content, so nothing is read from the answer. The job has one
-        writer, so its chunk list is taken before the upload; if the answer is lost, the list taken again
-        decides: one new chunk means stored, an unchanged list means send again, and anything else raises
-        ``ChunkUploadUndecided`` (the caller starts the job over rather than guess). Returns the chunk's
-        record from the listing when a lost answer was reconciled, else ``{"kind": ..., "name": ...}``
-        (no id: the answer carries none). ``known_chunk_ids`` is accepted for compatibility and unused.
+        writer, so what it held before the upload decides a lost answer from the list taken afterwards:
+        one more chunk means stored, as many as before means send again, and anything else raises
+        ``ChunkUploadUndecided`` (the caller starts the job over rather than guess). ``chunks_before``: how
+        many chunks the job holds, from a caller that counts its own confirmed uploads (a push does); it
+        saves listing the job before every upload, a round trip per chunk. None: the list is taken first.
+        Returns the chunk's record from the listing when a lost answer was reconciled and the record can be
+        told apart, else ``{"kind": ..., "name": ...}`` (no id: the answer carries none).
+        ``known_chunk_ids`` is accepted for compatibility and unused.
         """
         del known_chunk_ids
         if kind not in ("upserted", "deleted"):
             raise CelonisConfigError(f"chunk kind must be 'upserted' or 'deleted', got {kind!r}")
+        if chunks_before is not None and (isinstance(chunks_before, bool) or chunks_before < 0):
+            raise CelonisConfigError(
+                f"chunks_before must be a count of chunks (0 or more), got {chunks_before!r}"
+            )
         pool = self.resolve_pool(data_pool_id)
         source: UploadableChunk = _PathChunk(Path(chunk)) if isinstance(chunk, str | Path) else chunk
-        before = self.list_chunks(job_id, pool)
+        before: int | list[dict[str, Any]] = (
+            self.list_chunks(job_id, pool) if chunks_before is None else int(chunks_before)
+        )
         handles: list[Any] = []
 
         def body() -> tuple[Any, dict[str, str]]:
@@ -283,7 +293,7 @@ class CelonisHook(IntegrationApi):
         finally:
             for handle in handles:
                 handle.close()
-        return dict(found) if isinstance(found, Mapping) else {"kind": kind, "name": source.name}
+        return dict(found) if isinstance(found, Mapping) and found else {"kind": kind, "name": source.name}
 
     def wait_for_job(
         self,

@@ -18,14 +18,22 @@ def _identity(chunk: Mapping[str, Any]) -> str:
 
 
 def chunk_upload_stored(
-    job_id: str, before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+    job_id: str, before: int | Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any] | None:
-    """Was the upload stored? ``before``/``after``: the job's chunk list around an upload whose answer was lost.
+    """Was the upload stored? ``before``: the job's chunk list before an upload whose answer was lost, or
+    how many chunks it held; ``after``: its list now.
 
-    A job has one writer (this task), so: exactly one new chunk and one more in count means stored
-    (returns its record); an unchanged list means not stored (None: send again); anything else cannot be
-    decided and raises ``ChunkUploadUndecided``. No checksum is read: its algorithm is not documented.
+    A job has one writer (this task), so: one more chunk means stored, and the same count (and, given a
+    list, the same records) means not stored (None: send again); anything else cannot be decided and raises
+    ``ChunkUploadUndecided``. Returns the new chunk's record when it can be told apart (a list was given),
+    else ``{}``. No checksum is read: its algorithm is not documented.
     """
+    if isinstance(before, int):
+        if len(after) == before:
+            return None
+        if len(after) == before + 1:
+            return {}
+        raise _undecided(job_id, before, len(after), "")
     old, new = Counter(map(_identity, before)), Counter(map(_identity, after))
     if old == new:
         return None
@@ -33,8 +41,13 @@ def chunk_upload_stored(
     if not removed and sum(added.values()) == 1 and len(after) == len(before) + 1:
         (key,) = added
         return dict(next(chunk for chunk in after if _identity(chunk) == key))
-    raise ChunkUploadUndecided(
+    detail = f" ({sum(added.values())} new, {sum(removed.values())} gone)"
+    raise _undecided(job_id, len(before), len(after), detail)
+
+
+def _undecided(job_id: str, before: int, after: int, detail: str) -> ChunkUploadUndecided:
+    return ChunkUploadUndecided(
         f"The answer to a chunk upload of job {job_id} was lost and its chunk list went from "
-        f"{len(before)} to {len(after)} chunk(s) ({sum(added.values())} new, {sum(removed.values())} gone): "
-        "cannot tell whether the chunk was stored, so the job must be started over"
+        f"{before} to {after} chunk(s){detail}: cannot tell whether the chunk was stored, so the job must be "
+        "started over"
     )

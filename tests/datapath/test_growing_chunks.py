@@ -20,7 +20,7 @@ from airflow_provider_celonis.datapath.pipeline import PushSpec, prepare, prepar
 from airflow_provider_celonis.datapath.sources import open_source
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import ChunkUploadUndecided
-from tests.helpers import ADMIN_KEY, POOL, EmulatorClient
+from tests.helpers import ADMIN_KEY, LIST_CHUNKS, POOL, EmulatorClient
 
 FIRST = 16 << 10
 CAP = 256 << 10
@@ -139,3 +139,25 @@ def test_csv_pass_through_chunks_grow(
     assert hook.sizes[1] <= 2 * FIRST
     assert max(hook.sizes) <= CAP
     assert max(hook.sizes) > CAP // 2
+
+
+@pytest.mark.usefixtures("celonis_conn")
+def test_real_lost_answers_are_decided_without_listing_each_upload(landed: EmulatorClient) -> None:
+    """The push counts its confirmed uploads instead of listing the job before each one: answers lost after
+    storing (a dropped connection, a gateway's 504) and before it (dropped) still land every row once, and the
+    job's chunk list is read only to decide those three."""
+    upload = {"method": "POST", "path": "/chunks/upserted$", "count": 1}
+    landed.fault(**upload, action="close_after", skip=1)  # the 2nd upload: stored, its answer lost
+    landed.fault(**upload, action="status_after", status=504)  # the 3rd: stored, then a gateway's 504
+    landed.fault(**upload, action="close")  # the 4th: dropped before it was stored
+    data = rows(None)
+    spec = PushSpec(target_table="counted", job_type="REPLACE", chunk_size_bytes=CAP)
+    hook = RecordingHook()
+    report = _push(
+        hook, spec, prepare(spec, POOL, open_source(lambda: batches(data)), None, logging.getLogger("t"))
+    )
+    assert report.rows == ROWS
+    assert len(hook.sizes) >= 4
+    assert sorted(landed.rows("counted"), key=lambda r: r["id"]) == data
+    assert [j["status"] for j in landed.jobs()] == ["DONE"]
+    assert landed.stats()["requests"].get(LIST_CHUNKS, 0) == 3

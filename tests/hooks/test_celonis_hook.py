@@ -24,7 +24,7 @@ from airflow_provider_celonis.hooks.errors import (
     CelonisRateLimitError,
 )
 from airflow_provider_celonis.hooks.http_policy import RetryPolicy
-from tests.helpers import POOL, EmulatorClient
+from tests.helpers import LIST_CHUNKS, POOL, EmulatorClient
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.2, max_inline_wait=5)
 
@@ -402,9 +402,20 @@ def test_lost_upload_answers_land_every_row_once(
             client.fault(method="POST", path="/chunks/upserted$", action=lose, count=1)
         hook.upload_chunk(job["id"], same)
     assert len(hook.list_chunks(job["id"])) == 4
+    # A push counts its own uploads instead of listing the job first (``chunks_before``): the same faults,
+    # the same result, and no listing unless an answer was lost.
+    for lose in ("close_after", None, "close", "status_after"):
+        if lose:
+            client.fault(method="POST", path="/chunks/upserted$", action=lose, count=1, status=504)
+        held = len(hook.list_chunks(job["id"]))
+        listed = client.stats()["requests"][LIST_CHUNKS]
+        hook.upload_chunk(job["id"], same, chunks_before=held)
+        # Listed again only to decide a lost answer ("close": never sent, so listed and sent again).
+        assert client.stats()["requests"][LIST_CHUNKS] == listed + (lose is not None)
+    assert len(hook.list_chunks(job["id"])) == 8
     hook.execute_job(job["id"])
     hook.wait_for_job(job["id"], poll_interval=0.1, timeout=60)
-    assert sorted(r["id"] for r in client.rows("orders", pool="p")) == [1, 1, 1, 1, 2, 2, 2, 2]
+    assert sorted(r["id"] for r in client.rows("orders", pool="p")) == [1] * 8 + [2] * 8
 
 
 class _RecordingChunk:

@@ -51,3 +51,17 @@ def test_listing_without_ids_counts_records() -> None:
 def test_anything_else_is_undecided(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
     with pytest.raises(ChunkUploadUndecided, match="started over"):
         chunk_upload_stored("j", before, after)
+
+
+def test_a_count_decides_as_the_list_would() -> None:
+    """A push counts its confirmed uploads instead of listing the job before each one."""
+    assert chunk_upload_stored("j", 2, chunks("c1", "c2", "c3")) == {}
+    assert chunk_upload_stored("j", 0, chunks(None)) == {}
+    assert chunk_upload_stored("j", 2, chunks("c1", "c2")) is None
+    assert chunk_upload_stored("j", 0, []) is None
+
+
+@pytest.mark.parametrize(("before", "after"), [(1, chunks("c1", "c2", "c3")), (2, chunks("c1")), (1, [])])
+def test_any_other_count_is_undecided(before: int, after: list[dict[str, Any]]) -> None:
+    with pytest.raises(ChunkUploadUndecided, match=rf"from {before} to {len(after)} chunk\(s\): cannot tell"):
+        chunk_upload_stored("j", before, after)
