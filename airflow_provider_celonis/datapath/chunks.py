@@ -128,6 +128,7 @@ class ParquetChunker:
         self._sink: pa.NativeFile | None = None
         self._path: Path | None = None
         self._rows = 0
+        self._finished = 0  # bytes in the files already closed
         self._ratio = 1.0  # encoded bytes per in-memory byte, the largest seen
         self._dictionary: list[str] | None = None  # decided on the first batch, kept for every chunk
         self._first_batch: pa.RecordBatch | None = None  # until it has decided
@@ -155,6 +156,11 @@ class ParquetChunker:
     def pending(self) -> int:
         """Bytes written to the open chunk so far (0: none open)."""
         return self._position()
+
+    @property
+    def written(self) -> int:
+        """Bytes written to every chunk so far, the open one included."""
+        return self._finished + self._position()
 
     def close(self) -> list[ChunkFile]:
         """Finish the open chunk; a later ``write`` starts the next one."""
@@ -221,6 +227,7 @@ class ParquetChunker:
         self._writer.close()
         self._sink.close()
         size = self._path.stat().st_size
+        self._finished += size
         chunk = ChunkFile(self._path, self._index, self._rows, size, self.kind)
         self._writer, self._sink = None, None
         return chunk

@@ -8,6 +8,7 @@ execute, wait) is ``datapath.job.PushJob``'s.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,14 +45,25 @@ Chunk = ChunkFile | CsvPassChunk
 #: least ``MIN_DECLARED_LENGTH``, so that a later longer value rarely starts the job over (docs/performance.md).
 LENGTH_MARGIN = 2
 MIN_DECLARED_LENGTH = 64
-#: A chunk this big is finished early when the link is idle (``parquet_chunks``' ``idle``). It bounds the last
-#: chunk, which is sent after the conversion ends: 8 MiB waits ~0.03 s at 1 Gbit/s where 16 MiB waited ~0.11 s,
-#: at no CPU cost measurable (docs/performance.md). A slower link or a longer round trip keeps the uploader
-#: busy for longer, so chunks grow past it by themselves.
-EARLY_CHUNK_BYTES = 8 << 20
+#: Over a link that keeps up, a chunk is finished early, when the uploader is idle, once it holds
+#: ``early_chunk_bytes(written)``: the geometric mean of what the push has written so far and
+#: ``EARLY_CHUNK_SCALE``, between ``EARLY_CHUNK_MIN`` and ``EARLY_CHUNK_MAX``. The last chunk (and the end of
+#: the one still on the wire) is sent after the conversion ends, so smaller chunks shorten that wait, and
+#: each chunk costs a request and a parquet footer (~3 ms of CPU here): for ``W`` bytes in all, chunks of
+#: ``sqrt(cost x link rate x W)`` cost the least, and ``written`` stands in for ``W``, which is not known
+#: ahead (docs/performance.md). A slower link or a longer round trip keeps the uploader busy for longer, so
+#: chunks grow past it by themselves.
+EARLY_CHUNK_SCALE = 1 << 20
+EARLY_CHUNK_MIN = 4 << 20
+EARLY_CHUNK_MAX = 16 << 20
 #: The first chunk's cap; each next chunk's is twice the last, up to ``chunk_size_bytes``: the first bytes go
 #: on the wire a few batches after the source is opened, whatever the cap (docs/performance.md).
 FIRST_CHUNK_BYTES = 1 << 20
+
+
+def early_chunk_bytes(written: int) -> int:
+    """How full a chunk must be to be finished early (the uploader idle), ``written`` bytes into the push."""
+    return min(max(math.isqrt(max(written, 0) * EARLY_CHUNK_SCALE), EARLY_CHUNK_MIN), EARLY_CHUNK_MAX)
 
 
 def check_chunk_size(chunk_size_bytes: int) -> int:
@@ -317,7 +329,7 @@ def parquet_chunks(
 
     The first chunk holds at most ``FIRST_CHUNK_BYTES``, each next one twice the last, up to
     ``spec.chunk_size_bytes``. ``idle``: true while the uploader has nothing to send; a chunk of
-    ``EARLY_CHUNK_BYTES`` or more is then finished early, so the link never waits for a full chunk (the
+    ``early_chunk_bytes`` or more is then finished early, so the link never waits for a full chunk (the
     last chunk, sent after conversion, stays small when the link keeps up).
     """
     chunker = ParquetChunker(
@@ -352,7 +364,7 @@ def parquet_chunks(
                 time.monotonic() - started,
             )
         yield from chunker.write_iter(batch)
-        if idle is not None and chunker.pending >= EARLY_CHUNK_BYTES and idle():
+        if idle is not None and chunker.pending >= early_chunk_bytes(chunker.written) and idle():
             yield from chunker.close()
     yield from chunker.close()
 

@@ -72,7 +72,8 @@ def test_an_idle_link_gets_a_chunk_early(
 ) -> None:
     from airflow_provider_celonis.datapath import pipeline
 
-    monkeypatch.setattr(pipeline, "EARLY_CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(pipeline, "EARLY_CHUNK_MIN", 64 << 10)
+    monkeypatch.setattr(pipeline, "EARLY_CHUNK_MAX", 64 << 10)
     rows = 40_000
     table = pa.table({"id": range(rows), "s": [f"value {n}" for n in range(rows)]})
     spec = PushSpec("t", job_type="REPLACE", chunk_size_bytes=64 << 20)
@@ -84,3 +85,21 @@ def test_an_idle_link_gets_a_chunk_early(
     assert sum(c.rows for c in chunks) == rows
     assert (len(chunks) > 1) is many
     assert all(c.size >= 64 << 10 for c in chunks[:-1])
+
+
+def test_early_chunks_grow_with_the_square_root_of_the_push() -> None:
+    """Small pushes finish chunks early at 4 MiB (a short wait at the end), big ones at up to 16 MiB (fewer
+    requests): the geometric mean of what was written and 1 MiB, clamped."""
+    from airflow_provider_celonis.datapath.pipeline import early_chunk_bytes
+
+    mib = 1 << 20
+    assert [early_chunk_bytes(n * mib) for n in (0, 1, 16, 36, 64, 144, 256, 4096)] == [
+        4 * mib,
+        4 * mib,
+        4 * mib,
+        6 * mib,
+        8 * mib,
+        12 * mib,
+        16 * mib,
+        16 * mib,
+    ]
