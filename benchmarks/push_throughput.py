@@ -201,8 +201,9 @@ def run_ours(
     if profiler:
         profiler.enable()
     job = PushJob(hook, POOL, spec, log, workdir=OUT)
-    job.check_access()  # as DataPushOperator does before it reads the source (the connection is read here)
-    report = job.push(prepare(spec, POOL, open_source(str(csv)), None, log))
+    with job.access_checked():  # as DataPushOperator does: the access check beside the source's first look
+        parts = prepare(spec, POOL, open_source(str(csv)), None, log)
+    report = job.push(parts)
     uploaded, work_cpu = time.perf_counter(), cpu_seconds() - cpu
     if profiler:
         profiler.disable()

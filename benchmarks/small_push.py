@@ -15,7 +15,7 @@ it (``task_instance_s``, the duration its UI shows), against the script's push (
 and against its imports and push (``task_instance_vs_plain_script``); what the task instance spends before
 the first request, pushing, and after DONE (``task_instance_phases_s``); ``dag.test()`` as a whole
 (``dag_test_s``) and its phases from the hook's calls: before the first request (the run, the warm-up, the
-push's task instance up to the operator), ``connection`` (the first call, ``list_jobs`` of ``check_access``),
+push's task instance up to the operator), ``connection`` (the first call, ``list_jobs`` of ``check_access``, beside the first look),
 ``convert`` (CSV to the first chunk), ``create`` (the job), ``upload``, ``execute``, ``wait`` (polling until
 DONE) and after (XCom, the run's end). The last line is one JSON object.
 

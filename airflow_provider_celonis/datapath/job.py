@@ -11,7 +11,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,21 @@ class PushJob:
     def check_access(self) -> None:
         """One cheap call that needs the key, the secret and the pool: a wrong one fails before conversion."""
         self.hook.list_jobs(self.pool)
+
+    @contextmanager
+    def access_checked(self) -> Iterator[None]:
+        """``check_access`` on a worker thread while the body takes its first look at the source: over a real
+        link its round trip (two with OAuth, the token first) hides behind that look instead of delaying
+        the first byte. A wrong key, secret or pool still fails before any conversion or job, and ahead of
+        an error of the body (which stays attached as its context)."""
+        with ThreadPoolExecutor(1, thread_name_prefix="celonis-access") as worker:
+            checked = worker.submit(self.check_access)
+            try:
+                yield
+            except BaseException:
+                checked.result()
+                raise
+            checked.result()
 
     def resume(self) -> dict[str, Any] | None:
         """On a retry, the earlier try's job instead of pushing the data twice (None: push anew).

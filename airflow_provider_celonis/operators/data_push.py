@@ -216,12 +216,13 @@ class DataPushOperator(BaseOperator):
             if resumed["status"] == "DONE":
                 return self._finish(job, resumed, "DONE")
             return self._wait(job, resumed)
-        job.check_access()  # a wrong key, secret or pool fails here, before the source is read
-        if spec.file_type == "CSV":
-            parts: Sequence[Any] = prepare_csv(spec, pool, self.source, self.deleted_source)
-        else:
-            upserted = self._open("source", self.source)
-            parts = prepare(spec, pool, upserted, self._open("deleted_source", self.deleted_source), self.log)
+        with job.access_checked():  # a wrong key, secret or pool fails here, before any conversion
+            if spec.file_type == "CSV":
+                parts: Sequence[Any] = prepare_csv(spec, pool, self.source, self.deleted_source)
+            else:
+                upserted = self._open("source", self.source)
+                deleted = self._open("deleted_source", self.deleted_source)
+                parts = prepare(spec, pool, upserted, deleted, self.log)
         try:
             report = push_widening(  # a column whose type drifts is widened and the source read again
                 job.push,
