@@ -51,7 +51,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb, require_chart_library
+from _common import APP_KEY, OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb, require_chart_library
 from push_throughput import cpu_seconds, run_baseline, run_limit, run_ours, synthetic_csv
 
 #: Link speed -> tbf parameters (burst must cover one timer tick at the rate; loopback's MTU is 64 KiB).
@@ -327,6 +327,19 @@ def warm_page_cache(csv: Path) -> None:
             pass
 
 
+def delay_every_request(namespace: str, url: str, seconds: float) -> None:
+    """Every API request waits ``seconds`` before it is handled (the emulator's ``delay`` fault on every
+    path), as each request to a distant Celonis team waits a round trip; TCP's own slow start is not
+    modelled (the kernel here has no netem)."""
+    rule = {"path": ".", "action": "delay", "delay_seconds": seconds, "count": 1 << 30}
+    post = (
+        "import json, sys, requests; requests.post(sys.argv[1] + '/emulator/api/faults', json=json.loads("
+        "sys.argv[2]), headers={'Authorization': 'AppKey ' + sys.argv[3]}, timeout=30).raise_for_status()"
+    )
+    cmd = ["ip", "netns", "exec", namespace, sys.executable, "-c", post, url, json.dumps(rule), APP_KEY]
+    subprocess.run(cmd, check=True)
+
+
 def over_link(
     link: str,
     ns: ShapedNamespace,
@@ -336,8 +349,10 @@ def over_link(
     cpus: CpuSplit,
     ingestion: bool = True,
     repeats: int = 1,
+    rtt: float = 0.0,
 ) -> dict[str, Any]:
-    """Every contender over one shaped link, the emulator inside the namespace too."""
+    """Every contender over one shaped link, the emulator inside the namespace too; ``rtt``: seconds each
+    request waits (``delay_every_request``)."""
     ns.shape(link)
     ns.receive_steered = cpus is not None and ns.steer_receive(cpus[1])
     data_dir = OUT / f"link-emulator-{os.getpid()}"
@@ -351,6 +366,8 @@ def over_link(
         extra = ["--max-chunk-bytes", "1GiB", "--ingestion-key", ":".join(INGESTION)]
         extra += ["--ingestion-table", f"{INGESTION[2]}:bench_ingestion:id"]
         with EmulatorProcess(data_dir, extra, prefix=emulator_cmd) as emulator:
+            if rtt:
+                delay_every_request(ns.name, emulator.url, rtt)
             measure("warmup", csv, chunk, emulator.url, ns.name, client)
             # The bounds take turns with the contenders, on the same cores, beside the same emulator: a bound
             # measured once in a quiet moment before the links made a later noisy moment look like the push's.
@@ -518,6 +535,7 @@ def run_input(
     cpus: CpuSplit,
     ns: ShapedNamespace,
     ingestion: bool,
+    rtt: float = 0.0,
 ) -> dict[str, Any]:
     """Every link for one input: conversion, limit and each contender, taking turns; below ``REPEAT_BELOW``
     bytes each of them ``REPEATS`` times (its fastest run), as short runs are the noisiest."""
@@ -528,11 +546,13 @@ def run_input(
     figures: dict[str, Any] = {}
     for link in links:
         print(f"-- link {link}", file=sys.stderr, flush=True)
-        results = over_link(link, ns, csv, chunk, modes, cpus, ingestion, repeats)
+        results = over_link(link, ns, csv, chunk, modes, cpus, ingestion, repeats, rtt)
         sent = results.get("default", results["conversion"])["parquet_bytes"]
         results["wire"] = measure("wire", csv, chunk, str(sent), ns.name, client)
         figures[link] = summarize(link, results, csv.stat().st_size)
         figures[link]["receive_steered"] = ns.receive_steered
+        if rtt:
+            figures[link]["rtt_ms"] = round(rtt * 1000, 1)
         print(f"{link}: {json.dumps(figures[link])}", file=sys.stderr, flush=True)
     print(markdown_table(figures), file=sys.stderr)
     figures["input_bytes"] = csv.stat().st_size
@@ -572,6 +592,13 @@ def main() -> None:
         choices=["conversion", "limit", "wire", "warmup", "baseline", *OURS, "ingestion_c1", "ingestion_c4"],
         help=argparse.SUPPRESS,
     )
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=0.0,
+        help="milliseconds every request waits before its answer, as a round trip to a distant Celonis team "
+        "(default 0; the bound does not include it)",
+    )
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -607,14 +634,17 @@ def main() -> None:
         for label in [] if args.csv else labels:
             inputs[label] = synthetic_csv(parse_size(label))
         for label, csv in inputs.items():
-            sweep[label] = run_input(csv, chunk, links, modes, cpus, ns, args.ingestion)
+            sweep[label] = run_input(csv, chunk, links, modes, cpus, ns, args.ingestion, args.rtt / 1000)
     except CannotShape as exc:
         print(f"push_over_link: cannot shape a link here: {exc}", file=sys.stderr)
         sys.exit(1)
     finally:
         ns.close()
     print(sweep_table(sweep), file=sys.stderr)
-    (OUT / "link-sweep.json").write_text(json.dumps(sweep, indent=1))
+    # A run with a round trip is not the sweep the chart and the docs' table come from.
+    (OUT / (f"link-sweep-rtt{args.rtt:g}ms.json" if args.rtt else "link-sweep.json")).write_text(
+        json.dumps(sweep, indent=1)
+    )
     if args.chart:
         draw_chart(sweep, Path(args.chart))
     sweep["chunk_size_bytes"] = chunk
