@@ -82,12 +82,17 @@ class PushJob:
         self.on_job = on_job
         self.workdir = workdir
         self.job_id: str | None = None
+        #: The pool's job list from ``check_access``, for the first ``create`` (taken once, then listed anew).
+        self._jobs_listed: list[dict[str, Any]] | None = None
 
     # -- before reading the source ------------------------------------------------------------------
 
     def check_access(self) -> None:
-        """One cheap call that needs the key, the secret and the pool: a wrong one fails before conversion."""
-        self.hook.list_jobs(self.pool)
+        """One cheap call that needs the key, the secret and the pool: a wrong one fails before conversion.
+
+        The list it returns is the one the first ``create`` compares with after a lost answer, so creating the
+        job waits for no list of its own (a round trip before the first byte)."""
+        self._jobs_listed = self.hook.list_jobs(self.pool)
 
     @contextmanager
     def access_checked(self) -> Iterator[None]:
@@ -148,9 +153,13 @@ class PushJob:
         Provably: listed after the request and not before it, for this table, NEW, holding no chunk, the
         only such job, and no other job of this table was NEW, QUEUED or RUNNING before the request (no
         other writer). Anything less creates another job: adopting another task's job would mix pushes.
+        "Before" is ``check_access``' list for the first job (a job another writer created since shows as a
+        second new one, so nothing is adopted), a list taken now for any later one (a start-over).
         """
         table = self.spec.target_table.lower()
-        before = self.hook.list_jobs(self.pool)
+        before, self._jobs_listed = self._jobs_listed, None
+        if before is None:
+            before = self.hook.list_jobs(self.pool)
         known = {j.get("id") for j in before}
         busy = [j for j in before if _target(j) == table and j.get("status") in ("NEW", *ACTIVE_STATUSES)]
 

@@ -61,3 +61,42 @@ def test_the_source_error_is_raised_when_access_is_fine(celonis_conn: Any, lande
     with pytest.raises(CelonisConfigError, match="does not exist"), job("fine").access_checked():
         open_source("/nonexistent/orders.csv")
     assert landed.jobs() == []
+
+
+LIST_JOBS = "GET /data-ingestion/api/v1/data-push/{pool_id}/jobs/"
+
+
+def parts_of(push: PushJob) -> list[Any]:
+    with push.access_checked():
+        return prepare(SPEC, POOL, open_source(pa.table({"id": [1, 2]})), None, logging.getLogger("t"))
+
+
+def test_the_jobs_listed_by_the_check_serve_the_first_create(
+    celonis_conn: Any, landed: EmulatorClient
+) -> None:
+    """Creating the job waits for no list of its own: the pool's jobs are listed once, by the access check."""
+    celonis_conn("once")
+    push = job("once")
+    parts = parts_of(push)
+    assert push.push(parts).rows == 2
+    assert landed.stats()["requests"][LIST_JOBS] == 1
+    push.create(parts)  # a later job (a start-over) lists anew: the check's list is used once
+    assert landed.stats()["requests"][LIST_JOBS] == 2
+
+
+def test_a_job_created_since_the_check_blocks_adopting_after_a_lost_answer(
+    celonis_conn: Any, landed: EmulatorClient
+) -> None:
+    """The list is older than the create request: a job another writer created in between shows as a second
+    new job for the table, so the lost answer's job is not adopted (it might be the other one)."""
+    celonis_conn("older")
+    push = job("older")
+    parts = parts_of(push)
+    other = CelonisHook("older", retry_policy=FAST).create_job("checked", "REPLACE")["id"]
+    landed.fault(method="POST", path="/jobs/?$", action="close_after", count=1)
+    listed = landed.stats()["requests"][LIST_JOBS]
+    created = push.create(parts)
+    assert landed.stats()["requests"][LIST_JOBS] == listed + 1  # only the list that found two new jobs
+    jobs = {j["id"] for j in landed.jobs()}
+    assert len(jobs) == 3  # the other writer's, the lost answer's, and the one this push created instead
+    assert created != other
