@@ -12,6 +12,8 @@ POOL = "pool-1"
 ADMIN_KEY = "admin-key-0123456789"
 #: The emulator's request counter key for a job's chunk listing (``stats()["requests"]``).
 LIST_CHUNKS = "GET /data-ingestion/api/v1/data-push/{pool_id}/jobs/{job_id}/chunks"
+#: The same for the pool's job listing.
+LIST_JOBS = "GET /data-ingestion/api/v1/data-push/{pool_id}/jobs/"
 
 
 def conn_env(conn_id: str, conn_type: str = "celonis", **fields_and_extra: Any) -> tuple[str, str]:

@@ -63,7 +63,7 @@ FIRST_CHUNK_BYTES = 1 << 20
 
 def early_chunk_bytes(written: int) -> int:
     """How full a chunk must be to be finished early (the uploader idle), ``written`` bytes into the push."""
-    return min(max(math.isqrt(max(written, 0) * EARLY_CHUNK_SCALE), EARLY_CHUNK_MIN), EARLY_CHUNK_MAX)
+    return min(max(math.isqrt(written * EARLY_CHUNK_SCALE), EARLY_CHUNK_MIN), EARLY_CHUNK_MAX)
 
 
 def check_chunk_size(chunk_size_bytes: int) -> int:

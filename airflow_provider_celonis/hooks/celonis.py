@@ -266,9 +266,7 @@ class CelonisHook(IntegrationApi):
             )
         pool = self.resolve_pool(data_pool_id)
         source: UploadableChunk = _PathChunk(Path(chunk)) if isinstance(chunk, str | Path) else chunk
-        before: int | list[dict[str, Any]] = (
-            self.list_chunks(job_id, pool) if chunks_before is None else int(chunks_before)
-        )
+        before = self.list_chunks(job_id, pool) if chunks_before is None else chunks_before
         handles: list[Any] = []
 
         def body() -> tuple[Any, dict[str, str]]:

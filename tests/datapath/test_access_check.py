@@ -16,7 +16,7 @@ from airflow_provider_celonis.datapath.sources import open_source
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import CelonisAuthError, CelonisConfigError
 from airflow_provider_celonis.hooks.http_policy import RetryPolicy
-from tests.helpers import POOL, EmulatorClient
+from tests.helpers import LIST_JOBS, POOL, EmulatorClient
 
 FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05)
 SPEC = PushSpec(target_table="checked", job_type="REPLACE")
@@ -61,9 +61,6 @@ def test_the_source_error_is_raised_when_access_is_fine(celonis_conn: Any, lande
     with pytest.raises(CelonisConfigError, match="does not exist"), job("fine").access_checked():
         open_source("/nonexistent/orders.csv")
     assert landed.jobs() == []
-
-
-LIST_JOBS = "GET /data-ingestion/api/v1/data-push/{pool_id}/jobs/"
 
 
 def parts_of(push: PushJob) -> list[Any]:
