@@ -52,7 +52,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import APP_KEY, OUT, POOL, EmulatorProcess, parse_size, peak_rss_mb, require_chart_library
-from push_throughput import cpu_seconds, run_baseline, run_limit, run_ours, synthetic_csv
+from push_throughput import cpu_seconds, run_baseline, run_limit, run_ours, start_clock, synthetic_csv
 
 #: Link speed -> tbf parameters (burst must cover one timer tick at the rate; loopback's MTU is 64 KiB).
 LINKS = {
@@ -151,7 +151,7 @@ def run_conversion(csv: Path, chunk: int) -> dict[str, Any]:
     log = logging.getLogger("bench.conversion")
     spec = PushSpec(target_table="bench_conversion", job_type="REPLACE", chunk_size_bytes=chunk)
     workdir = Path(tempfile.mkdtemp(prefix="conversion-", dir=OUT))
-    started, cpu, written = time.perf_counter(), cpu_seconds(), 0
+    (started, cpu), written = start_clock(), 0
     try:
         [part] = prepare(spec, POOL, open_source(str(csv)), None, log)
         for done in parquet_chunks(part, workdir, spec, log):

@@ -43,6 +43,9 @@ PARQUET_OPTIONS = {
 }
 #: Room kept for the footer and for estimates that run a little short.
 FOOTER_RESERVE = 64 << 10
+#: Chunk files are written through a buffer this big: the parquet writer hands over each page header and page
+#: on its own, ~3,000 writes for a 24 MB chunk set (~5 ms of kernel time for a 79 MB CSV, 2026-12-05).
+WRITE_BUFFER_BYTES = 1 << 20
 #: Dictionary-encode a column when at most this share of the first batch's values are distinct.
 DICTIONARY_MAX_DISTINCT = 0.5
 
@@ -175,9 +178,11 @@ class ParquetChunker:
     def _discard(self) -> list[ChunkFile]:
         if self._writer is not None:
             self._writer.close()
+            if self._sink is not None:
+                self._sink.close()
             assert self._path is not None
             self._path.unlink(missing_ok=True)
-            self._writer = None
+            self._writer, self._sink = None, None
         return []
 
     def _slices(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
@@ -215,7 +220,7 @@ class ParquetChunker:
         self._index += 1
         self._budget = self._budget_of(self._index)
         self._path = self.out_dir / self.name(self._index)
-        self._sink = pa.OSFile(str(self._path), "wb")
+        self._sink = pa.BufferedOutputStream(pa.OSFile(str(self._path), "wb"), WRITE_BUFFER_BYTES)
         options = {**self.options, "use_dictionary": self._dictionary_columns() or False}
         self._writer = pq.ParquetWriter(self._sink, self.schema, memory_pool=data_pool(), **options)
         self._rows = 0

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -238,15 +239,31 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     def reopen(column: str, new: pa.DataType) -> BatchSource:
         return _open_files(paths, what, settings.with_type(column, new))
 
+    typed = _every_column_typed(settings, schema) if fmt == "csv" else settings
+
     def batches() -> Iterator[pa.RecordBatch]:
         for path in paths:
-            for batch in _file_batches(path, fmt, what, settings, reopen):
+            for batch in _file_batches(path, fmt, what, typed, reopen):
                 yield batch if batch.schema.equals(schema) else _cast(batch, schema, path, what)
 
     def read_ahead() -> Iterator[pa.RecordBatch]:
         return _read_ahead(batches())
 
     return BatchSource(schema, read_ahead, _files_label(paths, fmt), [str(p) for p in paths], True)
+
+
+def _every_column_typed(settings: ReadSettings, schema: pa.Schema) -> ReadSettings:
+    """``settings`` with every CSV column read as ``schema`` has it, not inferred again.
+
+    pyarrow infers a column's type from a file's first block, which the first look (or ``_file_schema``)
+    already read, so the types are the ones it would infer; a reader told every type decodes the whole
+    file faster (0.29 against 0.39 CPU-seconds for a 79 MB file on one core, 2026-12-05). A column that
+    later holds a value its type cannot take fails as it would have (``csv_error``). Files with two
+    columns of one name keep inferring: a type per name could not tell them apart.
+    """
+    if len(set(schema.names)) != len(schema.names):
+        return settings
+    return replace(settings, column_types=tuple(zip(schema.names, schema.types, strict=True)))
 
 
 def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) -> pa.Schema:

@@ -89,6 +89,50 @@ def drifting_csv(path: Path, late: str, n: int = 3000) -> Path:
     return path
 
 
+def test_the_data_read_is_told_every_type_and_reads_what_an_inferring_read_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push's reader is given the type of every column the first look found (it decodes faster so): over
+    many blocks, with every type pyarrow infers, NULLs, quoted line breaks and a column empty in the first
+    block, its values are the ones a reader inferring the types itself gives."""
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 2048)
+    lines = ["i,f,b,d,t,ts,s,late"]
+    for n in range(2000):
+        empty = n % 7 == 0
+        lines.append(
+            ",".join(
+                [
+                    str(n),
+                    "" if empty else f"{n / 8}",
+                    "" if empty else ("true" if n % 2 else "false"),
+                    "" if empty else f"2024-01-{n % 28 + 1:02d}",
+                    "" if empty else f"10:{n % 60:02d}:00",
+                    "" if empty else f"2024-01-02 03:04:{n % 60:02d}.5",
+                    '""' if empty else f'"line {n}\nnext, ""q"""',
+                    "" if n < 1000 else "x",  # NULL in the first block: it reads as null, then drifts
+                ]
+            )
+        )
+    path = tmp_path / "types.csv"
+    path.write_text("\n".join(lines[:900]) + "\n")  # the "late" column never gets a value here
+    settings, _ = text_read.csv_first_look(path, "source", text_read.ReadSettings())
+    with text_read.open_csv(path, settings) as reader:  # inferring every column but the timestamps
+        inferred = pa.Table.from_batches(list(reader))
+    assert len(dict(settings.column_types)) < len(inferred.schema)
+    source = open_source(str(path))
+    assert pa.Table.from_batches(list(source.batches())).equals(inferred)
+    assert inferred.num_rows == 899
+    assert inferred.schema.field("late").type == pa.null()
+    # a value in the column the first block held only NULLs in: the same drift as without the types
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SchemaDrift) as raised:
+        rows(open_source(str(path)))
+    assert raised.value.column == "late"
+    assert "in row 1001" in str(raised.value)
+    assert raised.value.widened is not None
+    assert rows(raised.value.widened)[1500]["late"] == "x"
+
+
 @pytest.mark.parametrize(
     ("late", "widened", "last"),
     [("2.5", pa.float64(), 2.5), ("A12", pa.string(), "A12")],
