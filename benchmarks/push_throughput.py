@@ -140,7 +140,11 @@ def run_limit(csv: Path, chunk: int) -> dict[str, Any]:  # noqa: ARG001 - the co
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from airflow_provider_celonis.datapath.chunks import PARQUET_OPTIONS, dictionary_columns
+    from airflow_provider_celonis.datapath.chunks import (
+        DICTIONARY_SAMPLE_ROWS,
+        PARQUET_OPTIONS,
+        dictionary_columns,
+    )
     from airflow_provider_celonis.datapath.memory import data_pool
     from airflow_provider_celonis.datapath.schema import conform, plan_schema
     from airflow_provider_celonis.datapath.sources import open_source
@@ -150,12 +154,25 @@ def run_limit(csv: Path, chunk: int) -> dict[str, Any]:  # noqa: ARG001 - the co
     plan = plan_schema(source.schema)
     sink = pa.MockOutputStream()
     writer = None
-    for batch in source.batches():
-        batch = conform(batch, plan, "limit")
-        if writer is None:  # the chunker's settings: dictionary encoding for the columns that repeat
-            options = {**PARQUET_OPTIONS, "use_dictionary": dictionary_columns(batch) or False}
+    held: list[Any] = []
+
+    def write_held() -> None:
+        # The chunker's settings: dictionary encoding for the columns that repeat in the first rows, row
+        # groups of several blocks.
+        nonlocal writer, held
+        table = pa.Table.from_batches(held)
+        if writer is None:
+            options = {**PARQUET_OPTIONS, "use_dictionary": dictionary_columns(table) or False}
             writer = pq.ParquetWriter(sink, plan.target, memory_pool=data_pool(), **options)
-        writer.write_batch(batch)
+        writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        held = []
+
+    for batch in source.batches():
+        held.append(conform(batch, plan, "limit"))
+        if sum(b.num_rows for b in held) >= DICTIONARY_SAMPLE_ROWS:
+            write_held()
+    if held:
+        write_held()
     if writer is not None:
         writer.close()
     return {

@@ -34,12 +34,14 @@ from airflow_provider_celonis.datapath.names import column_names
 from airflow_provider_celonis.datapath.text_read import (
     CSV_BLOCK_BYTES,
     FOREIGN_BOMS,
+    STRADDLES,
     ReadSettings,
     check_encoding,
     csv_first_look,
     open_csv,
     read_first_block,
     read_json,
+    typed_block_bytes,
 )
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
@@ -240,10 +242,11 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
         return _open_files(paths, what, settings.with_type(column, new))
 
     typed = _every_column_typed(settings, schema) if fmt == "csv" else settings
+    small_blocks = typed is not settings  # pyarrow infers nothing from a typed read's first block
 
     def batches() -> Iterator[pa.RecordBatch]:
         for path in paths:
-            for batch in _file_batches(path, fmt, what, typed, reopen):
+            for batch in _file_batches(path, fmt, what, typed, reopen, small_blocks):
                 yield batch if batch.schema.equals(schema) else _cast(batch, schema, path, what)
 
     def read_ahead() -> Iterator[pa.RecordBatch]:
@@ -392,18 +395,67 @@ def _file_batches(
     what: str,
     settings: ReadSettings,
     reopen: Callable[[str, pa.DataType], BatchSource],
+    small_blocks: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     try:
         if fmt == "parquet":
             with open_stream(path) as handle:
                 yield from pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, use_threads=True)
         elif fmt == "csv":
-            with open_csv(path, settings) as reader:
-                try:
-                    yield from reader
-                except pa.ArrowInvalid as exc:
-                    raise csv_error(what, path, exc, reader.schema, settings, reopen) from exc
+            yield from _csv_batches(path, what, settings, reopen, small_blocks)
         else:
             yield from read_json(path).to_batches(max_chunksize=BATCH_ROWS)
     except (pa.ArrowInvalid, OSError) as exc:
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
+
+
+def _csv_batches(
+    path: Any,
+    what: str,
+    settings: ReadSettings,
+    reopen: Callable[[str, pa.DataType], BatchSource],
+    small_blocks: bool,
+) -> Iterator[pa.RecordBatch]:
+    """A CSV file's batches; with ``small_blocks`` (a typed read) in ``typed_block_bytes`` blocks up to a
+    record longer than those, and in ``CSV_BLOCK_BYTES`` ones from it on.
+
+    pyarrow fails on a record that does not fit its blocks, after handing out every row before it. The
+    file is then opened again with the larger blocks and the rows already handed out are skipped by
+    count: both readers parse the same bytes with the same options, so they split the same records.
+    """
+    sent = 0
+    while True:
+        block_bytes = typed_block_bytes() if small_blocks else None
+        try:
+            reader = open_csv(path, settings, block_bytes=block_bytes)  # it decodes the first block
+        except pa.ArrowInvalid as exc:
+            if small_blocks and STRADDLES in str(exc):
+                small_blocks = _larger_blocks(what, path, block_bytes)
+                continue
+            raise
+        with reader:
+            try:
+                for batch in _after_rows(reader, sent):
+                    yield batch
+                    sent += batch.num_rows
+                return
+            except pa.ArrowInvalid as exc:
+                if small_blocks and STRADDLES in str(exc):
+                    small_blocks = _larger_blocks(what, path, block_bytes)
+                    continue
+                raise csv_error(what, path, exc, reader.schema, settings, reopen) from exc
+
+
+def _larger_blocks(what: str, path: Any, block_bytes: int | None) -> bool:
+    log.info("%s: %s has a record longer than %s bytes: reading on in larger blocks", what, path, block_bytes)
+    return False
+
+
+def _after_rows(batches: Iterator[pa.RecordBatch], skip: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` without their first ``skip`` rows."""
+    for batch in batches:
+        if skip >= batch.num_rows:
+            skip -= batch.num_rows
+            continue
+        yield batch.slice(skip) if skip else batch
+        skip = 0

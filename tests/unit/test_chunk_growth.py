@@ -8,7 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_celonis.datapath.chunks import FOOTER_RESERVE, ChunkFile, ParquetChunker, grown_cap
+from airflow_provider_celonis.datapath.chunks import (
+    DICTIONARY_SAMPLE_ROWS,
+    FOOTER_RESERVE,
+    ChunkFile,
+    ParquetChunker,
+    grown_cap,
+)
 from airflow_provider_celonis.datapath.csv_split import split_csv
 
 
@@ -93,21 +99,31 @@ def _dictionary_encoded(path: Path) -> set[str]:
     }
 
 
-def test_a_small_first_chunk_is_not_judged_for_dictionaries_the_next_ones_are(tmp_path: Path) -> None:
-    """The first batch's distinct counts are taken when the second file opens, not before the first byte."""
-    n = 40_000
+def test_small_early_chunks_are_not_judged_for_dictionaries_the_ones_after_the_sample_are(
+    tmp_path: Path,
+) -> None:
+    """Distinct counts are taken once ``DICTIONARY_SAMPLE_ROWS`` rows are in, not before the first byte, and
+    over all of them: ``quantity`` repeats in 50,000 rows (40 % distinct) but not in one 10,000-row batch."""
+    n = 120_000
     table = pa.table(
-        {"id": pa.array(range(n), pa.int64()), "status": [("open", "shut")[i % 2] for i in range(n)]}
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "status": [("open", "shut")[i % 2] for i in range(n)],
+            "quantity": pa.array([i % 20_000 for i in range(n)], pa.int64()),
+        }
     )
-    growing = ParquetChunker(tmp_path / "g", table.schema, 256 << 10, first_bytes=16 << 10)
+    growing = ParquetChunker(tmp_path / "g", table.schema, 4 << 20, first_bytes=16 << 10)
     (tmp_path / "g").mkdir()
-    chunks = [c for batch in table.to_batches(20_000) for c in growing.write_iter(batch)] + growing.close()
-    assert len(chunks) >= 3
-    assert _dictionary_encoded(chunks[0].path) == set()
-    assert all(_dictionary_encoded(c.path) == {"status"} for c in chunks[1:])
-    flat = ParquetChunker(tmp_path / "f", table.schema, 256 << 10)  # no growth: the first file is judged
+    chunks = [c for batch in table.to_batches(10_000) for c in growing.write_iter(batch)] + growing.close()
+    encoded = [_dictionary_encoded(c.path) for c in chunks]
+    judged = next(i for i, found in enumerate(encoded) if found)
+    assert judged > 0
+    assert all(found == set() for found in encoded[:judged])
+    assert all(found == {"status", "quantity"} for found in encoded[judged:])
+    assert sum(c.rows for c in chunks[:judged]) >= DICTIONARY_SAMPLE_ROWS - 10_000  # a batch is sampled whole
+    flat = ParquetChunker(tmp_path / "f", table.schema, 256 << 10)  # no growth: the first batch is judged
     (tmp_path / "f").mkdir()
-    first = [c for batch in table.to_batches(20_000) for c in flat.write_iter(batch)] + flat.close()
+    first = [c for batch in table.to_batches(10_000) for c in flat.write_iter(batch)] + flat.close()
     assert _dictionary_encoded(first[0].path) == {"status"}
     back = pa.concat_tables([pq.read_table(c.path) for c in chunks])
     assert back.equals(table)

@@ -74,6 +74,7 @@ def test_an_idle_link_gets_a_chunk_early(
 
     monkeypatch.setattr(pipeline, "EARLY_CHUNK_MIN", 64 << 10)
     monkeypatch.setattr(pipeline, "EARLY_CHUNK_MAX", 64 << 10)
+    monkeypatch.setattr(pipeline, "FIRST_CHUNK_BYTES", 64 << 20)  # no growth: only the idle link finishes one
     rows = 40_000
     table = pa.table({"id": range(rows), "s": [f"value {n}" for n in range(rows)]})
     spec = PushSpec("t", job_type="REPLACE", chunk_size_bytes=64 << 20)

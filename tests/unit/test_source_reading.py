@@ -133,6 +133,31 @@ def test_the_data_read_is_told_every_type_and_reads_what_an_inferring_read_reads
     assert rows(raised.value.widened)[1500]["late"] == "x"
 
 
+@pytest.mark.parametrize("long_at", [0, 1500, 2999])
+def test_a_record_longer_than_a_typed_read_block_is_read_on_in_larger_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, long_at: int
+) -> None:
+    """The push's typed read takes small blocks; pyarrow fails on a record longer than one after handing out
+    the rows before it. The file is read on from the next row in look-sized blocks: every row once, in order,
+    the long one whole (its quoted line breaks included)."""
+    monkeypatch.setattr(text_read, "READ_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 64 << 10)
+    long_value = "long\nvalue, " + "z" * 10_000
+    lines = ["id,text,amount"]
+    for n in range(3000):
+        text = long_value if n == long_at else f"row {n}"
+        lines.append(f'{n},"{text}",{n / 4}')
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with caplog.at_level("INFO"):
+        got = rows(open_source(str(path)))
+    assert "reading on in larger blocks" in caplog.text
+    assert [r["id"] for r in got] == list(range(3000))
+    assert got[long_at]["text"] == long_value
+    assert [r["text"] for r in got if r["id"] != long_at] == [f"row {n}" for n in range(3000) if n != long_at]
+    assert [r["amount"] for r in got] == [n / 4 for n in range(3000)]
+
+
 @pytest.mark.parametrize(
     ("late", "widened", "last"),
     [("2.5", pa.float64(), 2.5), ("A12", pa.string(), "A12")],
