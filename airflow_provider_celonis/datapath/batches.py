@@ -22,6 +22,9 @@ class BatchSource:
     paths: list[str] = field(default_factory=list)
     #: ``batches()`` may be called again and yields the same rows (files, tables): see ``drift``.
     rereadable: bool = False
+    #: The first rows as the source's first look decoded them (a CSV's first block, in the types the look
+    #: inferred): a head start for measuring STRING lengths (``SchemaPlan.foresee``), never pushed.
+    first_rows: pa.RecordBatch | None = None
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         return self._batches()

@@ -239,6 +239,9 @@ def prepare(
         )
         for note in plan.notes:
             log.warning(note)
+        if source.first_rows is not None:
+            plan.foresee(source.first_rows)
+            source.first_rows = None  # a hint, not kept for the whole push
         batches = source.batches()
         first = next((b for b in batches if b.num_rows), None)
         if first is None:

@@ -131,7 +131,24 @@ class SchemaPlan:
         longest so far: after the first batches, most batches are never scanned.
         """
         self.rows_seen += batch.num_rows
-        for name in self.measured:
+        self._measure(batch, self.measured)
+
+    def foresee(self, rows: pa.RecordBatch) -> None:
+        """Measure rows the push will read again (``BatchSource.first_rows``): the job created with the first
+        chunk then declares lengths from a whole first block, not from the first chunk's rows. Columns those
+        rows hold in another type than text (a type widened later) are left to the push."""
+        names = rows.schema.names
+        self._measure(
+            rows,
+            [
+                name
+                for name in self.measured
+                if names.count(name) == 1 and pa.types.is_string(rows.schema.field(name).type)
+            ],
+        )
+
+    def _measure(self, batch: pa.RecordBatch, names: Iterable[str]) -> None:
+        for name in names:
             col = batch.column(name)
             if col.null_count == len(col):
                 continue

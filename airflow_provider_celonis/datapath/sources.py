@@ -172,7 +172,10 @@ def _renamed(source: BatchSource, what: str) -> BatchSource:
             drift.column = names[source.schema.get_field_index(drift.column)]
             raise
 
-    return BatchSource(schema, batches, source.description, source.paths, source.rereadable)
+    first = source.first_rows
+    if first is not None:
+        first = pa.RecordBatch.from_arrays(first.columns, names=names)
+    return BatchSource(schema, batches, source.description, source.paths, source.rereadable, first)
 
 
 def _is_dataframe(obj: Any) -> bool:
@@ -226,8 +229,9 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
         )
     fmt = formats.pop()
     looked: pa.Schema | None = None
+    first_rows: pa.RecordBatch | None = None
     if fmt == "csv":
-        settings, looked = csv_first_look(paths[0], what, settings)
+        settings, looked, first_rows = csv_first_look(paths[0], what, settings)
     schemas = [looked if looked is not None else _file_schema(paths[0], fmt, what, settings)]
     schemas += [_file_schema(p, fmt, what, settings) for p in paths[1:]]
     schema = _common_schema(paths, schemas, what)
@@ -252,7 +256,8 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     def read_ahead() -> Iterator[pa.RecordBatch]:
         return _read_ahead(batches())
 
-    return BatchSource(schema, read_ahead, _files_label(paths, fmt), [str(p) for p in paths], True)
+    label = _files_label(paths, fmt)
+    return BatchSource(schema, read_ahead, label, [str(p) for p in paths], True, first_rows)
 
 
 def _every_column_typed(settings: ReadSettings, schema: pa.Schema) -> ReadSettings:

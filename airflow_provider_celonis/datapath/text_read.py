@@ -10,7 +10,7 @@ import codecs
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -103,7 +103,17 @@ def _all_match(values: Any, pattern: str) -> bool:
     return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
 
 
-def csv_first_look(path: Any, what: str, settings: ReadSettings) -> tuple[ReadSettings, pa.Schema | None]:
+class FirstLook(NamedTuple):
+    """What a look at a CSV's first block found (``csv_first_look``)."""
+
+    settings: ReadSettings
+    #: The schema the file reads as with ``settings``; None when the first block cannot be read.
+    schema: pa.Schema | None
+    #: The first block's rows, in the types pyarrow inferred (timestamps may still be text).
+    rows: pa.RecordBatch | None
+
+
+def csv_first_look(path: Any, what: str, settings: ReadSettings) -> FirstLook:
     """Read timestamps as microseconds, whatever pyarrow's inference made of the first block; and the schema
     the file reads as with them (None when the first block cannot be read: the schema read names why).
 
@@ -115,7 +125,7 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> tuple[ReadSe
     try:
         first = read_first_block(path, settings, lambda reader: reader.read_next_batch())
     except (StopIteration, pa.ArrowInvalid, OSError):
-        return settings, None  # no rows, or an error the schema read names properly
+        return FirstLook(settings, None, None)  # no rows, or an error the schema read names properly
     forced = dict(settings.column_types)
     fields = []
     for fld, col in zip(first.schema, first.columns, strict=True):
@@ -123,7 +133,7 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> tuple[ReadSe
             settings = settings.with_type(fld.name, target)
             fld = fld.with_type(target)
         fields.append(fld)
-    return settings, pa.schema(fields, metadata=first.schema.metadata)
+    return FirstLook(settings, pa.schema(fields, metadata=first.schema.metadata), first)
 
 
 def check_encoding(path: Any, settings: ReadSettings, what: str) -> None:

@@ -115,7 +115,7 @@ def test_the_data_read_is_told_every_type_and_reads_what_an_inferring_read_reads
         )
     path = tmp_path / "types.csv"
     path.write_text("\n".join(lines[:900]) + "\n")  # the "late" column never gets a value here
-    settings, _ = text_read.csv_first_look(path, "source", text_read.ReadSettings())
+    settings = text_read.csv_first_look(path, "source", text_read.ReadSettings()).settings
     with text_read.open_csv(path, settings) as reader:  # inferring every column but the timestamps
         inferred = pa.Table.from_batches(list(reader))
     assert len(dict(settings.column_types)) < len(inferred.schema)
@@ -131,6 +131,35 @@ def test_the_data_read_is_told_every_type_and_reads_what_an_inferring_read_reads
     assert "in row 1001" in str(raised.value)
     assert raised.value.widened is not None
     assert rows(raised.value.widened)[1500]["late"] == "x"
+
+
+@pytest.mark.parametrize("sanitize", [False, True])
+def test_string_lengths_are_measured_over_the_first_looks_block_before_the_first_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sanitize: bool
+) -> None:
+    """The job is created with the first chunk, which holds one small typed block: its STRING lengths come
+    from the look's whole first block as well (``first_rows``), so a longer value a few blocks in does not
+    start the job over. A column the look read as another type is left to the push."""
+    import logging
+
+    from airflow_provider_celonis.datapath.pipeline import PushSpec, prepare
+
+    monkeypatch.setattr(text_read, "READ_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 64 << 10)
+    lines = [f"id,{'my text' if sanitize else 'my_text'},code"]  # sanitized: renamed to my_text
+    for n in range(2000):
+        lines.append(f'{n},"{"é" * 300 if n == 1000 else f"row {n}"}",{n}')
+    path = tmp_path / "lengths.csv"
+    path.write_text("\n".join(lines) + "\n")
+    source = open_source(str(path), sanitize_names=sanitize)
+    assert source.first_rows is not None
+    assert source.first_rows.num_rows == 2000
+    [part] = prepare(PushSpec("t"), "pool", source, None, logging.getLogger("t"))
+    assert part.plan.lengths == {"my_text": 300}  # characters, not bytes; "code" is an integer
+    assert source.first_rows is None  # not kept for the whole push
+    batches = list(part.batches)
+    assert batches[0].num_rows < 1000  # the first batch alone would not have seen it
+    assert sum(b.num_rows for b in batches) == 2000
 
 
 @pytest.mark.parametrize("long_at", [0, 1500, 2999])
@@ -316,7 +345,7 @@ def test_the_first_look_gives_the_schema_a_read_with_its_settings_gives(tmp_path
     reader opened with the resulting settings sees (the data read opens it so)."""
     path = tmp_path / "t.csv"
     path.write_text(text)
-    settings, looked = text_read.csv_first_look(path, "source", text_read.ReadSettings())
+    settings, looked, _ = text_read.csv_first_look(path, "source", text_read.ReadSettings())
     with text_read.open_csv(path, settings, threads=False) as reader:
         expected = reader.schema
     if looked is None:  # no rows: the schema read itself answers
@@ -357,7 +386,7 @@ def test_the_first_look_at_a_big_file_reads_its_head_and_sees_what_the_whole_fil
     head = text_read._head(path)
     assert head is not None
     assert head.size() == text_read.LOOK_BYTES
-    settings, looked = text_read.csv_first_look(path, "source", text_read.ReadSettings())
+    settings, looked, _ = text_read.csv_first_look(path, "source", text_read.ReadSettings())
     whole_first = _whole_file_first_batch(path, settings)
     if whole_first is None:
         assert len(first_value) > text_read.CSV_BLOCK_BYTES
