@@ -641,8 +641,9 @@ def main() -> None:
     finally:
         ns.close()
     print(sweep_table(sweep), file=sys.stderr)
-    # A run with a round trip is not the sweep the chart and the docs' table come from.
-    (OUT / (f"link-sweep-rtt{args.rtt:g}ms.json" if args.rtt else "link-sweep.json")).write_text(
+    # A run with a round trip, or on one input, is not the sweep the chart and the docs' table come from.
+    name = "link-sweep" if len(sweep) > 1 else f"link-{next(iter(sweep), 'none')}"
+    (OUT / (f"{name}-rtt{args.rtt:g}ms.json" if args.rtt else f"{name}.json")).write_text(
         json.dumps(sweep, indent=1)
     )
     if args.chart:
