@@ -155,21 +155,23 @@ def run_limit(csv: Path, chunk: int) -> dict[str, Any]:  # noqa: ARG001 - the co
     sink = pa.MockOutputStream()
     writer = None
     held: list[Any] = []
+    held_rows = 0
 
     def write_held() -> None:
         # The chunker's settings: dictionary encoding for the columns that repeat in the first rows, row
         # groups of several blocks.
-        nonlocal writer, held
+        nonlocal writer, held, held_rows
         table = pa.Table.from_batches(held)
         if writer is None:
             options = {**PARQUET_OPTIONS, "use_dictionary": dictionary_columns(table) or False}
             writer = pq.ParquetWriter(sink, plan.target, memory_pool=data_pool(), **options)
         writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        held = []
+        held, held_rows = [], 0
 
     for batch in source.batches():
         held.append(conform(batch, plan, "limit"))
-        if sum(b.num_rows for b in held) >= DICTIONARY_SAMPLE_ROWS:
+        held_rows += batch.num_rows
+        if held_rows >= DICTIONARY_SAMPLE_ROWS:
             write_held()
     if held:
         write_held()

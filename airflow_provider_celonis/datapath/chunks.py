@@ -194,10 +194,9 @@ class ParquetChunker:
     def _has_rows(self) -> bool:
         return bool(self._rows or self._held)
 
-    def _estimate(self, piece: pa.RecordBatch | int) -> int:
-        """Encoded bytes ``piece`` (a batch, or in-memory bytes) will take, from the largest ratio seen."""
-        nbytes = piece if isinstance(piece, int) else piece.nbytes
-        return int(nbytes * self._ratio * 1.25) + 1024
+    def _estimate(self, piece: pa.RecordBatch) -> int:
+        """Encoded bytes ``piece`` will take, from the ratio seen, with a margin: a chunk must not overshoot."""
+        return int(piece.nbytes * self._ratio * 1.25) + 1024
 
     def _write_held(self) -> None:
         """Write the held pieces as one row group; learn the compression ratio from it."""

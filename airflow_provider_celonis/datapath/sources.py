@@ -245,8 +245,9 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     def reopen(column: str, new: pa.DataType) -> BatchSource:
         return _open_files(paths, what, settings.with_type(column, new))
 
-    typed = _every_column_typed(settings, schema) if fmt == "csv" else settings
-    small_blocks = typed is not settings  # pyarrow infers nothing from a typed read's first block
+    every_typed = _every_column_typed(settings, schema) if fmt == "csv" else None
+    small_blocks = every_typed is not None  # pyarrow infers nothing from a typed read's first block
+    typed = every_typed if every_typed is not None else settings
 
     def batches() -> Iterator[pa.RecordBatch]:
         for path in paths:
@@ -260,8 +261,8 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     return BatchSource(schema, read_ahead, label, [str(p) for p in paths], True, first_rows)
 
 
-def _every_column_typed(settings: ReadSettings, schema: pa.Schema) -> ReadSettings:
-    """``settings`` with every CSV column read as ``schema`` has it, not inferred again.
+def _every_column_typed(settings: ReadSettings, schema: pa.Schema) -> ReadSettings | None:
+    """``settings`` with every CSV column read as ``schema`` has it, not inferred again (None: it cannot).
 
     pyarrow infers a column's type from a file's first block, which the first look (or ``_file_schema``)
     already read, so the types are the ones it would infer; a reader told every type decodes the whole
@@ -270,7 +271,7 @@ def _every_column_typed(settings: ReadSettings, schema: pa.Schema) -> ReadSettin
     columns of one name keep inferring: a type per name could not tell them apart.
     """
     if len(set(schema.names)) != len(schema.names):
-        return settings
+        return None
     return replace(settings, column_types=tuple(zip(schema.names, schema.types, strict=True)))
 
 
@@ -431,29 +432,27 @@ def _csv_batches(
     sent = 0
     while True:
         block_bytes = typed_block_bytes() if small_blocks else None
+        reader = None
         try:
             reader = open_csv(path, settings, block_bytes=block_bytes)  # it decodes the first block
-        except pa.ArrowInvalid as exc:
-            if small_blocks and STRADDLES in str(exc):
-                small_blocks = _larger_blocks(what, path, block_bytes)
-                continue
-            raise
-        with reader:
-            try:
+            with reader:
                 for batch in _after_rows(reader, sent):
                     yield batch
                     sent += batch.num_rows
-                return
-            except pa.ArrowInvalid as exc:
-                if small_blocks and STRADDLES in str(exc):
-                    small_blocks = _larger_blocks(what, path, block_bytes)
-                    continue
-                raise csv_error(what, path, exc, reader.schema, settings, reopen) from exc
-
-
-def _larger_blocks(what: str, path: Any, block_bytes: int | None) -> bool:
-    log.info("%s: %s has a record longer than %s bytes: reading on in larger blocks", what, path, block_bytes)
-    return False
+            return
+        except pa.ArrowInvalid as exc:
+            if small_blocks and STRADDLES in str(exc):
+                log.info(
+                    "%s: %s has a record longer than %s bytes: reading on in larger blocks",
+                    what,
+                    path,
+                    block_bytes,
+                )
+                small_blocks = False
+                continue
+            if reader is None:
+                raise
+            raise csv_error(what, path, exc, reader.schema, settings, reopen) from exc
 
 
 def _after_rows(batches: Iterator[pa.RecordBatch], skip: int) -> Iterator[pa.RecordBatch]:
