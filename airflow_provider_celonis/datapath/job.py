@@ -113,16 +113,26 @@ class PushJob:
         """On a retry, the earlier try's job instead of pushing the data twice (None: push anew).
 
         DONE or QUEUED/RUNNING: its summary (finish it, or wait for it). NEW (the worker died
-        mid-upload): deleted, push anew. ERROR, CANCELED or gone: push anew. Needs ``task_state_store``
-        (Airflow >= 3.3); on 3.2 every try pushes anew, and an earlier try's NEW job is left behind.
+        mid-upload): deleted, push anew. ERROR, CANCELED or gone: push anew, unless the earlier try saw
+        it DONE before deleting it (``delete_job_on_success``). A try that returned (``finished``) leaves
+        nothing to resume: the task runs again because it was cleared, so it pushes anew. Needs
+        ``task_state_store`` (Airflow >= 3.3); on 3.2 every try pushes anew, and an earlier try's NEW job
+        is left behind.
         """
         saved = self.state.load()
         if not saved:
             return None
         job_id, pool = str(saved["job_id"]), str(saved["data_pool_id"])
+        if saved.get("finished"):
+            self.log.info("The try that pushed job %s succeeded; the task was cleared: pushing anew", job_id)
+            return None
         try:
             status = str(self.hook.get_job(job_id, pool).get("status"))
         except CelonisNotFoundError:
+            if saved.get("status") == "DONE":
+                self.log.info("Job %s of an earlier try was DONE and is deleted; not pushing again", job_id)
+                self.job_id = job_id
+                return {**saved, "status": "DONE"}
             self.log.info("Job %s of an earlier try is gone; pushing anew", job_id)
             return None
         if status == "DONE":
@@ -361,12 +371,26 @@ class PushJob:
         return str(job.get("status"))
 
     def finish(self, push: dict[str, Any], status: str, delete_job: bool = False) -> dict[str, Any]:
-        """The summary with the final status; the job deleted when asked (its chunks are no longer needed)."""
+        """The summary with the final status; the job deleted when asked (its chunks are no longer needed).
+
+        The status is saved before the delete: a try that fails after it (the delete's answer lost, the
+        worker gone) leaves a retry that knows the data landed, though the job is gone.
+        """
         push["status"] = status
         if delete_job and push.get("job_id"):
-            self.hook.delete_job(str(push["job_id"]), str(push["data_pool_id"]))
+            self.state.save(push)
+            try:
+                self.hook.delete_job(str(push["job_id"]), str(push["data_pool_id"]))
+            except CelonisNotFoundError:  # deleted by an earlier try that saw it DONE
+                self.log.info("Job %s is already deleted", push["job_id"])
         self.log.info(summary_line(push, status))
+        self.finished(push)
         return push
+
+    def finished(self, push: Mapping[str, Any]) -> None:
+        """The try is returning: a later run of this task instance is a cleared task, not a retry."""
+        if push.get("job_id"):
+            self.state.save({**push, "finished": True})
 
     def start_afresh(self) -> None:
         """Before pushing again from the start (a widened column): no job of the earlier attempt stays."""

@@ -143,7 +143,9 @@ def _open_any(source: Any, what: str, settings: ReadSettings) -> BatchSource:
     if isinstance(source, pa.RecordBatchReader):
         return BatchSource(source.schema, lambda: iter(source), f"Arrow record batch reader ({what})")
     if _is_dataframe(source):
-        return _open_any(pa.Table.from_pandas(source, preserve_index=False), what, settings)
+        return _open_any(
+            pa.Table.from_pandas(_index_as_columns(source, what), preserve_index=False), what, settings
+        )
     if is_file_source(source) or is_object_storage_path(source):
         return _open_files(expand_paths(source, what), what, settings)
     if isinstance(source, Iterable) and not isinstance(source, str | bytes | dict):
@@ -182,6 +184,22 @@ def _is_dataframe(obj: Any) -> bool:
     return type(obj).__name__ == "DataFrame" and hasattr(obj, "to_records")
 
 
+def _index_as_columns(frame: Any, what: str) -> Any:
+    """``frame`` with its named index levels as columns: a named index carries data (a ``groupby``'s keys,
+    a ``set_index("id")``), an unnamed one is row positions (the default, or left by a filter) and is
+    dropped."""
+    named = [name for name in frame.index.names if name is not None]
+    if not named:
+        return frame
+    try:
+        return frame.reset_index(level=named)
+    except ValueError as exc:  # a column of the same name
+        raise CelonisConfigError(
+            f"{what}: the DataFrame's index level(s) {named} are pushed as columns, but {exc}; "
+            "rename the index or the column, or drop the index (reset_index(drop=True))"
+        ) from exc
+
+
 def _to_batch(item: Any, what: str) -> pa.RecordBatch:
     if isinstance(item, pa.RecordBatch):
         return item
@@ -192,7 +210,7 @@ def _to_batch(item: Any, what: str) -> pa.RecordBatch:
             else pa.RecordBatch.from_pylist([], item.schema)
         )
     if _is_dataframe(item):
-        return pa.RecordBatch.from_pandas(item, preserve_index=False)
+        return pa.RecordBatch.from_pandas(_index_as_columns(item, what), preserve_index=False)
     raise CelonisConfigError(
         f"{what}: the iterable yielded a {type(item).__name__}, not a record batch or DataFrame"
     )
@@ -209,16 +227,52 @@ def _open_iterable(items: Iterator[Any], what: str) -> BatchSource:
         yield head
         for item in items:
             batch = _to_batch(item, what)
-            if not batch.schema.equals(head.schema):
-                try:
-                    batch = batch.cast(head.schema)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-                    raise CelonisConfigError(
-                        f"{what}: a later batch has a different schema than the first: {exc}"
-                    ) from exc
-            yield batch
+            yield batch if batch.schema.equals(head.schema) else _like_head(batch, head.schema, what)
 
     return BatchSource(head.schema, batches, f"iterable of batches ({what})")
+
+
+def _like_head(batch: pa.RecordBatch, head: pa.Schema, what: str) -> pa.RecordBatch:
+    """A later batch of a stream in the first batch's types, where that keeps every value as it is.
+
+    A stream is read once, so a column cannot be widened and read again (as a file's is). Casting text
+    into the first batch's type would change values, not only their type ("0042" -> 42, "1" -> true,
+    "nan" -> NaN), so that fails and names the column; numbers are cast only where pyarrow's safe cast
+    keeps them exactly.
+    """
+    if batch.schema.names != head.names:
+        raise CelonisConfigError(
+            f"{what}: a later batch has a different schema than the first: columns {batch.schema.names}, "
+            f"the first batch's {head.names}"
+        )
+    columns = []
+    for name, column, want in zip(head.names, batch.columns, head.types, strict=True):
+        if column.type.equals(want):
+            columns.append(column)
+            continue
+        hint = (
+            f"{what}: a later batch has a different schema than the first: column {name!r} is {column.type}, "
+            f"the first batch's is {want}; a stream is read once, so give the first batch the type that "
+            "holds every batch's values (cast it), or push a file"
+        )
+        if not _keeps_values(column.type, want):
+            raise CelonisConfigError(hint)
+        try:
+            columns.append(column.cast(want))  # safe: fails rather than cut, round or overflow
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise CelonisConfigError(f"{hint} ({exc})") from exc
+    return pa.RecordBatch.from_arrays(columns, schema=head)
+
+
+def _keeps_values(have: pa.DataType, want: pa.DataType) -> bool:
+    """Whether a cast from ``have`` to ``want`` can only re-type values, never re-read them from text or
+    turn numbers into truth values (pyarrow's safe cast then refuses what would lose digits)."""
+    if pa.types.is_null(have):
+        return True
+    textual = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+    if any(test(have) for test in textual):
+        return any(test(want) for test in textual)
+    return bool(pa.types.is_boolean(have)) == bool(pa.types.is_boolean(want))
 
 
 def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> BatchSource:

@@ -21,6 +21,7 @@ from airflow_provider_celonis.hooks.errors import (
     CelonisApiError,
     CelonisConfigError,
     CelonisJobFailedError,
+    CelonisNotFoundError,
     CelonisTimeoutError,
 )
 from airflow_provider_celonis.hooks.http_policy import RetryPolicy
@@ -228,8 +229,18 @@ class CelonisHook(IntegrationApi):
         self.log.info("Job %s is already %s; nothing to cancel", job_id, job.get("status"))
 
     def delete_job(self, job_id: str, data_pool_id: str | None = None) -> None:
+        """Delete a job. After a lost answer the job is looked up: gone means deleted (a resend would get
+        404 for a delete that took effect), still there means send again."""
         pool = self.resolve_pool(data_pool_id)
-        self._request("delete_job", url=self._url("delete_job", pool, job_id=job_id))
+
+        def gone() -> dict[str, Any] | None:
+            try:
+                self.get_job(job_id, pool)
+            except CelonisNotFoundError:
+                return {}
+            return None
+
+        self._request("delete_job", url=self._url("delete_job", pool, job_id=job_id), reconcile=gone)
 
     def list_chunks(self, job_id: str, data_pool_id: str | None = None) -> list[dict[str, Any]]:
         pool = self.resolve_pool(data_pool_id)

@@ -94,7 +94,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("get_job", "GET", "jobs/{job_id}", "retry", "a read"),
         Endpoint("list_chunks", "GET", "jobs/{job_id}/chunks", "retry", "a read"),
         Endpoint(
-            "delete_job", "DELETE", "jobs/{job_id}", "retry", "deleting twice leaves the same state", False
+            "delete_job",
+            "DELETE",
+            "jobs/{job_id}",
+            "reconcile",
+            "a delete that took effect answers a resend with 404: a lost answer is settled by looking",
+            False,
         ),
         Endpoint(
             "cancel_job",

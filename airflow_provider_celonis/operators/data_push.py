@@ -311,6 +311,7 @@ class DataPushOperator(BaseOperator):
         self._job_id = str(push["job_id"])
         if not self.wait_for_completion:
             self.log.info(summary_line(push, "submitted"))
+            job.finished(push)
             return push
         if self.deferrable:
             end_time = time.time() + self.timeout_seconds if self.timeout_seconds else None
@@ -330,13 +331,15 @@ class DataPushOperator(BaseOperator):
             )
         return self._finish(job, push, job.wait(self.poll_interval, self.timeout_seconds))
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG002 - Airflow's signature
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resumes after the trigger fired: success returns the push summary, anything else fails."""
         push = dict(event.get("push") or {})
         self._job_id = event.get("job_id")
         self._published = {**push, "team_url": self.hook.config.base_url}
         if event.get("status") == "success":
-            return self._finish(self.push_job(str(push["data_pool_id"])), push, str(event.get("job_status")))
+            return self._finish(
+                self.push_job(str(push["data_pool_id"]), context), push, str(event.get("job_status"))
+            )
         if event.get("status") == "timeout":
             raise CelonisTimeoutError(event.get("message") or "timed out")
         if event.get("job_status"):

@@ -187,6 +187,12 @@ class CelonisRunOperator(BaseOperator):
         saved = store.get(STATE_KEY) if store is not None else None
         if not isinstance(saved, Mapping) or saved.get("id") != self._target["id"]:
             return None
+        if saved.get("finished"):  # kept past the success (``[state_store] clear_on_success`` is off)
+            self.log.info(
+                "The try that started the last %s run succeeded; the task was cleared: starting anew",
+                self.what,
+            )
+            return None
         kept = saved.get("baseline")
         baseline = Baseline.from_dict(kept if isinstance(kept, Mapping) else None)
 
@@ -205,13 +211,23 @@ class CelonisRunOperator(BaseOperator):
         return None
 
     def _wait(self, context: Context, baseline: Baseline) -> dict[str, Any] | None:
-        del context
         if not self.wait_for_completion:
-            return {**self._summary(), "status": "STARTED"}
+            return self._finished(context, {**self._summary(), "status": "STARTED"})
         appear_by = time.time() + APPEAR_TIMEOUT
         if self.deferrable:
             self._defer(baseline, "execute_complete", owned=True, appear_by=appear_by)
-        return self.result(self._wait_sync(baseline, owned=True, appear_by=appear_by))
+        return self._finished(
+            context, self.result(self._wait_sync(baseline, owned=True, appear_by=appear_by))
+        )
+
+    def _finished(self, context: Context, value: dict[str, Any]) -> dict[str, Any]:
+        """The try is returning: a later run of this task instance is a cleared task, not a retry to take
+        the run over."""
+        store = context.get("task_state_store")
+        saved = store.get(STATE_KEY) if store is not None else None
+        if store is not None and isinstance(saved, Mapping):
+            store.set(STATE_KEY, {**saved, "finished": True})
+        return value
 
     def _defer(self, baseline: Baseline, method: str, *, owned: bool, appear_by: float | None) -> None:
         end_time = time.time() + self.timeout_seconds if self.timeout_seconds else None
@@ -260,13 +276,13 @@ class CelonisRunOperator(BaseOperator):
             time.sleep(delay)
             delay = min(self.poll_interval, delay * 2)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG002 - Airflow's signature
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resumes after the trigger fired: success returns the run's XCom, anything else fails."""
         carried = event.get("context") or {}
         self._target, self._pool = dict(carried.get("target") or {}), carried.get("data_pool_id")
         self._started = True
         if event.get("status") == "success":
-            return self.result(dict(event.get("entry") or {}))
+            return self._finished(context, self.result(dict(event.get("entry") or {})))
         if event.get("status") == "timeout":
             raise CelonisTimeoutError(event.get("message") or "timed out")
         raise self.failure(event.get("entry") or None, str(event.get("message") or "failed"))

@@ -155,7 +155,9 @@ class SqlRowStream:
         for i, name in enumerate(names):
             target = PG_TYPES.get(description[i][1]) if postgres else None
             if target is None:
-                target = _infer_type(columns[i])
+                # No rows and no type from the driver (SQLite's cursor gives none): the type is unknown, and
+                # an empty REPLACE must not retype the table's column as STRING (``on_empty``).
+                target = _infer_type(columns[i]) if first else pa.null()
             fields.append(pa.field(name, target))
             converters.append(_converter(name, target))
         schema = pa.schema(fields)

@@ -77,6 +77,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "kill_upload": ("--job-duration", "1"),
     "kill_wait": ("--job-duration", "40"),
     "triggerer_restart": ("--job-duration", "30"),
+    "cleared": (),
 }
 
 DAGS = """
@@ -109,6 +110,7 @@ def push_dag(name, rows_file, **kwargs):
 push_dag("kill_upload", "upload.csv", chunk_size_bytes=64 * 1024)
 push_dag("kill_wait", "small.csv")
 push_dag("triggerer_restart", "small.csv", deferrable=True)
+push_dag("cleared", "cleared.csv")
 """
 
 
@@ -240,6 +242,7 @@ def stack() -> Iterator[Stack]:
     (dags / ".airflowignore").write_text("data/\n")
     _write_rows(dags / "data" / "upload.csv", UPLOAD_ROWS)
     _write_rows(dags / "data" / "small.csv", SMALL_ROWS)
+    _write_rows(dags / "data" / "cleared.csv", SMALL_ROWS)
     procs = Processes(out)
     leftovers: list[psutil.Process] = []
     with postgres_server(Path(tempfile.mkdtemp(prefix="celonis-e2e-kill-pg-"))) as pg:
@@ -469,3 +472,27 @@ def test_triggerer_restarted_while_job_runs(
     assert "Trigger fired event" not in first_log.read_text(errors="replace")
     assert "Trigger fired event" in second_log.read_text(errors="replace")
     assert "'job_status': 'DONE'" in second_log.read_text(errors="replace")
+
+
+@pytest.mark.usefixtures("tails_on_failure")
+def test_a_task_cleared_after_success_pushes_anew(stack: Stack) -> None:
+    """The job id a try keeps for its retries outlives its success (``[state_store] clear_on_success`` is
+    off by default): the cleared task must push the file as it is now, not take the earlier job as done."""
+    dag_id = "cleared"
+    emu = stack.emulators[dag_id]
+    run_id = stack.trigger(dag_id)
+    ti = stack.finished(dag_id, run_id)
+    assert (ti["state"], ti["try_number"]) == ("success", 1), ti
+    assert len(emu.rows(dag_id)) == SMALL_ROWS
+    _write_rows(stack.home / "dags" / "data" / "cleared.csv", SMALL_ROWS + 50)
+    stack.api.post(
+        f"/dags/{dag_id}/clearTaskInstances",
+        {"dry_run": False, "dag_run_id": run_id, "task_ids": ["push"], "only_failed": False},
+    )
+    wait_for("the cleared task to run", lambda: stack.task(dag_id, run_id)["try_number"] == 2, 60, 0.5)
+    ti = stack.finished(dag_id, run_id)
+    assert (ti["state"], ti["try_number"]) == ("success", 2), ti
+    log = stack.task_log(dag_id, 2)
+    assert "the task was cleared: pushing anew" in log, log[-3000:]
+    assert [j["status"] for j in emu.jobs()] == ["DONE", "DONE"]
+    assert emu.rows(dag_id) == [_row(i) for i in range(SMALL_ROWS + 50)]

@@ -154,6 +154,18 @@ def test_lost_answers_do_not_duplicate(hook: CelonisHook, landed: EmulatorClient
     assert sorted(r["id"] for r in landed.rows("orders")) == [1, 2]
 
 
+def test_a_delete_whose_answer_is_lost_is_settled_by_looking(
+    hook: CelonisHook, landed: EmulatorClient
+) -> None:
+    """The server deletes, then drops the connection: the resend would get 404, the job is gone: deleted."""
+    job = hook.create_job("orders", "DELTA", keys=["id"])
+    landed.fault(method="DELETE", path=f"/jobs/{job['id']}/?$", action="close_after", count=1)
+    hook.delete_job(job["id"])
+    assert landed.jobs() == []
+    with pytest.raises(CelonisNotFoundError):  # a job that never was (or a wrong id) still fails
+        hook.delete_job(job["id"])
+
+
 def test_connection_reset_before_answer(hook: CelonisHook, landed: EmulatorClient) -> None:
     landed.fault(method="GET", path="/jobs/$", action="close", count=2)
     assert hook.list_jobs() == []

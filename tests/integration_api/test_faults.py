@@ -178,3 +178,33 @@ def test_a_retry_after_a_failed_run_runs_again(
     ).test()
     assert task_states(run) == {"broken": "failed"}
     assert [e["status"] for e in pipeline.executions("job-broken")] == ["FAIL", "FAIL"]
+
+
+def test_a_task_cleared_after_success_starts_a_new_run(
+    start_pipeline: Callable[..., Pipeline], airflow_db: Any
+) -> None:
+    """Airflow keeps a task's state past its success (``[state_store] clear_on_success`` is off by default):
+    run again after a clear, the operator must start the data job anew, not take the finished run for its
+    own. ``store`` stands in for the ``task_state_store`` Airflow hands both runs of the task instance."""
+    del airflow_db
+    pipeline = start_pipeline()
+
+    class Store:
+        def __init__(self) -> None:
+            self.kept: dict[str, Any] = {}
+
+        def get(self, key: str) -> Any:
+            return self.kept.get(key)
+
+        def set(self, key: str, value: Any) -> None:
+            self.kept[key] = value
+
+    class TaskInstance:
+        def xcom_push(self, key: str, value: Any) -> None:
+            del key, value  # the extra link's XCom; no task runner here
+
+    context = {"ti": TaskInstance(), "task_state_store": Store()}
+    for runs in (1, 2):
+        op = DataJobOperator(task_id="transform", data_job="job-orders", **FAST)
+        assert op.execute(context)["status"] == "SUCCESS"  # type: ignore[arg-type,index]
+        assert [e["status"] for e in pipeline.executions()] == ["SUCCESS"] * runs

@@ -232,6 +232,26 @@ SCENARIOS = [
         resumes=True,
     ),
     Scenario(
+        "the job was deleted on success but the try failed after: the retry pushes nothing again",
+        # The server deletes the job, then answers 400: the try fails with the data landed and the job gone.
+        fault(
+            method="DELETE",
+            path="/jobs/[^/]+$",
+            action="status_after",
+            status=400,
+            count=1,
+            body='{"message": "simulated crash"}',
+        ),
+        operator={"delete_job_on_success": True},
+        keys=False,  # an append: a second push would show as every row twice
+        retries=1,
+        expect_creates=1,
+        expect_jobs=0,
+        expect_done_jobs=0,
+        expect_message="was DONE and is deleted; not pushing again",
+        resumes=True,
+    ),
+    Scenario(
         "emulator restarted mid-job",
         during=restart_when_running,
         emulator={"job_duration": 1.0},

@@ -183,6 +183,28 @@ def test_templated_key_string_and_a_query_with_no_new_rows(
     assert sorted(r["id"] for r in landed.rows("inc")) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.usefixtures("celonis_conn")
+def test_a_replace_from_a_query_with_no_rows_never_retypes_the_table(
+    make_dag: MakeDag, sqlite_conn: Any, landed: EmulatorClient
+) -> None:
+    """SQLite's cursor gives no column types: with no rows nothing tells them, so an empty REPLACE fails
+    saying so (as a header-only CSV does) instead of emptying the table and turning ``id`` into STRING;
+    with ``table_schema`` it empties the table."""
+    sqlite_conn(
+        "CREATE TABLE t (id INTEGER, v TEXT); INSERT INTO t VALUES (1, 'a'); CREATE TABLE e (id INTEGER, v TEXT);"
+    )
+    assert task_states(run_push(make_dag, "sqlite_src", "SELECT * FROM t", "zero")) == {"push": "success"}
+    before = {c["name"]: c["type"] for c in landed.tables()[0]["columns"]}
+    failed = run_push(make_dag, "sqlite_src", "SELECT * FROM e", "zero")
+    assert task_states(failed) == {"push": "failed"}
+    assert landed.rows("zero") == [{"id": 1, "v": "a"}]
+    assert {c["name"]: c["type"] for c in landed.tables()[0]["columns"]} == before
+    schema = [{"columnName": "id", "columnType": "INTEGER"}, {"columnName": "v", "columnType": "STRING"}]
+    emptied = run_push(make_dag, "sqlite_src", "SELECT * FROM e", "zero", table_schema=schema)
+    assert task_states(emptied) == {"push": "success"}
+    assert landed.rows("zero") == []
+
+
 def test_not_a_sql_connection_fails_before_any_job(
     make_dag: MakeDag, celonis_conn: Callable[..., str], landed: EmulatorClient
 ) -> None:

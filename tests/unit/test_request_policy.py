@@ -168,6 +168,7 @@ def test_the_table_marks_every_call_that_changes_state_without_idempotence() -> 
         "create_job",
         "execute_job",
         "upload_chunk",
+        "delete_job",  # same end state twice, but a resend of one that took effect is answered 404
         "execute_data_job",
         "reload_data_model",
         "partial_load_data_model",

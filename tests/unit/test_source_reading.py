@@ -248,6 +248,35 @@ def test_drift_in_a_stream_read_once_is_the_clear_error() -> None:
         rows(source)
 
 
+@pytest.mark.parametrize(
+    ("first", "later"),
+    [
+        ([1], ["0042"]),  # would land as 42
+        ([True], ["1"]),  # would land as true
+        ([1.5], ["nan"]),  # would land as NaN, not the text
+        ([1], [True]),
+        ([1], [2.5]),  # would be cut to 2: pyarrow's safe cast refuses
+    ],
+)
+def test_a_stream_never_reads_a_later_batchs_values_again_into_the_first_batchs_type(
+    first: list[Any], later: list[Any]
+) -> None:
+    source = open_source(iter([pa.table({"code": first}), pa.table({"code": later})]))
+    with pytest.raises(CelonisConfigError, match=r"column 'code' is .*, the first batch's is"):
+        rows(source)
+
+
+def test_a_stream_casts_a_later_batch_where_every_value_stays_as_it_is() -> None:
+    batches = [
+        pa.table({"n": [1.5], "s": ["x"], "i": [1]}),
+        pa.table({"n": pa.array([3], pa.int32()), "s": [7], "i": pa.array([None], pa.null())}),
+    ]
+    assert rows(open_source(iter(batches))) == [
+        {"n": 1.5, "s": "x", "i": 1},
+        {"n": 3.0, "s": "7", "i": None},
+    ]
+
+
 def test_files_with_different_types_read_as_the_wider_type(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id,code,when\n1,7,2024-01-01\n")
     (tmp_path / "b.csv").write_text("id,code,when\n2,007x,2024-01-02 10:00:00\n")
@@ -408,3 +437,18 @@ def test_a_small_file_is_looked_at_whole(tmp_path: Path) -> None:
     path = tmp_path / "small.csv"
     path.write_text("id\n1\n")
     assert text_read._head(path) is None
+
+
+def test_a_dataframes_named_index_levels_are_pushed_as_columns_an_unnamed_index_is_not() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"g": ["a", "a", "b"], "n": [1, 2, 1], "v": [1.0, 2.0, 3.0]})
+    assert rows(open_source(frame.groupby("g")["v"].sum().to_frame())) == [
+        {"g": "a", "v": 3.0},
+        {"g": "b", "v": 3.0},
+    ]
+    assert rows(open_source(frame.set_index(["g", "n"]))) == frame.to_dict("records")
+    assert rows(open_source(frame[frame.v > 1])) == frame[frame.v > 1].to_dict("records")  # positions
+    assert rows(open_source(iter([frame.set_index("g")]))) == frame.to_dict("records")
+    with pytest.raises(CelonisConfigError, match=r"index level\(s\) \['g'\] are pushed as columns"):
+        open_source(frame.set_index(pd.Index(["x", "y", "z"], name="g")))
