@@ -82,6 +82,11 @@ def _infer_type(values: Sequence[Any]) -> pa.DataType:
     return pa.string()
 
 
+def _inexact_int(value: Any) -> bool:
+    """An integer that a double cannot hold exactly (9007199254740993 would land as ...992)."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53
+
+
 def _as_text(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
@@ -101,7 +106,9 @@ def _converter(name: str, target: pa.DataType) -> Converter:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
             if pa.types.is_string(target):
                 return pa.array([_as_text(v) for v in values], type=target)
-            if pa.types.is_floating(target):
+            # A Decimal becomes the nearest double (Celonis has no decimal type); an integer pyarrow refused
+            # as not exactly a double (beyond 2**53) would silently change, so it falls to the error below.
+            if pa.types.is_floating(target) and not any(_inexact_int(v) for v in values):
                 try:
                     return pa.array([None if v is None else float(v) for v in values], type=target)
                 except (TypeError, ValueError):

@@ -22,7 +22,13 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from airflow_provider_celonis.transfers.sql_to_celonis import PG_TYPES, SqlToCelonisOperator, _infer_type
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+from airflow_provider_celonis.transfers.sql_to_celonis import (
+    PG_TYPES,
+    SqlToCelonisOperator,
+    _converter,
+    _infer_type,
+)
 from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, task_states, xcom
 from tests.transfers.conftest import PostgresServer
 
@@ -96,6 +102,15 @@ def test_infer_type_from_first_rows() -> None:
     assert _infer_type([None, None]) == pa.string()
     assert _infer_type(["a", 1]) == pa.string()
     assert PG_TYPES[1700] == pa.float64()  # numeric -> FLOAT
+
+
+def test_an_integer_a_float_column_cannot_hold_exactly_fails_naming_the_column() -> None:
+    import decimal
+
+    convert = _converter("amount", pa.float64())
+    assert convert([0.5, decimal.Decimal("1.25"), 2**53]).to_pylist() == [0.5, 1.25, 2.0**53]
+    with pytest.raises(CelonisConfigError, match=r"column 'amount' .*exactly representable.*CAST"):
+        convert([0.5, 2**53 + 1])  # would land as 9007199254740992.0
 
 
 def test_source_is_refused_and_sql_is_templated() -> None:
