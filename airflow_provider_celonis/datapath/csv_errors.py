@@ -19,6 +19,10 @@ from airflow_provider_celonis.datapath.text_read import ReadSettings, open_csv
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 _CSV_COLUMN_ERROR = re.compile(r"In CSV column #(\d+): (.*?invalid value '(.*)')", re.S)
+#: A timestamp column read as naive (or aware) meeting a value with (or without) a zone offset.
+_CSV_ZONE_ERROR = re.compile(
+    r"In CSV column #(\d+): (.*?expected (?:no|a) zone offset) in '(.*)'(?:\. If these timestamps.*)?$", re.S
+)
 _CSV_FIELDS_ERROR = re.compile(r"Expected (\d+) columns, got (\d+): (.*)", re.S)
 
 
@@ -48,7 +52,7 @@ def csv_error(
             f"{what}: {path} is not valid {(settings.encoding or 'utf-8').upper()} further on ({text}); "
             "pass encoding= with the file's encoding (e.g. encoding='cp1252' or 'latin-1')"
         )
-    found = _CSV_COLUMN_ERROR.search(text)
+    found = _CSV_COLUMN_ERROR.search(text) or _CSV_ZONE_ERROR.search(text)
     if found and schema is not None and int(found.group(1)) < len(schema):
         fld, value = schema.field(int(found.group(1))), found.group(3)
         row = csv_row_of(path, fld.name, value, settings)

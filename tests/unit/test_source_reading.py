@@ -238,6 +238,32 @@ def test_with_widening_restarts_until_it_fits(tmp_path: Path, monkeypatch: pytes
     assert got[-1]["amount"] == "n/a"
 
 
+@pytest.mark.parametrize(
+    ("first", "later"),
+    [("2024-01-01T00:00:00", "2024-01-01T00:00:00+02:00"), ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00")],
+)
+def test_a_zone_offset_appearing_or_missing_in_a_later_block_widens_to_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str, later: str
+) -> None:
+    """pyarrow says "expected no zone offset" (or "a zone offset"), not "invalid value": the column is
+    still named, with its row, and widened to STRING as the date -> timestamp -> string ladder says."""
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
+    path = tmp_path / "tz.csv"
+    path.write_text("id,at\n" + "".join(f"{i},{first}\n" for i in range(300)) + f"300,{later}\n")
+    current = {"source": open_source(str(path))}
+    drifts: list[SchemaDrift] = []
+
+    def on_drift(drift: SchemaDrift) -> None:
+        drifts.append(drift)
+        assert drift.widened is not None
+        current["source"] = drift.widened
+
+    got = with_widening(lambda: rows(current["source"]), on_drift)
+    assert [(d.column, str(d.new)) for d in drifts] == [("at", "string")]
+    assert f"holds {later!r} in row 301" in str(drifts[0])
+    assert [r["at"] for r in got] == [first] * 300 + [later]
+
+
 def test_drift_in_a_stream_read_once_is_the_clear_error() -> None:
     def batches() -> Any:
         yield pa.table({"id": [1, 2]})
