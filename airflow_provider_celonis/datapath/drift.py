@@ -72,6 +72,8 @@ def widen(current: pa.DataType, value: str | None) -> pa.DataType:
     """The next type up ``current``'s ladder that can hold ``value`` (a text value from the source)."""
     text = value if value is not None else ""
     if pa.types.is_null(current):
+        if _INTEGER.match(text) and not _fits(text, pa.int64()):
+            return pa.string()  # beyond int64: a double would round it
         for candidate in (pa.int64(), pa.float64(), pa.date32(), pa.timestamp("us"), pa.bool_()):
             if _fits(text, candidate):
                 return candidate

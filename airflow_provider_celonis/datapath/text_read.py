@@ -7,12 +7,13 @@ pyarrow's streaming CSV reader; ``check_encoding`` names a file in the wrong enc
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from airflow_provider_celonis.datapath.files import (
@@ -127,13 +128,54 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> FirstLook:
     except (StopIteration, pa.ArrowInvalid, OSError):
         return FirstLook(settings, None, None)  # no rows, or an error the schema read names properly
     forced = dict(settings.column_types)
+    inexact = _inexact_integer_columns(path, settings, first, forced)
     fields = []
     for fld, col in zip(first.schema, first.columns, strict=True):
-        if fld.name not in forced and (target := timestamp_target(fld, col)) is not None:
+        if fld.name in inexact:
+            settings = settings.with_type(fld.name, pa.string())
+            fld = fld.with_type(pa.string())
+        elif fld.name not in forced and (target := timestamp_target(fld, col)) is not None:
             settings = settings.with_type(fld.name, target)
             fld = fld.with_type(target)
         fields.append(fld)
     return FirstLook(settings, pa.schema(fields, metadata=first.schema.metadata), first)
+
+
+#: Integers above this are not all doubles: 2**53 + 1 read as a double lands as 2**53.
+EXACT_DOUBLE_INTEGER = 2**53
+
+
+def _inexact_integer_columns(
+    path: Any, settings: ReadSettings, first: pa.RecordBatch, forced: Mapping[str, Any]
+) -> set[str]:
+    """Columns pyarrow read as double whose first block holds an integer a double cannot hold exactly: one
+    beyond int64 (pyarrow then takes double for the whole column, rounding every value) or beyond 2**53
+    beside fractions. They are read as text, as the widening ladder has it ("an integer that overflows 64
+    bits goes to string"). The text is read again only when a value's size says it may be one (rare)."""
+    suspects = [
+        fld.name
+        for fld, col in zip(first.schema, first.columns, strict=True)
+        if pa.types.is_floating(fld.type)
+        and fld.name not in forced
+        and first.schema.names.count(fld.name) == 1
+        and pc.any(pc.greater_equal(pc.abs(col), float(EXACT_DOUBLE_INTEGER))).as_py()
+    ]
+    if not suspects:
+        return set()
+    as_text = settings
+    for name in suspects:
+        as_text = as_text.with_type(name, pa.string())
+    text = read_first_block(path, as_text, lambda reader: reader.read_next_batch())
+    found = set()
+    for name in suspects:
+        column = pc.utf8_trim_whitespace(text.column(name))
+        long_integers = pc.filter(
+            column,
+            pc.and_(pc.match_substring_regex(column, r"^[+-]?\d{16,}$"), pc.is_valid(column)),
+        )
+        if any(abs(int(v)) > EXACT_DOUBLE_INTEGER for v in long_integers.to_pylist()):
+            found.add(name)
+    return found
 
 
 def check_encoding(path: Any, settings: ReadSettings, what: str) -> None:

@@ -69,6 +69,7 @@ def test_case_insensitive_duplicates_and_empty_names() -> None:
         (pa.null(), "1.5", pa.float64()),
         (pa.null(), "2024-01-02", pa.date32()),
         (pa.null(), "x", pa.string()),
+        (pa.null(), "9223372036854775808", pa.string()),  # empty so far, then beyond int64: not a double
     ],
 )
 def test_widening_ladder(current: pa.DataType, value: str, expected: pa.DataType) -> None:

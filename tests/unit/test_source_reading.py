@@ -478,3 +478,24 @@ def test_a_dataframes_named_index_levels_are_pushed_as_columns_an_unnamed_index_
     assert rows(open_source(iter([frame.set_index("g")]))) == frame.to_dict("records")
     with pytest.raises(CelonisConfigError, match=r"index level\(s\) \['g'\] are pushed as columns"):
         open_source(frame.set_index(pd.Index(["x", "y", "z"], name="g")))
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["9223372036854775807", "9223372036854775808"], pa.string()),  # pyarrow: double, both rounded
+        (["9007199254740993", "2.5"], pa.string()),  # 2**53 + 1 beside a fraction: would land ...992
+        (["9007199254740992", "2.5"], pa.float64()),  # exactly a double
+        (["1e20", "2.5"], pa.float64()),  # a float literal, not an integer
+        (["3", "2.5"], pa.float64()),
+    ],
+)
+def test_a_first_block_integer_a_double_cannot_hold_makes_the_column_text(
+    tmp_path: Path, values: list[str], expected: pa.DataType
+) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("id,v\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    source = open_source(str(path))
+    assert source.schema.field("v").type == expected
+    got = [r["v"] for r in rows(source)]
+    assert got == (values if expected == pa.string() else [float(v) for v in values])
