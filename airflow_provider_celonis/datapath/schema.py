@@ -312,6 +312,12 @@ def check_keys_not_null(batch: pa.RecordBatch, keys: Sequence[str], where: str, 
 
 
 def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
-    # Sub-millisecond digits are dropped, as Celonis would; every other cast must be lossless.
-    lossy_ok = pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type)
+    # Sub-millisecond digits of a timestamp or a time of day are dropped, as Celonis would (it keeps
+    # milliseconds); every other cast must be lossless.
+    lossy_ok = (pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type)) or (
+        pa.types.is_time(target) and pa.types.is_time(col.type)
+    )
+    if lossy_ok and pa.types.is_time(target):
+        # pyarrow's unsafe cast between time units would wrap out-of-range values; a time of day has none.
+        return pc.cast(col, options=pc.CastOptions(target, allow_time_truncate=True))
     return pc.cast(col, target, safe=not lossy_ok)
