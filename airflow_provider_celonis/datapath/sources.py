@@ -422,12 +422,17 @@ def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> I
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.RecordBatch:
-    try:
-        return batch.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-        raise CelonisConfigError(
-            f"{what}: {path} has column types that differ from the first file: {exc}"
-        ) from exc
+    """A file's batch in the type every file's columns share; a value that type cannot hold names its column."""
+    columns = []
+    for name, column, want in zip(schema.names, batch.columns, schema.types, strict=True):
+        try:
+            columns.append(column if column.type.equals(want) else column.cast(want))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+            raise CelonisConfigError(
+                f"{what}: {path}: column {name!r} is {column.type} in this file and {want} across the files "
+                f"(the type that holds the other files' values), but a value does not fit: {exc}"
+            ) from exc
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.Schema:

@@ -499,3 +499,14 @@ def test_a_first_block_integer_a_double_cannot_hold_makes_the_column_text(
     assert source.schema.field("v").type == expected
     got = [r["v"] for r in rows(source)]
     assert got == (values if expected == pa.string() else [float(v) for v in values])
+
+
+def test_a_file_value_the_files_shared_type_cannot_hold_names_the_file_and_column(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1], "v": [2**53 + 1]}), tmp_path / "a.parquet")  # a double would round it
+    pq.write_table(pa.table({"id": [2], "v": [2.5]}), tmp_path / "b.parquet")
+    source = open_source(str(tmp_path / "*.parquet"))
+    assert source.schema.field("v").type == pa.float64()
+    with pytest.raises(CelonisConfigError, match=r"a\.parquet: column 'v' is int64 in this file and double"):
+        rows(source)
