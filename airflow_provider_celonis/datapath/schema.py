@@ -320,4 +320,16 @@ def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
     if lossy_ok and pa.types.is_time(target):
         # pyarrow's unsafe cast between time units would wrap out-of-range values; a time of day has none.
         return pc.cast(col, options=pc.CastOptions(target, allow_time_truncate=True))
+    if lossy_ok and _before_1970(col) and target.unit in _FLOOR_UNITS:
+        # The cast cuts toward the epoch: 1969-12-31 23:59:59.9999 would become 1970-01-01 00:00:00.
+        col = pc.floor_temporal(col, unit=_FLOOR_UNITS[target.unit])
     return pc.cast(col, target, safe=not lossy_ok)
+
+
+_FLOOR_UNITS = {"s": "second", "ms": "millisecond", "us": "microsecond"}
+
+
+def _before_1970(col: pa.Array) -> bool:
+    """Whether a timestamp column holds an instant before the epoch (cutting digits moves those forward)."""
+    low = pc.min(col.view(pa.int64())).as_py()
+    return low is not None and low < 0
