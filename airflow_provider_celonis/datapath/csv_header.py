@@ -37,6 +37,14 @@ def csv_header(path: str | os.PathLike[str], options: Mapping[str, Any], what: s
                 f"{what}: {path} starts with a UTF-16/32 byte-order mark, not UTF-8: convert it to UTF-8 "
                 "(or set csv_parsing_options charSet)"
             )
+        if b"\r" in head and b"\n" not in head:
+            # The split finds records by their line feeds: this file would be one header line and no rows,
+            # and a REPLACE would empty the table.
+            raise CelonisConfigError(
+                f"{what}: {path} ends its lines with a carriage return alone (old Mac style); the CSV "
+                "pass-through needs LF or CRLF line endings: convert the file, or push it with "
+                'file_type="PARQUET" (the default)'
+            )
         text = codecs.getincrementaldecoder("utf-8-sig" if codec == "utf-8" else charset)().decode(head)
     except LookupError as exc:
         raise CelonisConfigError(f"{what}: unknown charSet {charset!r} for {path}") from exc

@@ -52,6 +52,17 @@ def test_records_counted_outside_quotes_with_escapes(tmp_path: Path) -> None:
     assert chunk.records == 3
 
 
+def test_carriage_returns_alone_are_refused_before_any_job(tmp_path: Path) -> None:
+    """The split looks for line feeds: such a file was one header line, and a REPLACE emptied the table."""
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"id,v\r3,c\r4,d\r")
+    with pytest.raises(CelonisConfigError, match=r"mac\.csv ends its lines with a carriage return alone"):
+        csv_header(str(path), {}, "source")
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_bytes(b'id,v\r\n3,"c\rd"\r\n')  # a carriage return inside a value of a CRLF file
+    assert csv_header(str(quoted), {}, "source") == (["id", "v"], True)
+
+
 def test_header_of_a_foreign_encoding_is_named(tmp_path: Path) -> None:
     path = tmp_path / "u16.csv"
     path.write_bytes("id,name\n1,x\n".encode("utf-16"))
