@@ -32,6 +32,18 @@ def test_defaults_comma_separated_with_header(api: Api) -> None:
     assert api.rows("c") == [{"id": 1, "amount": 2.5, "ts": "2024-03-04T05:06:07", "name": "a,b"}]
 
 
+def test_quotes_far_into_a_chunk_are_read_as_rfc_4180_not_as_a_sample_guessed(api: Api) -> None:
+    """Without quote options DuckDB's sniffer guessed from the first rows: past ~20,000 plain ones, a quoted
+    "" landed as the text "", a doubled quote stayed doubled and a quoted line break failed the job."""
+    plain = "".join(f"{i},{i}.5,2024-01-01 00:00:00,n{i}\n" for i in range(30_000))
+    late = '30000,1,2024-01-01 00:00:00,""\n30001,1,2024-01-01 00:00:00,"c""d"\n30002,1,2024-01-01 00:00:00,"a\nb"\n'
+    job = push_csv(api, ("id,amount,ts,name\n" + plain + late).encode(), {})
+    assert job["status"] == "DONE", job["logs"]
+    rows = api.rows("c", "id")
+    assert len(rows) == 30_003
+    assert [r["name"] for r in rows[-3:]] == ["", 'c"d', "a\nb"]
+
+
 def test_all_options_together(api: Api) -> None:
     text = "id;amount;ts;name\r\n1;1.234,5;04.03.2024 05:06;'it\\'s'\r\n2;7,25;31.12.1999 23:59;plain\r\n"
     options = {

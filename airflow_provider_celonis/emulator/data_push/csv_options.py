@@ -72,13 +72,16 @@ def read_csv_options(options: dict[str, Any] | None) -> dict[str, Any]:
     """Keyword arguments for DuckDB's ``read_csv`` (values still to be bound as parameters)."""
     opts = options or {}
     # PostgreSQL COPY CSV / Spark: unquoted empty = NULL, quoted "" = empty string (DuckDB's default is NULL).
-    result: dict[str, Any] = {"header": True, "allow_quoted_nulls": False}
-    if opts.get("separatorSequence"):
-        result["delim"] = _decode_escapes(opts["separatorSequence"])
-    if opts.get("quoteSequence"):
-        result["quote"] = opts["quoteSequence"]
-    if opts.get("escapeSequence"):
-        result["escape"] = opts["escapeSequence"]
+    # Separator, quote and escape default to RFC 4180's (what the provider's splitter assumes), never to
+    # what DuckDB's sniffer guesses from a chunk's sample: a quoted "" after ~20,000 rows landed as the text
+    # "" and a quoted line break failed the job, while the same values early in the chunk landed right.
+    result: dict[str, Any] = {
+        "header": True,
+        "allow_quoted_nulls": False,
+        "delim": _decode_escapes(opts.get("separatorSequence") or ","),
+        "quote": opts.get("quoteSequence") or '"',
+        "escape": opts.get("escapeSequence") or opts.get("quoteSequence") or '"',
+    }
     if opts.get("decimalSeparator"):
         result["decimal_separator"] = opts["decimalSeparator"]
     if opts.get("thousandSeparator"):
