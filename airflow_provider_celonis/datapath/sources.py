@@ -37,9 +37,9 @@ from airflow_provider_celonis.datapath.text_read import (
     STRADDLES,
     ReadSettings,
     check_encoding,
+    csv_block_schema,
     csv_first_look,
     open_csv,
-    read_first_block,
     read_json,
     typed_block_bytes,
 )
@@ -442,7 +442,7 @@ def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.S
                 return pq.ParquetFile(handle).schema_arrow
         if fmt == "csv":
             check_encoding(path, settings, what)
-            return read_first_block(path, settings, lambda reader: reader.schema)
+            return csv_block_schema(path, settings)
         return read_json(path).schema
     except CelonisConfigError:
         raise

@@ -141,6 +141,26 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> FirstLook:
     return FirstLook(settings, pa.schema(fields, metadata=first.schema.metadata), first)
 
 
+def csv_block_schema(path: Any, settings: ReadSettings) -> pa.Schema:
+    """The schema a CSV file's first block reads as (a file after the first: ``csv_first_look`` reads that
+    one), with a column holding an integer a double cannot hold exactly read as text, as there."""
+
+    def look(reader: CsvReader) -> tuple[pa.Schema, pa.RecordBatch | None]:
+        try:
+            first = reader.read_next_batch()
+        except StopIteration:  # a header and no rows
+            return reader.schema, None
+        return first.schema, first
+
+    schema, first = read_first_block(path, settings, look)
+    if first is None:
+        return schema
+    inexact = _inexact_integer_columns(path, settings, first, dict(settings.column_types))
+    return pa.schema(
+        [f.with_type(pa.string()) if f.name in inexact else f for f in schema], metadata=schema.metadata
+    )
+
+
 #: Integers above this are not all doubles: 2**53 + 1 read as a double lands as 2**53.
 EXACT_DOUBLE_INTEGER = 2**53
 

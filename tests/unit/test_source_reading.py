@@ -510,3 +510,11 @@ def test_a_file_value_the_files_shared_type_cannot_hold_names_the_file_and_colum
     assert source.schema.field("v").type == pa.float64()
     with pytest.raises(CelonisConfigError, match=r"a\.parquet: column 'v' is int64 in this file and double"):
         rows(source)
+
+
+def test_an_integer_a_double_cannot_hold_in_a_later_file_makes_the_column_text(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id,v\n1,5\n")
+    (tmp_path / "b.csv").write_text("id,v\n2,2.5\n3,9007199254740993\n")  # 2**53 + 1 beside a fraction
+    source = open_source(str(tmp_path / "*.csv"))
+    assert source.schema.field("v").type == pa.string()
+    assert [r["v"] for r in rows(source)] == ["5", "2.5", "9007199254740993"]
