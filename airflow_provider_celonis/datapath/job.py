@@ -37,6 +37,7 @@ from airflow_provider_celonis.hooks.errors import (
     CelonisRateLimitError,
     CelonisTimeoutError,
 )
+from airflow_provider_celonis.task_state import mark_finished, was_finished
 
 STATE_KEY = "celonis_data_push_job"
 #: Seconds between execute and the first looks at a job's status, before the hook's own polling.
@@ -123,7 +124,7 @@ class PushJob:
         if not saved:
             return None
         job_id, pool = str(saved["job_id"]), str(saved["data_pool_id"])
-        if saved.get("finished"):
+        if was_finished(saved):
             self.log.info("The try that pushed job %s succeeded; the task was cleared: pushing anew", job_id)
             return None
         try:
@@ -384,13 +385,12 @@ class PushJob:
             except CelonisNotFoundError:  # deleted by an earlier try that saw it DONE
                 self.log.info("Job %s is already deleted", push["job_id"])
         self.log.info(summary_line(push, status))
-        self.finished(push)
+        self.finished()
         return push
 
-    def finished(self, push: Mapping[str, Any]) -> None:
+    def finished(self) -> None:
         """The try is returning: a later run of this task instance is a cleared task, not a retry."""
-        if push.get("job_id"):
-            self.state.save({**push, "finished": True})
+        mark_finished(self.state.store, STATE_KEY)
 
     def start_afresh(self) -> None:
         """Before pushing again from the start (a widened column): no job of the earlier attempt stays."""

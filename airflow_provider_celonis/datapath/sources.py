@@ -245,23 +245,15 @@ def _like_head(batch: pa.RecordBatch, head: pa.Schema, what: str) -> pa.RecordBa
             f"{what}: a later batch has a different schema than the first: columns {batch.schema.names}, "
             f"the first batch's {head.names}"
         )
-    columns = []
-    for name, column, want in zip(head.names, batch.columns, head.types, strict=True):
-        if column.type.equals(want):
-            columns.append(column)
-            continue
-        hint = (
-            f"{what}: a later batch has a different schema than the first: column {name!r} is {column.type}, "
+
+    def hint(name: str, have: pa.DataType, want: pa.DataType) -> str:
+        return (
+            f"{what}: a later batch has a different schema than the first: column {name!r} is {have}, "
             f"the first batch's is {want}; a stream is read once, so give the first batch the type that "
             "holds every batch's values (cast it), or push a file"
         )
-        if not _keeps_values(column.type, want):
-            raise CelonisConfigError(hint)
-        try:
-            columns.append(column.cast(want))  # safe: fails rather than cut, round or overflow
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise CelonisConfigError(f"{hint} ({exc})") from exc
-    return pa.RecordBatch.from_arrays(columns, schema=head)
+
+    return _cast_columns(batch, head, hint, allowed=_keeps_values)
 
 
 def _keeps_values(have: pa.DataType, want: pa.DataType) -> bool:
@@ -423,15 +415,35 @@ def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> I
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.RecordBatch:
     """A file's batch in the type every file's columns share; a value that type cannot hold names its column."""
+
+    def hint(name: str, have: pa.DataType, want: pa.DataType) -> str:
+        return (
+            f"{what}: {path}: column {name!r} is {have} in this file and {want} across the files "
+            "(the type that holds the other files' values), but a value does not fit"
+        )
+
+    return _cast_columns(batch, schema, hint)
+
+
+def _cast_columns(
+    batch: pa.RecordBatch,
+    schema: pa.Schema,
+    hint: Callable[[str, pa.DataType, pa.DataType], str],
+    allowed: Callable[[pa.DataType, pa.DataType], bool] | None = None,
+) -> pa.RecordBatch:
+    """``batch`` in ``schema``'s types by pyarrow's safe cast (it fails rather than cut, round or overflow);
+    a cast not ``allowed``, or a value that does not fit, fails with ``hint`` naming the column."""
     columns = []
     for name, column, want in zip(schema.names, batch.columns, schema.types, strict=True):
+        if column.type.equals(want):
+            columns.append(column)
+            continue
+        if allowed is not None and not allowed(column.type, want):
+            raise CelonisConfigError(hint(name, column.type, want))
         try:
-            columns.append(column if column.type.equals(want) else column.cast(want))
+            columns.append(column.cast(want))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-            raise CelonisConfigError(
-                f"{what}: {path}: column {name!r} is {column.type} in this file and {want} across the files "
-                f"(the type that holds the other files' values), but a value does not fit: {exc}"
-            ) from exc
+            raise CelonisConfigError(f"{hint(name, column.type, want)}: {exc}") from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 

@@ -311,7 +311,7 @@ class DataPushOperator(BaseOperator):
         self._job_id = str(push["job_id"])
         if not self.wait_for_completion:
             self.log.info(summary_line(push, "submitted"))
-            job.finished(push)
+            job.finished()
             return push
         if self.deferrable:
             end_time = time.time() + self.timeout_seconds if self.timeout_seconds else None

@@ -31,6 +31,7 @@ from airflow_provider_celonis.hooks.errors import (
 )
 from airflow_provider_celonis.hooks.executions import Baseline, Verdict
 from airflow_provider_celonis.operators.links import XCOM_RUN_KEY
+from airflow_provider_celonis.task_state import mark_finished, was_finished
 from airflow_provider_celonis.triggers.base import DEFER_MARGIN, CelonisStatusTrigger
 
 if TYPE_CHECKING:
@@ -187,7 +188,7 @@ class CelonisRunOperator(BaseOperator):
         saved = store.get(STATE_KEY) if store is not None else None
         if not isinstance(saved, Mapping) or saved.get("id") != self._target["id"]:
             return None
-        if saved.get("finished"):  # kept past the success (``[state_store] clear_on_success`` is off)
+        if was_finished(saved):  # kept past the success (``[state_store] clear_on_success`` is off)
             self.log.info(
                 "The try that started the last %s run succeeded; the task was cleared: starting anew",
                 self.what,
@@ -223,10 +224,7 @@ class CelonisRunOperator(BaseOperator):
     def _finished(self, context: Context, value: dict[str, Any]) -> dict[str, Any]:
         """The try is returning: a later run of this task instance is a cleared task, not a retry to take
         the run over."""
-        store = context.get("task_state_store")
-        saved = store.get(STATE_KEY) if store is not None else None
-        if store is not None and isinstance(saved, Mapping):
-            store.set(STATE_KEY, {**saved, "finished": True})
+        mark_finished(context.get("task_state_store"), STATE_KEY)
         return value
 
     def _defer(self, baseline: Baseline, method: str, *, owned: bool, appear_by: float | None) -> None:

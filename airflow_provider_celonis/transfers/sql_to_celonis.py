@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from airflow_provider_celonis.datapath.sources import BatchSource, named
+from airflow_provider_celonis.datapath.text_read import EXACT_DOUBLE_INTEGER
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 from airflow_provider_celonis.operators.data_push import DataPushOperator
 
@@ -84,7 +85,7 @@ def _infer_type(values: Sequence[Any]) -> pa.DataType:
 
 def _inexact_int(value: Any) -> bool:
     """An integer that a double cannot hold exactly (9007199254740993 would land as ...992)."""
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_DOUBLE_INTEGER
 
 
 def _as_text(value: Any) -> Any:
