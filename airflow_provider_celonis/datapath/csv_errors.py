@@ -7,15 +7,14 @@ with that column widened (see ``drift``); the row or line is found by a second, 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from airflow_provider_celonis.datapath.batches import BatchSource
 from airflow_provider_celonis.datapath.drift import SchemaDrift, widen
 from airflow_provider_celonis.datapath.files import open_raw
-from airflow_provider_celonis.datapath.text_read import ReadSettings, open_csv
+from airflow_provider_celonis.datapath.text_read import ReadSettings, fine_timestamp_type, open_csv
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 _CSV_COLUMN_ERROR = re.compile(r"In CSV column #(\d+): (.*?invalid value '(.*)')", re.S)
@@ -26,13 +25,20 @@ _CSV_ZONE_ERROR = re.compile(
 _CSV_FIELDS_ERROR = re.compile(r"Expected (\d+) columns, got (\d+): (.*)", re.S)
 
 
+class Reopen(Protocol):
+    """The source opened again from the start with ``column`` read as ``new`` (through its text, cut to
+    microseconds, with ``text_timestamps``)."""
+
+    def __call__(self, column: str, new: pa.DataType, *, text_timestamps: bool = False) -> BatchSource: ...
+
+
 def csv_error(
     what: str,
     path: Any,
     exc: pa.ArrowInvalid,
     schema: pa.Schema | None,
     settings: ReadSettings,
-    reopen: Callable[[str, pa.DataType], BatchSource] | None = None,
+    reopen: Reopen | None = None,
 ) -> CelonisConfigError:
     """pyarrow's CSV error with the column name and the row or line added (found by a second read).
 
@@ -57,6 +63,18 @@ def csv_error(
         fld, value = schema.field(int(found.group(1))), found.group(3)
         row = csv_row_of(path, fld.name, value, settings)
         where = f"row {row}" if row else "a later row"
+        fine = fine_timestamp_type(fld.type, value) if fld.name not in settings.text_timestamps else None
+        if fine is not None and reopen is not None:
+            return SchemaDrift(
+                f"{what}: {path}: column {fld.name!r} holds {value[:100]!r} in {where}, a timestamp with more "
+                "than six fractional digits: it is read as text and cut to microseconds (Celonis keeps "
+                "milliseconds)",
+                column=fld.name,
+                old=fld.type,
+                new=fine,
+                widened=reopen(fld.name, fine, text_timestamps=True),
+                what=what,
+            )
         message = (
             f"{what}: {path}: column {fld.name!r} holds {value[:100]!r} in {where}, which does not fit the "
             f"type read from the rows before it ({found.group(2)}); make the column's values consistent"

@@ -57,6 +57,8 @@ class SchemaDrift(CelonisConfigError):
 
     @property
     def explanation(self) -> str:
+        if self.old.equals(self.new):  # a timestamp column read through its text (``text_timestamps``)
+            return str(self)
         return f"column {self.column!r} widened from {self.old} to {self.new}: {self}"
 
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from airflow_provider_celonis.datapath.chunks import ChunkFile, CsvPassChunk, ParquetChunker, csv_chunks
 from airflow_provider_celonis.datapath.csv_split import check_csv_headers
+from airflow_provider_celonis.datapath.drift import SchemaDrift, with_widening
 from airflow_provider_celonis.datapath.names import check_table_name
 from airflow_provider_celonis.datapath.schema import (
     MAX_VARCHAR,
@@ -220,6 +221,41 @@ def _refuse_empty(spec: PushSpec, what: str, description: str) -> None:
         raise CelonisConfigError(f"{what} {description} has no rows; nothing to push (on_empty='fail')")
 
 
+def _first_part(spec: PushSpec, kind: str, source: BatchSource, log: Any) -> Part:
+    """``_part``, planned again with the widened source when the first batch already widens a column (a
+    timestamp with seven fractional digits is read through its text from then on)."""
+    current = source
+
+    def swap(drift: SchemaDrift) -> None:
+        nonlocal current
+        assert drift.widened is not None
+        current = drift.widened
+
+    return with_widening(lambda: _part(spec, kind, current, log), swap, log)
+
+
+def _part(spec: PushSpec, kind: str, source: BatchSource, log: Any) -> Part:
+    """One source's schema plan and first batch."""
+    what = "source" if kind == "upserted" else "deleted_source"
+    plan = plan_schema(
+        source.schema,
+        keys=spec.keys,
+        table_schema=spec.table_schema if kind == "upserted" else None,
+        fallback_varchar_length=spec.fallback_varchar_length if kind == "upserted" else 1,
+        what=what,
+    )
+    for note in plan.notes:
+        log.warning(note)
+    if source.first_rows is not None:
+        plan.foresee(source.first_rows)
+        source.first_rows = None  # a hint, not kept for the whole push
+    batches = source.batches()
+    first = next((b for b in batches if b.num_rows), None)
+    if first is None:
+        _refuse_empty(spec, what, source.description)
+    return Part(kind, source, plan, _chain(first, batches), empty=first is None)
+
+
 def prepare(
     spec: PushSpec, pool: str, upserted: BatchSource | None, deleted: BatchSource | None, log: Any
 ) -> list[Part]:
@@ -229,24 +265,7 @@ def prepare(
     for kind, source in (("upserted", upserted), ("deleted", deleted)):
         if source is None:
             continue
-        what = "source" if kind == "upserted" else "deleted_source"
-        plan = plan_schema(
-            source.schema,
-            keys=spec.keys,
-            table_schema=spec.table_schema if kind == "upserted" else None,
-            fallback_varchar_length=spec.fallback_varchar_length if kind == "upserted" else 1,
-            what=what,
-        )
-        for note in plan.notes:
-            log.warning(note)
-        if source.first_rows is not None:
-            plan.foresee(source.first_rows)
-            source.first_rows = None  # a hint, not kept for the whole push
-        batches = source.batches()
-        first = next((b for b in batches if b.num_rows), None)
-        if first is None:
-            _refuse_empty(spec, what, source.description)
-        parts.append(Part(kind, source, plan, _chain(first, batches), empty=first is None))
+        parts.append(_first_part(spec, kind, source, log))
     # Validates the job body (job_type, file_type, upsert strategy) before anything is sent.
     CelonisHook.job_body(data_pool_id=pool, **job_spec(spec, parts))
     return parts

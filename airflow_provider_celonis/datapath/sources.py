@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_provider_celonis.datapath.batches import BatchSource
-from airflow_provider_celonis.datapath.csv_errors import csv_error
+from airflow_provider_celonis.datapath.csv_errors import Reopen, csv_error
 from airflow_provider_celonis.datapath.drift import SchemaDrift, unify
 from airflow_provider_celonis.datapath.files import (
     CSV_SUFFIXES,
@@ -288,8 +288,11 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
                 settings = settings.with_type(fld.name, fld.type)
         return _open_files(paths, what, settings)
 
-    def reopen(column: str, new: pa.DataType) -> BatchSource:
-        return _open_files(paths, what, settings.with_type(column, new))
+    def reopen(column: str, new: pa.DataType, *, text_timestamps: bool = False) -> BatchSource:
+        wider = (
+            settings.with_text_timestamps(column, new) if text_timestamps else settings.with_type(column, new)
+        )
+        return _open_files(paths, what, wider)
 
     every_typed = _every_column_typed(settings, schema) if fmt == "csv" else None
     small_blocks = every_typed is not None  # pyarrow infers nothing from a typed read's first block
@@ -471,7 +474,7 @@ def _file_batches(
     fmt: str,
     what: str,
     settings: ReadSettings,
-    reopen: Callable[[str, pa.DataType], BatchSource],
+    reopen: Reopen,
     small_blocks: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     try:
@@ -490,7 +493,7 @@ def _csv_batches(
     path: Any,
     what: str,
     settings: ReadSettings,
-    reopen: Callable[[str, pa.DataType], BatchSource],
+    reopen: Reopen,
     small_blocks: bool,
 ) -> Iterator[pa.RecordBatch]:
     """A CSV file's batches; with ``small_blocks`` (a typed read) in ``typed_block_bytes`` blocks up to a
@@ -501,6 +504,8 @@ def _csv_batches(
     count: both readers parse the same bytes with the same options, so they split the same records.
     """
     sent = 0
+    # A typed read names every column's type: an error opening it (in its first block) names the column too.
+    typed = pa.schema(list(settings.column_types)) if small_blocks else None
     while True:
         block_bytes = typed_block_bytes() if small_blocks else None
         reader = None
@@ -521,9 +526,10 @@ def _csv_batches(
                 )
                 small_blocks = False
                 continue
-            if reader is None:
+            schema = reader.schema if reader is not None else typed
+            if schema is None:
                 raise
-            raise csv_error(what, path, exc, reader.schema, settings, reopen) from exc
+            raise csv_error(what, path, exc, schema, settings, reopen) from exc
 
 
 def _after_rows(batches: Iterator[pa.RecordBatch], skip: int) -> Iterator[pa.RecordBatch]:

@@ -7,6 +7,7 @@ pyarrow's streaming CSV reader; ``check_encoding`` names a file in the wrong enc
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -54,6 +55,10 @@ FOREIGN_BOMS = (
 _TIMESTAMP = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 _NAIVE = f"^{_TIMESTAMP}$"
 _ZONED = f"^{_TIMESTAMP}(Z|[+-]\\d{{2}}:?\\d{{2}})$"
+#: A timestamp with more than six fractional digits (SQL Server's ``datetime2`` writes seven, Java's
+#: ``Instant`` and Snowflake's ``FF9`` nine), which pyarrow cannot read as microseconds.
+_FINE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{7,}(Z|[+-]\d{2}:?\d{2})?\s*$")
+_CUT_TO_MICROSECONDS = (r"(:\d{2}\.\d{6})\d+", r"\1")
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,19 @@ class ReadSettings:
     encoding: str | None = None
     sanitize_names: bool = False
     column_types: tuple[tuple[str, pa.DataType], ...] = ()
+    #: Timestamp columns read as text, cut to microseconds and then parsed (``fine_timestamp_type``).
+    text_timestamps: tuple[str, ...] = ()
+
+    def with_text_timestamps(self, column: str, new: pa.DataType) -> ReadSettings:
+        """The column read as ``new`` through its text, cut to microseconds first."""
+        return replace(self.with_type(column, new), text_timestamps=(*self.text_timestamps, column))
 
     def with_type(self, column: str, new: pa.DataType) -> ReadSettings:
+        """The column read as ``new`` by pyarrow (no longer through its text, if it was)."""
         types = dict(self.column_types)
         types[column] = new
-        return replace(self, column_types=tuple(types.items()))
+        text = tuple(name for name in self.text_timestamps if name != column)
+        return replace(self, column_types=tuple(types.items()), text_timestamps=text)
 
 
 def timestamp_target(fld: pa.Field, col: Any) -> pa.DataType | None:
@@ -95,6 +108,25 @@ def timestamp_target(fld: pa.Field, col: Any) -> pa.DataType | None:
         # way to the first byte.
         if all(_all_match(part, pattern) for part in (values.slice(0, 64), values)):
             return target
+    return None
+
+
+def fine_timestamp_type(current: pa.DataType, value: str) -> pa.DataType | None:
+    """The timestamp type a column of ``current`` type takes when it meets ``value``, a timestamp with more
+    than six fractional digits (None: it is not one, or its zone does not fit the column's).
+
+    Celonis keeps milliseconds, so the digits past the sixth are cut (a floor, as the text reads, before
+    1970 too): the column is read as text and parsed once cut (``ReadSettings.text_timestamps``), instead
+    of failing the push or landing as text.
+    """
+    found = _FINE.match(value)
+    if found is None:
+        return None
+    tz = "UTC" if found.group(1) else None
+    if pa.types.is_null(current) or pa.types.is_date(current):
+        return pa.timestamp("us", tz)
+    if pa.types.is_timestamp(current) and (current.tz is None) == (tz is None):
+        return pa.timestamp("us", current.tz)
     return None
 
 
@@ -304,7 +336,15 @@ def open_csv(
     # Quoted values may hold line breaks (RFC 4180); without this pyarrow fails on them when a block
     # boundary falls inside one. It costs no measurable throughput (benchmarks/push_throughput.py).
     parse_options = pacsv.ParseOptions(newlines_in_values=True)
-    convert.setdefault("column_types", dict(settings.column_types))
+    as_text: dict[str, pa.DataType] = {}
+    if "column_types" not in convert:
+        types = dict(settings.column_types)
+        as_text = {
+            name: types[name]
+            for name in settings.text_timestamps
+            if name in types and pa.types.is_timestamp(types[name])
+        }
+        convert["column_types"] = {**types, **dict.fromkeys(as_text, pa.string())}
     convert_options = pacsv.ConvertOptions(
         null_values=list(settings.null_values),
         strings_can_be_null=True,
@@ -331,7 +371,7 @@ def open_csv(
         if held is not None:
             held.close()
         raise
-    return CsvReader(reader, held)
+    return CsvReader(reader, held, as_text)
 
 
 def typed_block_bytes() -> int:
@@ -352,21 +392,35 @@ class CsvReader:
     """pyarrow's ``CSVStreamingReader`` that lets its file's read-ahead go when the second batch is asked for:
     until then the first batch, and what its caller makes of it (the push's first chunk), have the core."""
 
-    def __init__(self, reader: pacsv.CSVStreamingReader, held: HeldBack | None = None) -> None:
+    def __init__(
+        self,
+        reader: pacsv.CSVStreamingReader,
+        held: HeldBack | None = None,
+        as_text: Mapping[str, pa.DataType] | None = None,
+    ) -> None:
         self._reader = reader
         #: The file held back, when it is one (tests read how far it got).
         self.held = held
         self._batches = 0
-
-    @property
-    def schema(self) -> pa.Schema:
-        return self._reader.schema
+        #: Timestamp columns read as text, and the types they are parsed into (``text_timestamps``).
+        self._as_text = dict(as_text or {})
+        schema = reader.schema
+        for name, target in self._as_text.items():
+            schema = schema.set(schema.get_field_index(name), pa.field(name, target))
+        self.schema = schema
 
     def read_next_batch(self) -> pa.RecordBatch:
         self._batches += 1
         if self._batches > 1 and self.held is not None:
             self.held.release()
-        return self._reader.read_next_batch()
+        batch = self._reader.read_next_batch()
+        if not self._as_text:
+            return batch
+        columns = list(batch.columns)
+        for name, target in self._as_text.items():
+            index = batch.schema.get_field_index(name)
+            columns[index] = _parse_cut(columns[index], target, index)
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         return self
@@ -388,12 +442,78 @@ class CsvReader:
         self.close()
 
 
+def _parse_cut(text: pa.Array, target: pa.DataType, index: int) -> pa.Array:
+    """Timestamps read as text, cut to microseconds and parsed. A value that is no timestamp fails as
+    pyarrow's reader would have (``csv_errors`` widens the column)."""
+    cut = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), *_CUT_TO_MICROSECONDS)
+    try:
+        return pc.cast(cut, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        bad = pc.and_(pc.is_valid(cut), pc.invert(pc.fill_null(_parses(cut, target), False)))
+        row = pc.index(bad, True).as_py()
+        value = text[row].as_py() if row is not None and row >= 0 else ""
+        raise pa.ArrowInvalid(
+            f"In CSV column #{index}: CSV conversion error to {target}: invalid value '{value}'"
+        ) from None
+
+
+def _parses(values: pa.Array, target: pa.DataType) -> pa.Array:
+    """Per value, whether it parses as ``target`` (the failing path only: a cast per value)."""
+    ok = []
+    for value in values.to_pylist():
+        try:
+            pc.cast(pa.array([value], pa.string()), target)
+            ok.append(True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            ok.append(False)
+    return pa.array(ok, pa.bool_())
+
+
 def read_json(path: Any) -> pa.Table:
     import pyarrow.json as pajson
 
     with open_stream(path) as handle:
         table = pajson.read_json(handle)
+    suspects = [
+        fld.name
+        for fld, col in zip(table.schema, table.columns, strict=True)
+        if pa.types.is_floating(fld.type) and _beyond_exact(col)
+    ]
+    if suspects:
+        table = _json_numbers_as_text(path, table, suspects)
     return json_timestamps(table)
+
+
+def _json_numbers_as_text(path: Any, table: pa.Table, suspects: list[str]) -> pa.Table:
+    """Columns pyarrow read as double that hold an integer a double cannot hold exactly, as their text.
+
+    pyarrow reads an integer beyond int64, or beyond 2**53 beside fractions, as a double, which rounds it
+    (9223372036854775807 lands as ...808): such a column becomes STRING, as in a CSV file, holding each
+    number as written. Rare, so the lines are parsed again here with the numbers kept as text.
+    """
+    import json
+
+    texts: dict[str, list[str | None]] = {name: [] for name in suspects}
+    with open_stream(path) as handle:
+        for line in handle.read().decode("utf-8-sig").splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line, parse_int=str, parse_float=str)
+            for name, values in texts.items():
+                value = record.get(name) if isinstance(record, dict) else None
+                values.append(value if isinstance(value, str) else None)
+    for name, values in texts.items():
+        if len(values) != table.num_rows or not any(_inexact(v) for v in values if v is not None):
+            continue  # rows not matched one to one (a parse the reader did differently): keep pyarrow's
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, pa.field(name, pa.string()), pa.array(values, pa.string()))
+    return table
+
+
+def _inexact(text: str) -> bool:
+    """Whether a JSON number's text is an integer a double cannot hold exactly."""
+    digits = text.lstrip("+-")
+    return digits.isdigit() and int(digits) > EXACT_DOUBLE_INTEGER
 
 
 def json_timestamps(table: pa.Table) -> pa.Table:
@@ -409,6 +529,8 @@ def json_timestamps(table: pa.Table) -> pa.Table:
         target = timestamp_target(fld, col)
         if target is None:
             continue
+        if pa.types.is_string(fld.type):  # more than six fractional digits are cut, as in a CSV file
+            col = pc.replace_substring_regex(col, *_CUT_TO_MICROSECONDS)
         try:
             table = table.set_column(index, fld.with_type(target), pc.cast(col, target))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

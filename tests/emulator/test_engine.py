@@ -206,3 +206,19 @@ def test_unreadable_chunk_is_an_error(api: Api) -> None:
     job = api.push("t", "REPLACE", [b"this is not parquet"])
     assert job["status"] == "ERROR"
     assert job["logs"][-1].startswith("Internal error while validating the Parquet: chunk 1 is unreadable")
+
+
+def test_a_value_an_integer_column_would_change_fails_the_job(api: Api) -> None:
+    """DuckDB's CAST would round 2.5 to 3 and read '007' as 7: an INTEGER column takes a value only as it is."""
+    api.push("t", "REPLACE", [parquet_bytes({"id": [1], "n": [10]})])
+    for values in ([2.5], ["007"], ["+7"]):
+        job = api.push("t", "DELTA", [parquet_bytes({"id": [2], "n": values})])
+        assert job["status"] == "ERROR", (values, job)
+        assert f"value {values[0]} in column 'n' does not fit type INTEGER exactly" in str(job["logs"]), job[
+            "logs"
+        ]
+    job = api.push(
+        "t", "DELTA", [parquet_bytes({"id": [3], "n": [3.0]}), parquet_bytes({"id": [4], "n": ["-4"]})]
+    )
+    assert job["status"] == "DONE", job["logs"]
+    assert api.rows("t", "id") == [{"id": 1, "n": 10}, {"id": 3, "n": 3}, {"id": 4, "n": -4}]

@@ -518,3 +518,76 @@ def test_an_integer_a_double_cannot_hold_in_a_later_file_makes_the_column_text(t
     source = open_source(str(tmp_path / "*.csv"))
     assert source.schema.field("v").type == pa.string()
     assert [r["v"] for r in rows(source)] == ["5", "2.5", "9007199254740993"]
+
+
+def widened_rows(source: BatchSource) -> tuple[BatchSource, list[dict[str, Any]], list[SchemaDrift]]:
+    """Every row, restarting on each drift as the push does; the final source and the drifts met."""
+    current = {"source": source}
+    drifts: list[SchemaDrift] = []
+
+    def on_drift(drift: SchemaDrift) -> None:
+        drifts.append(drift)
+        assert drift.widened is not None
+        current["source"] = drift.widened
+
+    got = with_widening(lambda: rows(current["source"]), on_drift)
+    return current["source"], got, drifts
+
+
+@pytest.mark.parametrize("first_block", [True, False])
+def test_timestamps_with_more_than_six_fractional_digits_are_cut_to_microseconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_block: bool
+) -> None:
+    """SQL Server's datetime2 writes seven digits, Java and Snowflake nine: pyarrow cannot read them as
+    microseconds, and the push failed (in the first block) or landed the column as text (later on)."""
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
+    fine = [
+        "2024-01-02 03:04:05.1234567",
+        "1969-12-31 23:59:59.9999999",  # cut digits are a floor before 1970 too
+        "9999-12-31 23:59:59.9999999",  # beyond timestamp[ns]
+        "2024-01-02 03:04:05.123000000",
+    ]
+    plain = ["2024-01-02 03:04:05.5"] * (1 if first_block else 300)
+    path = tmp_path / "fine.csv"
+    path.write_text("id,at\n" + "".join(f"{i},{v}\n" for i, v in enumerate(plain + fine + [""])))
+    source, got, drifts = widened_rows(open_source(str(path)))
+    assert source.schema.field("at").type == pa.timestamp("us")
+    assert [(d.column, d.old, d.new) for d in drifts] == [("at", pa.timestamp("us"), pa.timestamp("us"))]
+    assert f"holds {fine[0]!r} in row {len(plain) + 1}, a timestamp with more than six" in str(drifts[0])
+    assert [r["at"] for r in got[len(plain) :]] == [
+        dt.datetime(2024, 1, 2, 3, 4, 5, 123456),
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+        dt.datetime(2024, 1, 2, 3, 4, 5, 123000),
+        None,
+    ]
+    assert len(got) == len(plain) + len(fine) + 1
+
+
+def test_fine_timestamps_meeting_text_later_widen_to_the_text_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
+    path = tmp_path / "fine.csv"
+    zoned = "2024-01-02T03:04:05.1234567+02:00"
+    path.write_text("id,at\n" + "".join(f"{i},{zoned}\n" for i in range(300)) + "300,soon\n")
+    _, got, drifts = widened_rows(open_source(str(path)))
+    assert [str(d.new) for d in drifts] == ["timestamp[us, tz=UTC]", "string"]
+    assert "holds 'soon' in row 301" in str(drifts[1])
+    assert [r["at"] for r in got] == [zoned] * 300 + ["soon"]  # not cut: the text as written
+
+
+def test_json_integers_a_double_cannot_hold_make_the_column_text_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_text(
+        '{"id": 1, "v": 9223372036854775808, "w": 9007199254740992, "t": "2024-01-02 03:04:05.1234567"}\n'
+        '{"id": 2, "v": 1.50, "w": 1.5, "t": null}\n{"id": 3, "w": 2}\n'
+    )
+    source = open_source(str(path))
+    assert source.schema.field("v").type == pa.string()
+    assert source.schema.field("w").type == pa.float64()  # 2**53 is a double exactly
+    assert source.schema.field("t").type == pa.timestamp("us")
+    got = rows(source)
+    assert [r["v"] for r in got] == ["9223372036854775808", "1.50", None]
+    assert [r["w"] for r in got] == [2.0**53, 1.5, 2.0]
+    assert got[0]["t"] == dt.datetime(2024, 1, 2, 3, 4, 5, 123456)

@@ -164,7 +164,27 @@ class ChunkMapping:
             return f"CASE WHEN year({cast}) BETWEEN 1400 AND 9999 THEN {cast} END"
         if src_type.upper() == t.duck_type.upper():
             return expr
+        if t.duck_type == "BIGINT" and self.settings.documented:
+            return self._exact_integer(expr, src_type, t)
         return f"CAST({expr} AS {t.duck_type})"
+
+    @staticmethod
+    def _exact_integer(expr: str, src_type: str, t: Target) -> str:
+        """An INTEGER column takes only the values it holds as they are. A bare CAST would round ``2.5`` to 3
+        and read ``'007'`` as 7; the docs say nothing of either, so the documented profile fails the job,
+        naming the value and the column (``lenient`` casts)."""
+        exact = f"CAST({expr} AS BIGINT)"
+        upper = src_type.upper()
+        if upper in ("VARCHAR", "TEXT", "STRING"):
+            lost = f"CAST({exact} AS VARCHAR) <> {expr}"
+        elif upper in ("DOUBLE", "FLOAT", "REAL") or upper.startswith("DECIMAL"):
+            lost = f"{exact} <> {expr}"
+        else:
+            return exact
+        message = lit(f" in column '{t.name}' does not fit type INTEGER exactly")
+        return (
+            f"CASE WHEN {lost} THEN error('value ' || CAST({expr} AS VARCHAR) || {message}) ELSE {exact} END"
+        )
 
     @staticmethod
     def _csv_extra_expr(expr: str, extra: dict[str, Any]) -> str:
