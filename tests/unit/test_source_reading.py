@@ -22,6 +22,20 @@ def rows(source: BatchSource) -> list[dict[str, Any]]:
     return [row for batch in source.batches() for row in batch.to_pylist()]
 
 
+def widened_rows(source: BatchSource) -> tuple[BatchSource, list[dict[str, Any]], list[SchemaDrift]]:
+    """Every row, restarting on each drift as the push does; the final source and the drifts met."""
+    current = {"source": source}
+    drifts: list[SchemaDrift] = []
+
+    def on_drift(drift: SchemaDrift) -> None:
+        drifts.append(drift)
+        assert drift.widened is not None
+        current["source"] = drift.widened
+
+    got = with_widening(lambda: rows(current["source"]), on_drift)
+    return current["source"], got, drifts
+
+
 def test_unquoted_empty_is_null_quoted_empty_is_empty_string_in_every_type(tmp_path: Path) -> None:
     path = tmp_path / "n.csv"
     path.write_text(
@@ -223,16 +237,8 @@ def test_with_widening_restarts_until_it_fits(tmp_path: Path, monkeypatch: pytes
         + "".join(f"{i},{i}\n" for i in range(3001, 6000))
         + "6000,n/a\n"
     )
-    current = {"source": open_source(str(path))}
-    restarts: list[str] = []
-
-    def on_drift(drift: SchemaDrift) -> None:
-        restarts.append(f"{drift.old}->{drift.new}")
-        assert drift.widened is not None
-        current["source"] = drift.widened
-
-    got = with_widening(lambda: rows(current["source"]), on_drift)
-    assert restarts == ["int64->double", "double->string"]
+    _, got, drifts = widened_rows(open_source(str(path)))
+    assert [f"{d.old}->{d.new}" for d in drifts] == ["int64->double", "double->string"]
     assert len(got) == 6001
     assert got[3000]["amount"] == "2.5"
     assert got[-1]["amount"] == "n/a"
@@ -250,15 +256,7 @@ def test_a_zone_offset_appearing_or_missing_in_a_later_block_widens_to_text(
     monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
     path = tmp_path / "tz.csv"
     path.write_text("id,at\n" + "".join(f"{i},{first}\n" for i in range(300)) + f"300,{later}\n")
-    current = {"source": open_source(str(path))}
-    drifts: list[SchemaDrift] = []
-
-    def on_drift(drift: SchemaDrift) -> None:
-        drifts.append(drift)
-        assert drift.widened is not None
-        current["source"] = drift.widened
-
-    got = with_widening(lambda: rows(current["source"]), on_drift)
+    _, got, drifts = widened_rows(open_source(str(path)))
     assert [(d.column, str(d.new)) for d in drifts] == [("at", "string")]
     assert f"holds {later!r} in row 301" in str(drifts[0])
     assert [r["at"] for r in got] == [first] * 300 + [later]
@@ -518,20 +516,6 @@ def test_an_integer_a_double_cannot_hold_in_a_later_file_makes_the_column_text(t
     source = open_source(str(tmp_path / "*.csv"))
     assert source.schema.field("v").type == pa.string()
     assert [r["v"] for r in rows(source)] == ["5", "2.5", "9007199254740993"]
-
-
-def widened_rows(source: BatchSource) -> tuple[BatchSource, list[dict[str, Any]], list[SchemaDrift]]:
-    """Every row, restarting on each drift as the push does; the final source and the drifts met."""
-    current = {"source": source}
-    drifts: list[SchemaDrift] = []
-
-    def on_drift(drift: SchemaDrift) -> None:
-        drifts.append(drift)
-        assert drift.widened is not None
-        current["source"] = drift.widened
-
-    got = with_widening(lambda: rows(current["source"]), on_drift)
-    return current["source"], got, drifts
 
 
 @pytest.mark.parametrize("first_block", [True, False])
