@@ -124,3 +124,27 @@ def test_csv_upsert_and_delete(api: Api) -> None:
     job = api.push("c", "DELTA", [b"id,v\n2,B\n3,C\n"], [b"id\n1\n"], **fields)
     assert job["status"] == "DONE", job["logs"]
     assert api.rows("c", "id") == [{"id": 2, "v": "B"}, {"id": 3, "v": "C"}]
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        (
+            b"id,v\n1,a,x\n2,b,extra\n3,c,y\n",
+            "record 1 (ending on line 2) has 3 fields, but the header has 2",
+        ),
+        (b"id,v\n1,a\n2\n3,c\n", "record 2 (ending on line 3) has 1 fields, but the header has 2"),
+        (
+            b"id,v\n" + b"".join(b"%d,v%d\n" % (i, i) for i in range(50_000)) + b"50000,a,b\n",
+            "record 50001 (ending on line 50002) has 3",
+        ),
+    ],
+)
+def test_records_without_the_headers_field_count_fail_the_job_naming_the_record(
+    api: Api, data: bytes, where: str
+) -> None:
+    """Not DONE with the first data row taken for the header (the table's columns named '1', 'a', 'x')."""
+    job = api.push("ragged", "REPLACE", [data], fileType="CSV", csvParsingOptions={})
+    assert job["status"] == "ERROR", job
+    assert where in job["logs"][-1], job["logs"]
+    assert "ragged" not in api.tables()

@@ -16,7 +16,7 @@ import duckdb
 
 from ..settings import EmulatorSettings
 from ..storage import NAME_RULE, UnsupportedType, infer_type, lit, q, table_columns, valid_name
-from .csv_options import ensure_utf8, java_to_strptime, read_csv_options
+from .csv_options import ensure_utf8, java_to_strptime, ragged_record, read_csv_options
 from .models import job_keys
 
 DEFAULT_VARCHAR_LENGTH = 80
@@ -73,6 +73,7 @@ class ChunkMapping:
         }
         self.tmp_dir = tmp_dir
         self.table: str | None = None
+        self._reading: tuple[Path, Path] | None = None
 
     @property
     def qualified(self) -> str:
@@ -90,6 +91,7 @@ class ChunkMapping:
     def source_sql(self, chunk: dict[str, Any], number: int, work: Path) -> str:
         """A FROM-able expression reading the chunk file."""
         path = Path(chunk["path"])
+        self._reading = (path, work)  # for ``explain``: a record found ragged while the rows are read
         try:
             if self.fmt == "Parquet":
                 source = f"read_parquet({lit(str(path))})"
@@ -97,7 +99,17 @@ class ChunkMapping:
                 return source
             return self.csv_source(path, work)
         except duckdb.Error as exc:
+            ragged = self.fmt == "CSV" and self._ragged(path, work)
+            if ragged:
+                raise self.failed(f"chunk {number} is unreadable: {ragged}") from exc
             raise self.failed(f"chunk {number} is unreadable: {exc}") from exc
+
+    def _ragged(self, path: Path, work: Path) -> str | None:
+        options = self.job.get("csvParsingOptions") or {}
+        try:
+            return ragged_record(ensure_utf8(path, options.get("charSet"), work), read_csv_options(options))
+        except (ValueError, UnicodeDecodeError, OSError):
+            return None
 
     def csv_source(self, path: Path, work: Path) -> str:
         options = self.job.get("csvParsingOptions") or {}
@@ -251,4 +263,5 @@ class ChunkMapping:
                 kind = t.celonis_type or t.duck_type
                 return f"{prefix}: value {row[0]!r} in column '{t.name}' of chunk {number} does not fit type {kind}"
         probe.close()
-        return f"{prefix}: chunk {number}: {str(exc).splitlines()[0]}"
+        ragged = self.fmt == "CSV" and self._reading is not None and self._ragged(*self._reading)
+        return f"{prefix}: chunk {number}: {ragged or str(exc).splitlines()[0]}"

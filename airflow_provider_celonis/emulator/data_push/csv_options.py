@@ -77,6 +77,10 @@ def read_csv_options(options: dict[str, Any] | None) -> dict[str, Any]:
     # "" and a quoted line break failed the job, while the same values early in the chunk landed right.
     result: dict[str, Any] = {
         "header": True,
+        # The header is the first line: never lines skipped as a preamble. Without this, rows with one
+        # field more than the header made DuckDB take the first data row for the header (the job DONE,
+        # the table's columns named after row 1's values, row 1 gone).
+        "skip": 0,
         "allow_quoted_nulls": False,
         "delim": _decode_escapes(opts.get("separatorSequence") or ","),
         "quote": opts.get("quoteSequence") or '"',
@@ -94,6 +98,29 @@ def read_csv_options(options: dict[str, Any] | None) -> dict[str, Any]:
     if ending:
         result["new_line"] = LINE_ENDINGS.get(ending, LINE_ENDINGS.get(_decode_escapes(ending), ending))
     return result
+
+
+def ragged_record(path: Path, args: dict[str, Any]) -> str | None:
+    """Where a CSV chunk's records stop having the header's number of fields (None: they all do, or the
+    separator is longer than Python's reader takes), to name it when DuckDB cannot read the chunk."""
+    import csv
+
+    delim, quote = str(args["delim"]), str(args["quote"])
+    if len(delim) != 1 or len(quote) != 1 or args.get("escape") != quote:
+        return None
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delim, quotechar=quote, strict=True)
+        try:
+            header = next(reader)
+            for record in reader:
+                if len(record) != len(header):
+                    return (
+                        f"record {reader.line_num - 1} (ending on line {reader.line_num}) has {len(record)} "
+                        f"fields, but the header has {len(header)}"
+                    )
+        except (csv.Error, StopIteration, UnicodeDecodeError):
+            return None
+    return None
 
 
 def ensure_utf8(path: Path, charset: str | None, work_dir: Path) -> Path:
