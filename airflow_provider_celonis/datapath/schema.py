@@ -82,6 +82,20 @@ def normalized_type(arrow_type: pa.DataType) -> pa.DataType:
     return t
 
 
+def declared_strings(table_schema: Any) -> list[str]:
+    """The columns ``table_schema`` declares STRING: a text source reads them as written, so that ``01067``
+    is not parsed into 1067 and turned back into text. Malformed entries are ``plan_schema``'s to name."""
+    if not isinstance(table_schema, Sequence) or isinstance(table_schema, str):
+        return []
+    return [
+        str(column["columnName"])
+        for column in table_schema
+        if isinstance(column, Mapping)
+        and isinstance(column.get("columnName"), str)
+        and str(column.get("columnType", "")).upper() == "STRING"
+    ]
+
+
 def check_column_names(names: Sequence[str], what: str = "source") -> None:
     """The one name rule (``names.column_names``), without renaming."""
     column_names(names, what=what)

@@ -102,15 +102,18 @@ def open_source(
     null_values: Sequence[str] | None = None,
     encoding: str | None = None,
     sanitize_names: bool = False,
+    text_columns: Sequence[str] = (),
 ) -> BatchSource:
     """Open any supported source kind as a ``BatchSource``; raises ``CelonisConfigError`` on bad input.
 
-    ``null_values``, ``encoding`` and ``sanitize_names``: see ``ReadSettings``.
+    ``null_values``, ``encoding`` and ``sanitize_names``: see ``ReadSettings``. ``text_columns``: the
+    columns ``table_schema`` declares STRING, read from CSV text as written.
     """
     settings = ReadSettings(
         null_values=("",) if null_values is None else tuple(str(v) for v in null_values),
         encoding=encoding or None,
         sanitize_names=bool(sanitize_names),
+        text_columns=tuple(str(name).lower() for name in text_columns),
     )
     return named(_open_any(source, what, settings), what, sanitize_names)
 

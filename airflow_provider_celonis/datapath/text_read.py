@@ -78,6 +78,9 @@ class ReadSettings:
     column_types: tuple[tuple[str, pa.DataType], ...] = ()
     #: Timestamp columns read as text, cut to microseconds and then parsed (``fine_timestamp_type``).
     text_timestamps: tuple[str, ...] = ()
+    #: Columns declared STRING (``table_schema``), lower-cased as the table names them: a CSV file's text
+    #: is read into them as written (``01067`` stays ``01067``), never parsed into a number first.
+    text_columns: tuple[str, ...] = ()
 
     def with_text_timestamps(self, column: str, new: pa.DataType) -> ReadSettings:
         """The column read as ``new`` through its text, cut to microseconds first."""
@@ -160,10 +163,11 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> FirstLook:
     except (StopIteration, pa.ArrowInvalid, OSError):
         return FirstLook(settings, None, None)  # no rows, or an error the schema read names properly
     forced = dict(settings.column_types)
-    inexact = _inexact_integer_columns(path, settings, first, forced)
+    declared = _declared_text(settings, first.schema)
+    inexact = _inexact_integer_columns(path, settings, first, {**forced, **dict.fromkeys(declared)})
     fields = []
     for fld, col in zip(first.schema, first.columns, strict=True):
-        if fld.name in inexact:
+        if fld.name in declared or fld.name in inexact:
             settings = settings.with_type(fld.name, pa.string())
             fld = fld.with_type(pa.string())
         elif fld.name not in forced and (target := timestamp_target(fld, col)) is not None:
@@ -171,6 +175,22 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> FirstLook:
             fld = fld.with_type(target)
         fields.append(fld)
     return FirstLook(settings, pa.schema(fields, metadata=first.schema.metadata), first)
+
+
+def _declared_text(settings: ReadSettings, schema: pa.Schema) -> set[str]:
+    """The file's columns declared STRING (``ReadSettings.text_columns``) that pyarrow did not read as text."""
+    if not settings.text_columns:
+        return set()
+    from airflow_provider_celonis.datapath.names import sanitize_name
+
+    wanted = set(settings.text_columns)
+    return {
+        fld.name
+        for fld in schema
+        if (sanitize_name(fld.name) if settings.sanitize_names else fld.name).lower() in wanted
+        and not pa.types.is_string(fld.type)
+        and fld.name not in dict(settings.column_types)
+    }
 
 
 def csv_block_schema(path: Any, settings: ReadSettings) -> pa.Schema:

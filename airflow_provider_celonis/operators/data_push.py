@@ -21,6 +21,7 @@ from airflow_provider_celonis.datapath.pipeline import (
     prepare_csv,
     summary_line,
 )
+from airflow_provider_celonis.datapath.schema import declared_strings
 from airflow_provider_celonis.datapath.sources import hold_callable, open_source
 from airflow_provider_celonis.hooks.celonis import CelonisHook
 from airflow_provider_celonis.hooks.errors import (
@@ -75,7 +76,8 @@ class DataPushOperator(BaseOperator):
     :param file_type: ``PARQUET`` (default; any source) or ``CSV`` (CSV files sent as they are).
     :param csv_parsing_options: Celonis ``csvParsingOptions`` for ``file_type="CSV"``.
     :param table_schema: explicit ``[{"columnName", "columnType", "fieldLength", ...}]``; columns not
-        listed are inferred from the Arrow schema, STRING lengths measured from the data.
+        listed are inferred from the Arrow schema, STRING lengths measured from the data. A CSV column
+        declared STRING is read as written (``01067``, ``+4930123``, ``1.50``), never parsed as a number.
     :param duplicate_removal_column: on execute, keep the row with the highest value among duplicate keys.
     :param chunk_size_bytes: cap per chunk (default 128 MiB, at most 1 GiB).
     :param wait_for_completion: wait for DONE (default) or return once the job is submitted.
@@ -256,6 +258,7 @@ class DataPushOperator(BaseOperator):
                 null_values=self.null_values,
                 encoding=self.encoding,
                 sanitize_names=self.sanitize_names,
+                text_columns=declared_strings(self.table_schema),
             )
         except CelonisConfigError as exc:
             if isinstance(source, str) and _looks_rendered(source):

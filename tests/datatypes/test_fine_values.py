@@ -42,3 +42,41 @@ def test_fine_timestamps_and_json_big_integers_land(
         (1, "9223372036854775808"),
         (2, "7"),
     ]
+
+
+@pytest.mark.usefixtures("celonis_conn")
+def test_columns_declared_string_keep_their_csv_text_as_written(
+    make_dag: Callable[..., Any], landed: EmulatorClient, tmp_path: Path
+) -> None:
+    """Zip codes, phone numbers and amounts declared STRING land as written, not parsed into a number and
+    printed again (01067 -> '1067', +4930123 -> '4930123.0'); deletes match such keys too."""
+    csv = tmp_path / "customers.csv"
+    csv.write_text("id,zip,Phone Nr,amount\n007,01067,+4930123,1.50\n8,80331,+4989,2\n9,00001,,\n")
+    gone = tmp_path / "gone.csv"
+    gone.write_text("id\n8\n")
+    schema = [
+        {"columnName": "ID", "columnType": "STRING"},  # names are case-insensitive, as in Celonis
+        {"columnName": "zip", "columnType": "STRING"},
+        {"columnName": "Phone_Nr", "columnType": "STRING"},
+        {"columnName": "amount", "columnType": "STRING"},
+    ]
+    common: dict[str, Any] = {
+        "target_table": "customers",
+        "keys": ["id"],
+        "table_schema": schema,
+        "sanitize_names": True,
+        "poll_interval": 0.2,
+    }
+
+    def tasks() -> None:
+        first = DataPushOperator(task_id="load", source=str(csv), job_type="REPLACE", **common)
+        delete = DataPushOperator(task_id="delete", source=str(csv), deleted_source=str(gone), **common)
+        first >> delete
+
+    run = make_dag(tasks=tasks).test()
+    assert task_states(run) == {"load": "success", "delete": "success"}
+    got = sorted(landed.rows("customers"), key=lambda r: r["id"])
+    assert got == [
+        {"id": "007", "zip": "01067", "Phone_Nr": "+4930123", "amount": "1.50"},
+        {"id": "9", "zip": "00001", "Phone_Nr": None, "amount": None},
+    ]

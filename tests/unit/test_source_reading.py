@@ -575,3 +575,12 @@ def test_json_integers_a_double_cannot_hold_make_the_column_text_as_written(tmp_
     assert [r["v"] for r in got] == ["9223372036854775808", "1.50", None]
     assert [r["w"] for r in got] == [2.0**53, 1.5, 2.0]
     assert got[0]["t"] == dt.datetime(2024, 1, 2, 3, 4, 5, 123456)
+
+
+def test_columns_declared_string_are_read_as_written_in_every_file(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id,Zip\n1,01067\n")
+    (tmp_path / "b.csv").write_text("id,Zip\n2,+49\n3,\n")  # alone, pyarrow would read +49 as 49.0
+    source = open_source(str(tmp_path / "*.csv"), text_columns=["zip"])
+    assert source.schema.field("Zip").type == pa.string()
+    assert source.schema.field("id").type == pa.int64()
+    assert [r["Zip"] for r in rows(source)] == ["01067", "+49", None]
