@@ -12,7 +12,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,6 +72,8 @@ log = logging.getLogger(f"airflow.task.{__name__}")
 BATCH_ROWS = 65_536
 #: Batches decoded ahead in a thread while the caller encodes parquet (both release the GIL).
 READ_AHEAD = 2
+
+T = TypeVar("T")
 
 
 class DeferredSource:
@@ -146,9 +148,7 @@ def _open_any(source: Any, what: str, settings: ReadSettings) -> BatchSource:
     if isinstance(source, pa.RecordBatchReader):
         return BatchSource(source.schema, lambda: iter(source), f"Arrow record batch reader ({what})")
     if _is_dataframe(source):
-        return _open_any(
-            pa.Table.from_pandas(_index_as_columns(source, what), preserve_index=False), what, settings
-        )
+        return _open_any(_from_frame(source, what, pa.Table.from_pandas), what, settings)
     if is_file_source(source) or is_object_storage_path(source):
         return _open_files(expand_paths(source, what), what, settings)
     if isinstance(source, Iterable) and not isinstance(source, str | bytes | dict):
@@ -213,10 +213,29 @@ def _to_batch(item: Any, what: str) -> pa.RecordBatch:
             else pa.RecordBatch.from_pylist([], item.schema)
         )
     if _is_dataframe(item):
-        return pa.RecordBatch.from_pandas(_index_as_columns(item, what), preserve_index=False)
+        return _from_frame(item, what, pa.RecordBatch.from_pandas)
     raise CelonisConfigError(
         f"{what}: the iterable yielded a {type(item).__name__}, not a record batch or DataFrame"
     )
+
+
+def _from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
+    """A DataFrame as Arrow; what pandas or pyarrow refuse names the column and how to fix it."""
+    try:
+        return convert(_index_as_columns(frame, what), preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        detail = exc.args[0] if exc.args else exc
+        column = exc.args[1] if len(exc.args) > 1 else "a column"  # "Conversion failed for column x ..."
+        raise CelonisConfigError(
+            f"{what}: the DataFrame cannot be converted: {column}: {detail}; an object column must hold one "
+            "kind of value: cast it (e.g. df[col].astype('string'))"
+        ) from exc
+    except ValueError as exc:
+        if "Duplicate column names" not in str(exc):
+            raise
+        raise CelonisConfigError(
+            f"{what}: the DataFrame has columns of one name ({exc}): rename them"
+        ) from exc
 
 
 def _open_iterable(items: Iterator[Any], what: str) -> BatchSource:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -108,6 +109,14 @@ CASES: list[Case] = [
     Case("empty-file", "operator", {"source": "@empty@"}, ("source: cannot read csv file @empty@: Empty CSV file",)),
     Case("header-only", "operator", {"source": "@header_only@", "on_empty": "fail"},
          ("source @header_only@ has no rows; nothing to push",)),
+    Case("dataframe-duplicate-columns", "operator", {"source": pd.DataFrame([[1, "a"]], columns=["id", "id"])},
+         ("source: the DataFrame has columns of one name (Duplicate column names found: ['id', 'id']): "
+          "rename them",)),
+    Case("dataframe-mixed-object-column", "operator",
+         {"source": pd.DataFrame({"id": [1, 2], "name": pd.Series([1, "b"], dtype=object)})},
+         ("source: the DataFrame cannot be converted: Conversion failed for column name with type object: "
+          "Could not convert 'b' with type str: tried to convert to int64; an object column must hold one kind "
+          "of value: cast it",)),
     Case("malformed-csv-row", "operator", {"source": "@malformed@"},
          ("source: @malformed@: line 4 has 3 fields, but the header has 2: '3,c,extra'",)),
     # Type drift is not an error (docs/data-types.md): the column is widened and the file read again.

@@ -32,6 +32,11 @@ def test_tables_json_and_parquet(api: Api) -> None:
     assert requests.get(f"{api.emu.url}/emulator/api/pools/{api.pool}/tables").status_code == 401
 
 
+def test_tables_json_spells_floats_json_cannot_hold(api: Api) -> None:
+    api.push("f", "REPLACE", [parquet_bytes({"v": [1.5, float("nan"), float("inf"), float("-inf"), None]})])
+    assert api.rows("f") == [{"v": 1.5}, {"v": "NaN"}, {"v": "Infinity"}, {"v": "-Infinity"}, {"v": None}]
+
+
 def test_stats_count_requests_and_open_jobs() -> None:
     with running_emulator() as emu:
         api = Api(emu, "p")
