@@ -515,7 +515,8 @@ def _json_numbers_as_text(path: Any, table: pa.Table, suspects: list[str]) -> pa
 
     texts: dict[str, list[str | None]] = {name: [] for name in suspects}
     with open_stream(path) as handle:
-        for line in handle.read().decode("utf-8-sig").splitlines():
+        # Split at "\n" only: str.splitlines also splits inside a JSON string holding U+2028 or U+0085.
+        for line in handle.read().decode("utf-8-sig").split("\n"):
             if not line.strip():
                 continue
             record = json.loads(line, parse_int=str, parse_float=str)

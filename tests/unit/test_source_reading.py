@@ -565,7 +565,7 @@ def test_json_integers_a_double_cannot_hold_make_the_column_text_as_written(tmp_
     path = tmp_path / "big.jsonl"
     path.write_text(
         '{"id": 1, "v": 9223372036854775808, "w": 9007199254740992, "t": "2024-01-02 03:04:05.1234567"}\n'
-        '{"id": 2, "v": 1.50, "w": 1.5, "t": null}\n{"id": 3, "w": 2}\n'
+        '{"id": 2, "v": 1.50, "w": 1.5, "t": null}\n{"id": 3, "w": 2, "s": "a\u2028b"}\n'
     )
     source = open_source(str(path))
     assert source.schema.field("v").type == pa.string()
