@@ -331,6 +331,13 @@ def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
     lossy_ok = (pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type)) or (
         pa.types.is_time(target) and pa.types.is_time(col.type)
     )
+    if pa.types.is_floating(target) and (
+        pa.types.is_decimal(col.type) or (pa.types.is_floating(col.type) and col.type.bit_width < 64)
+    ):
+        # Through the text: pyarrow's decimal -> double cast is not correctly rounded (1.005 lands as
+        # 1.0050000000000001; 14 % of random 3-place decimals, 2026-12-05), and a float32 0.1 is 0.1 as its
+        # owner sees it, not 0.10000000149011612. Parsing the shortest decimal text rounds correctly.
+        return pc.cast(pc.cast(col, pa.string()), target)
     if lossy_ok and pa.types.is_time(target):
         # pyarrow's unsafe cast between time units would wrap out-of-range values; a time of day has none.
         return pc.cast(col, options=pc.CastOptions(target, allow_time_truncate=True))

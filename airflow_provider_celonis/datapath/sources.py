@@ -224,11 +224,15 @@ def _from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
     try:
         return convert(_index_as_columns(frame, what), preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        detail = exc.args[0] if exc.args else exc
-        column = exc.args[1] if len(exc.args) > 1 else "a column"  # "Conversion failed for column x ..."
+        if len(exc.args) < 2:  # pyarrow adds "Conversion failed for column x with type object"
+            raise CelonisConfigError(f"{what}: the DataFrame cannot be converted: {exc}") from exc
         raise CelonisConfigError(
-            f"{what}: the DataFrame cannot be converted: {column}: {detail}; an object column must hold one "
-            "kind of value: cast it (e.g. df[col].astype('string'))"
+            f"{what}: the DataFrame cannot be converted: {exc.args[1]}: {exc.args[0]}; an object column must "
+            "hold one kind of value: cast it (e.g. df[col].astype('string'))"
+        ) from exc
+    except TypeError as exc:  # e.g. a sparse column
+        raise CelonisConfigError(
+            f"{what}: the DataFrame cannot be converted: {exc}; cast the column to a plain dtype"
         ) from exc
     except ValueError as exc:
         if "Duplicate column names" not in str(exc):
