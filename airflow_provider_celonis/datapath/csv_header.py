@@ -100,6 +100,14 @@ def check_csv_headers(
     for path in paths:
         raw, rows = csv_header(path, options, what)
         has_rows = has_rows or rows
+        if columns and [c.lower() for c in column_names(raw, sanitize=sanitize, what=what)] != [
+            c.lower() for c in columns
+        ]:
+            # Celonis would take each chunk by its own header: a typo would split a column in two.
+            raise CelonisConfigError(
+                f"{what}: {path} has columns {raw}, but {paths[0]} has {columns}; every file of one push needs "
+                "the same header"
+            )
         columns = column_names(raw, sanitize=sanitize, what=what)
         if columns != raw:
             replaced[str(path)] = separator.join(columns).encode()

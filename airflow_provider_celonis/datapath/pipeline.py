@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from airflow_provider_celonis.datapath.chunks import ChunkFile, CsvPassChunk, ParquetChunker, csv_chunks
+from airflow_provider_celonis.datapath.csv_dialect import is_tsv
 from airflow_provider_celonis.datapath.csv_split import check_csv_headers
 from airflow_provider_celonis.datapath.drift import SchemaDrift, with_widening
 from airflow_provider_celonis.datapath.names import check_table_name
@@ -243,6 +244,7 @@ def _part(spec: PushSpec, kind: str, source: BatchSource, log: Any) -> Part:
         table_schema=spec.table_schema if kind == "upserted" else None,
         fallback_varchar_length=spec.fallback_varchar_length if kind == "upserted" else 1,
         what=what,
+        cut_check=kind == "upserted",
     )
     for note in plan.notes:
         log.warning(note)
@@ -281,6 +283,11 @@ def prepare_csv(spec: PushSpec, pool: str, upserted: Any, deleted: Any) -> list[
             continue
         what = "source" if kind == "upserted" else "deleted_source"
         paths = [str(p) for p in expand_paths(source, what)]
+        if not options.get("separatorSequence") and any(is_tsv(p) for p in paths):
+            raise CelonisConfigError(
+                f"{what}: {paths[0]} is tab-separated (.tsv) and Celonis splits on commas unless told: give "
+                "csv_parsing_options={'separatorSequence': '\\t'}"
+            )
         checked = check_csv_headers(paths, options, spec.keys, what, spec.sanitize_names)
         if not checked.has_rows:
             _refuse_empty(spec, what, ", ".join(paths))

@@ -184,11 +184,14 @@ def plan_schema(
     table_schema: Sequence[Mapping[str, Any]] | None = None,
     fallback_varchar_length: int | None = None,
     what: str = "source",
+    cut_check: bool = True,
 ) -> SchemaPlan:
     """Validate the source's schema against keys and an explicit schema, and plan the casts.
 
     Without an explicit ``table_schema`` each STRING column's length is measured from the data, so that
-    nothing is cut to Celonis' default of 80 characters (unless ``fallback_varchar_length`` is given).
+    nothing is cut to Celonis' default of 80 characters (unless ``fallback_varchar_length`` is given: then a
+    longer value is refused, as for a declared ``fieldLength``, unless ``cut_check`` is off, for rows to
+    delete, whose lengths no table takes).
     """
     check_column_names(schema.names, what)
     by_lower = {n.lower(): n for n in schema.names}
@@ -216,22 +219,42 @@ def plan_schema(
     columns: list[dict[str, Any]] = []
     measured: set[str] = set()
     for fld in schema:
-        ctype = celonis_type(fld.type, fld.name, what)
         if pa.types.is_decimal(fld.type):
             notes.append(f"column {fld.name!r} is {fld.type}: sent as FLOAT (Data Push has no decimal type)")
-        spec = explicit.get(fld.name.lower())
-        if spec is not None:
-            ctype = str(spec["columnType"]).upper()
-            column = {**spec, "columnName": fld.name, "columnType": ctype}
-        else:
-            column = {"columnName": fld.name, "columnType": ctype}
-            if ctype == "STRING" and fallback_varchar_length is None:
-                measured.add(fld.name)
+        column, measure = _column_plan(
+            fld, explicit.get(fld.name.lower()), fallback_varchar_length, cut_check, what
+        )
+        ctype = column["columnType"]
+        if measure:
+            measured.add(fld.name)
         if fld.name in key_list:
             column["pkField"] = True
         columns.append(column)
         fields.append(pa.field(fld.name, _arrow_for(ctype, fld.type, fld.name, what)))
     return SchemaPlan(pa.schema(fields), columns, key_list, notes, measured)
+
+
+def _column_plan(
+    fld: pa.Field, spec: dict[str, Any] | None, fallback: int | None, cut_check: bool, what: str
+) -> tuple[dict[str, Any], bool]:
+    """A column's declaration, and whether its STRING length is measured from the data."""
+    if spec is not None:
+        ctype = str(spec["columnType"]).upper()
+        column = {**spec, "columnName": fld.name, "columnType": ctype}
+        if ctype != "STRING" or "fieldLength" in spec:
+            return column, False
+        # Declared STRING for its type only (e.g. to keep 01067's text): its length comes from the data (or
+        # the fallback), not from Celonis' default of 80 characters, which would cut longer values.
+    else:
+        ctype = celonis_type(fld.type, fld.name, what)
+        column = {"columnName": fld.name, "columnType": ctype}
+        if ctype != "STRING":
+            return column, False
+    if fallback is None:
+        return column, True
+    if cut_check:  # Celonis cuts at the fallback: ``conform`` refuses a longer value instead
+        column["fieldLength"] = fallback
+    return column, False
 
 
 def _arrow_for(ctype: str, source_type: pa.DataType, column: str, what: str) -> pa.DataType:
@@ -284,8 +307,8 @@ def _check_values(batch: pa.RecordBatch, plan: SchemaPlan, where: str) -> None:
             row = plan.rows_seen + pc.index(pc.greater(lengths, limit), True).as_py() + 1
             raise CelonisConfigError(
                 f"{where}: column {name!r} holds a string of {longest} characters in row {row}, longer than "
-                f"its fieldLength {limit} in table_schema; Celonis would cut it: raise fieldLength or "
-                "shorten the value"
+                f"its fieldLength {limit} (table_schema, else fallback_varchar_length); Celonis would cut it: "
+                "raise it or shorten the value"
             )
     for fld in batch.schema:
         index = _first_out_of_range(batch.column(fld.name))
@@ -331,6 +354,8 @@ def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
     lossy_ok = (pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type)) or (
         pa.types.is_time(target) and pa.types.is_time(col.type)
     )
+    if pa.types.is_dictionary(col.type) and pa.types.is_floating(target):
+        col = col.dictionary_decode()  # its values take the path below (a categorical of Decimals)
     if pa.types.is_floating(target) and (
         pa.types.is_decimal(col.type) or (pa.types.is_floating(col.type) and col.type.bit_width < 64)
     ):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_provider_celonis.datapath.batches import BatchSource
+from airflow_provider_celonis.datapath.csv_dialect import with_file_separator, with_parsing_options
 from airflow_provider_celonis.datapath.csv_errors import Reopen, csv_error
 from airflow_provider_celonis.datapath.drift import SchemaDrift, unify
 from airflow_provider_celonis.datapath.files import (
@@ -105,11 +106,13 @@ def open_source(
     encoding: str | None = None,
     sanitize_names: bool = False,
     text_columns: Sequence[str] = (),
+    csv_parsing_options: Mapping[str, Any] | None = None,
 ) -> BatchSource:
     """Open any supported source kind as a ``BatchSource``; raises ``CelonisConfigError`` on bad input.
 
     ``null_values``, ``encoding`` and ``sanitize_names``: see ``ReadSettings``. ``text_columns``: the
-    columns ``table_schema`` declares STRING, read from CSV text as written.
+    columns ``table_schema`` declares STRING, read from CSV text as written. ``csv_parsing_options``: the
+    separator, quote, escape and character set CSV files are read with (``csv_dialect``).
     """
     settings = ReadSettings(
         null_values=("",) if null_values is None else tuple(str(v) for v in null_values),
@@ -117,6 +120,7 @@ def open_source(
         sanitize_names=bool(sanitize_names),
         text_columns=tuple(str(name).lower() for name in text_columns),
     )
+    settings = with_parsing_options(settings, csv_parsing_options)
     return named(_open_any(source, what, settings), what, sanitize_names)
 
 
@@ -230,7 +234,7 @@ def _from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
             f"{what}: the DataFrame cannot be converted: {exc.args[1]}: {exc.args[0]}; an object column must "
             "hold one kind of value: cast it (e.g. df[col].astype('string'))"
         ) from exc
-    except TypeError as exc:  # e.g. a sparse column
+    except (TypeError, OverflowError) as exc:  # e.g. a sparse column, an int beyond 64 bits
         raise CelonisConfigError(
             f"{what}: the DataFrame cannot be converted: {exc}; cast the column to a plain dtype"
         ) from exc
@@ -303,6 +307,7 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     looked: pa.Schema | None = None
     first_rows: pa.RecordBatch | None = None
     if fmt == "csv":
+        settings = with_file_separator(settings, paths, what)
         settings, looked, first_rows = csv_first_look(paths[0], what, settings)
     schemas = [looked if looked is not None else _file_schema(paths[0], fmt, what, settings)]
     schemas += [_file_schema(p, fmt, what, settings) for p in paths[1:]]

@@ -81,6 +81,12 @@ class ReadSettings:
     #: Columns declared STRING (``table_schema``), lower-cased as the table names them: a CSV file's text
     #: is read into them as written (``01067`` stays ``01067``), never parsed into a number first.
     text_columns: tuple[str, ...] = ()
+    #: The field separator (``csv_parsing_options``; None: a tab for ``.tsv`` files, else a comma, see
+    #: ``csv_dialect``) and quote; ``escape_char`` escapes a quote inside a quoted value besides doubling it
+    #: (None: doubling only, as RFC 4180).
+    delimiter: str | None = None
+    quote_char: str = '"'
+    escape_char: str | None = None
 
     def with_text_timestamps(self, column: str, new: pa.DataType) -> ReadSettings:
         """The column read as ``new`` through its text, cut to microseconds first."""
@@ -355,7 +361,12 @@ def open_csv(
     )
     # Quoted values may hold line breaks (RFC 4180); without this pyarrow fails on them when a block
     # boundary falls inside one. It costs no measurable throughput (benchmarks/push_throughput.py).
-    parse_options = pacsv.ParseOptions(newlines_in_values=True)
+    parse_options = pacsv.ParseOptions(
+        delimiter=settings.delimiter or ",",
+        quote_char=settings.quote_char,
+        escape_char=settings.escape_char or False,
+        newlines_in_values=True,
+    )
     as_text: dict[str, pa.DataType] = {}
     if "column_types" not in convert:
         types = dict(settings.column_types)
@@ -493,7 +504,15 @@ def read_json(path: Any) -> pa.Table:
     import pyarrow.json as pajson
 
     with open_stream(path) as handle:
-        table = pajson.read_json(handle)
+        try:
+            table = pajson.read_json(handle)
+        except pa.ArrowInvalid as exc:
+            if "from object to array in row 0" in str(exc) or "from array to object in row 0" in str(exc):
+                raise CelonisConfigError(
+                    f"cannot read json file {path}: it holds a JSON array; JSON lines are read, one object per "
+                    "line (or object after object)"
+                ) from exc
+            raise
     suspects = [
         fld.name
         for fld, col in zip(table.schema, table.columns, strict=True)
@@ -515,17 +534,31 @@ def _json_numbers_as_text(path: Any, table: pa.Table, suspects: list[str]) -> pa
 
     texts: dict[str, list[str | None]] = {name: [] for name in suspects}
     with open_stream(path) as handle:
-        # Split at "\n" only: str.splitlines also splits inside a JSON string holding U+2028 or U+0085.
-        for line in handle.read().decode("utf-8-sig").split("\n"):
-            if not line.strip():
-                continue
-            record = json.loads(line, parse_int=str, parse_float=str)
-            for name, values in texts.items():
-                value = record.get(name) if isinstance(record, dict) else None
-                values.append(value if isinstance(value, str) else None)
+        text = handle.read().decode("utf-8-sig")
+    decoder = json.JSONDecoder(parse_int=str, parse_float=str)
+    position, end = 0, len(text)
+    while True:  # one value after another, however the file breaks its lines (as pyarrow reads it)
+        while position < end and text[position] in " \t\r\n":
+            position += 1
+        if position >= end:
+            break
+        try:
+            record, position = decoder.raw_decode(text, position)
+        except ValueError as exc:
+            raise CelonisConfigError(
+                f"cannot read json file {path} again to keep its large integers: {exc}"
+            ) from exc
+        for name, values in texts.items():
+            value = record.get(name) if isinstance(record, dict) else None
+            values.append(value if isinstance(value, str) else None)
     for name, values in texts.items():
-        if len(values) != table.num_rows or not any(_inexact(v) for v in values if v is not None):
-            continue  # rows not matched one to one (a parse the reader did differently): keep pyarrow's
+        if not any(_inexact(v) for v in values if v is not None):
+            continue
+        if len(values) != table.num_rows:
+            raise CelonisConfigError(
+                f"json file {path}: column {name!r} holds integers a double cannot hold, and reading the file "
+                f"again found {len(values)} records where pyarrow read {table.num_rows}: quote the numbers"
+            )
         index = table.schema.get_field_index(name)
         table = table.set_column(index, pa.field(name, pa.string()), pa.array(values, pa.string()))
     return table

@@ -74,7 +74,9 @@ class DataPushOperator(BaseOperator):
     :param job_type: ``DELTA`` (upsert by ``keys``, append without keys) or ``REPLACE``.
     :param keys: primary key columns (templated).
     :param file_type: ``PARQUET`` (default; any source) or ``CSV`` (CSV files sent as they are).
-    :param csv_parsing_options: Celonis ``csvParsingOptions`` for ``file_type="CSV"``.
+    :param csv_parsing_options: Celonis ``csvParsingOptions`` for ``file_type="CSV"``. With the default
+        ``file_type`` the separator, quote, escape and ``charSet`` apply to the client's reader, and the
+        other options are refused (``.tsv`` files are tab-separated without them).
     :param table_schema: explicit ``[{"columnName", "columnType", "fieldLength", ...}]``; columns not
         listed are inferred from the Arrow schema, STRING lengths measured from the data. A CSV column
         declared STRING is read as written (``01067``, ``+4930123``, ``1.50``), never parsed as a number.
@@ -259,6 +261,7 @@ class DataPushOperator(BaseOperator):
                 encoding=self.encoding,
                 sanitize_names=self.sanitize_names,
                 text_columns=declared_strings(self.table_schema),
+                csv_parsing_options=self.csv_parsing_options,
             )
         except CelonisConfigError as exc:
             if isinstance(source, str) and _looks_rendered(source):

@@ -93,9 +93,12 @@ def _as_text(value: Any) -> Any:
         return value
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, _BYTES):
         return bytes(value).hex()
     return str(value)
+
+
+_BYTES = (bytes, bytearray, memoryview)
 
 
 def _converter(name: str, target: pa.DataType) -> Converter:
@@ -103,6 +106,14 @@ def _converter(name: str, target: pa.DataType) -> Converter:
 
     def convert(values: Sequence[Any]) -> pa.Array:
         try:
+            if pa.types.is_integer(target):
+                # pa.array(values, type=int64) cuts 2.5 (a float or a Decimal) to 2; inferred, then cast
+                # safely, it fails instead, and a whole 2.0 stays 2.
+                return pa.array(values).cast(target)
+            if pa.types.is_string(target) and any(isinstance(v, _BYTES) for v in values):
+                # pa.array would decode bytes that happen to be UTF-8 as text, and fail on the others: one
+                # rule for every batch, hex.
+                return pa.array([_as_text(v) for v in values], type=target)
             return pa.array(values, type=target)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
             if pa.types.is_string(target):

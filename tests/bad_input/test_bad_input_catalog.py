@@ -117,6 +117,9 @@ CASES: list[Case] = [
          ("source: the DataFrame cannot be converted: Conversion failed for column name with type object: "
           "Could not convert 'b' with type str: tried to convert to int64; an object column must hold one kind "
           "of value: cast it",)),
+    Case("tsv-passthrough-without-separator", "operator", {"source": "@tabbed@", "file_type": "CSV"},
+         ("source: @tabbed@ is tab-separated (.tsv) and Celonis splits on commas unless told: give "
+          "csv_parsing_options={'separatorSequence': '\\t'}",)),
     Case("malformed-csv-row", "operator", {"source": "@malformed@"},
          ("source: @malformed@: line 4 has 3 fields, but the header has 2: '3,c,extra'",)),
     # Type drift is not an error (docs/data-types.md): the column is widened and the file read again.
@@ -141,7 +144,10 @@ CASES: list[Case] = [
     Case("string-longer-than-field-length", "operator",
          {"source": "@long_string@", "table_schema": [{"columnName": "name", "columnType": "STRING", "fieldLength": 5}]},
          ("source @long_string@, rows 1-3: column 'name' holds a string of 11 characters in row 2, longer "
-          "than its fieldLength 5 in table_schema; Celonis would cut it",)),
+          "than its fieldLength 5 (table_schema, else fallback_varchar_length); Celonis would cut it",)),
+    Case("string-longer-than-fallback", "operator", {"source": "@long_string@", "fallback_varchar_length": 5},
+         ("column 'name' holds a string of 11 characters in row 2, longer than its fieldLength 5 "
+          "(table_schema, else fallback_varchar_length); Celonis would cut it",)),
     Case("timestamp-before-1400", "operator", {"source": "@old_date@"},
          ("source @old_date@, rows 1-2: column 'booked' holds a date in the year 1200 in row 2; Celonis keeps "
           "dates of the years 1400-9999 only and would store NULL",)),
@@ -238,6 +244,7 @@ def write_files(root: Path) -> dict[str, Path]:
         pq.write_table(table, root / name)
 
     text("csv.csv", "id,name\n1,a\n2,b\n")
+    text("tabbed.tsv", "id\tname\n1\ta\n")
     text("xlsx.xlsx", "not a spreadsheet")
     text("empty.csv", "")
     text("header_only.csv", "id,name\n")

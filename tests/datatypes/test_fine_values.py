@@ -80,3 +80,25 @@ def test_columns_declared_string_keep_their_csv_text_as_written(
         {"id": "007", "zip": "01067", "Phone_Nr": "+4930123", "amount": "1.50"},
         {"id": "9", "zip": "00001", "Phone_Nr": None, "amount": None},
     ]
+
+
+@pytest.mark.usefixtures("celonis_conn")
+def test_a_column_declared_string_without_a_length_is_not_cut_to_80(
+    make_dag: Callable[..., Any], landed: EmulatorClient, tmp_path: Path
+) -> None:
+    csv = tmp_path / "notes.csv"
+    long = "x" * 300
+    csv.write_text(f"id,note\n1,{long}\n2,short\n")
+
+    def tasks() -> None:
+        DataPushOperator(
+            task_id="push",
+            source=str(csv),
+            target_table="notes",
+            table_schema=[{"columnName": "note", "columnType": "STRING"}],
+            poll_interval=0.2,
+        )
+
+    run = make_dag(tasks=tasks).test()
+    assert task_states(run) == {"push": "success"}
+    assert sorted((r["id"], r["note"]) for r in landed.rows("notes")) == [(1, long), (2, "short")]

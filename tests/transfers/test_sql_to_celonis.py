@@ -113,6 +113,24 @@ def test_an_integer_a_float_column_cannot_hold_exactly_fails_naming_the_column()
         convert([0.5, 2**53 + 1])  # would land as 9007199254740992.0
 
 
+def test_a_later_fraction_in_an_integer_column_fails_instead_of_being_cut() -> None:
+    """pa.array([2.5], type=int64) gives 2: a NUMERIC column typed INTEGER by its first rows landed 2.5 as 2."""
+    import decimal
+
+    convert = _converter("p", pa.int64())
+    assert convert([10, None, 2.0]).to_pylist() == [10, None, 2]
+    for later in (2.5, decimal.Decimal("-0.9")):
+        with pytest.raises(CelonisConfigError, match=r"column 'p' was typed int64 .*CAST the column"):
+            convert([20, later])
+
+
+def test_blobs_land_as_hex_in_every_batch() -> None:
+    """Before, a batch whose blobs were all UTF-8 landed them decoded (b'ab' as 'ab'), another as hex."""
+    convert = _converter("b", pa.string())
+    assert convert([b"ab", None]).to_pylist() == ["6162", None]
+    assert convert([b"\xff\x00", memoryview(b"ef")]).to_pylist() == ["ff00", "6566"]
+
+
 def test_source_is_refused_and_sql_is_templated() -> None:
     with pytest.raises(Exception, match="do not pass `source`"):
         SqlToCelonisOperator(task_id="t", sql_conn_id="x", sql="SELECT 1", target_table="t", source="a.csv")

@@ -73,3 +73,16 @@ def test_header_of_a_foreign_encoding_is_named(tmp_path: Path) -> None:
     with pytest.raises(CelonisConfigError, match=r"l1.csv is not valid UTF-8: byte 0xe4 at offset 4"):
         csv_header(str(latin), {}, "source")
     assert csv_header(str(latin), {"charSet": "ISO-8859-1"}, "source") == (["id", "näme"], True)
+
+
+def test_files_whose_headers_differ_are_refused(tmp_path: Path) -> None:
+    """Celonis would take each chunk by its own header: a misspelled column would land as two half-NULL ones."""
+    from airflow_provider_celonis.datapath.csv_split import check_csv_headers
+
+    (tmp_path / "a.csv").write_text("id,amount\n1,2\n")
+    (tmp_path / "b.csv").write_text("ID,Amount\n2,3\n")  # names are case-insensitive: the same header
+    (tmp_path / "c.csv").write_text("id,amout\n3,4\n")
+    paths = [str(tmp_path / n) for n in ("a.csv", "b.csv")]
+    assert check_csv_headers(paths, {}, ["id"], "source").columns == ["ID", "Amount"]
+    with pytest.raises(CelonisConfigError, match=r"c\.csv has columns \['id', 'amout'\], but .*a\.csv has"):
+        check_csv_headers([*paths, str(tmp_path / "c.csv")], {}, ["id"], "source")

@@ -27,6 +27,7 @@ def test_decimals_land_as_the_correctly_rounded_double() -> None:
     got = floats_of(pa.array(values, pa.decimal128(15, 3)))
     assert got == [None if v is None else float(v) for v in values]
     assert floats_of(pa.array([decimal.Decimal("1.5")], pa.decimal256(50, 2))) == [1.5]
+    assert floats_of(pa.array(values[:3], pa.decimal128(15, 3)).dictionary_encode()) == [1.005, -2.675, None]
 
 
 def test_a_float32_lands_as_the_value_its_owner_sees() -> None:

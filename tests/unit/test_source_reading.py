@@ -584,3 +584,38 @@ def test_columns_declared_string_are_read_as_written_in_every_file(tmp_path: Pat
     assert source.schema.field("Zip").type == pa.string()
     assert source.schema.field("id").type == pa.int64()
     assert [r["Zip"] for r in rows(source)] == ["01067", "+49", None]
+
+
+def test_tsv_files_and_csv_parsing_options_set_the_clients_separator(tmp_path: Path) -> None:
+    """Before, the client read every file with commas: a .tsv or ;-separated file landed as one column."""
+    (tmp_path / "t.tsv").write_text('id\tname\n1\tc,d\n2\t"x\ty"\n')
+    assert rows(open_source(str(tmp_path / "t.tsv"))) == [{"id": 1, "name": "c,d"}, {"id": 2, "name": "x\ty"}]
+    (tmp_path / "s.csv").write_text("id;name\n1;'a;b'\n2;'it\\'s'\n")
+    options = {"separatorSequence": ";", "quoteSequence": "'", "escapeSequence": "\\"}
+    assert rows(open_source(str(tmp_path / "s.csv"), csv_parsing_options=options)) == [
+        {"id": 1, "name": "a;b"},
+        {"id": 2, "name": "it's"},
+    ]
+    with pytest.raises(CelonisConfigError, match="decimalSeparator only apply where Celonis parses"):
+        open_source(str(tmp_path / "s.csv"), csv_parsing_options={"decimalSeparator": ","})
+    with pytest.raises(CelonisConfigError, match="separatorSequence='::': the client reads one character"):
+        open_source(str(tmp_path / "s.csv"), csv_parsing_options={"separatorSequence": "::"})
+    (tmp_path / "both").mkdir()
+    (tmp_path / "both" / "a.csv").write_text("id\n1\n")
+    (tmp_path / "both" / "b.tsv").write_text("id\n2\n")
+    with pytest.raises(CelonisConfigError, match=r"mixes \.tsv \(tab-separated\) and other CSV files"):
+        open_source(str(tmp_path / "both" / "*"))
+
+
+def test_json_objects_across_lines_or_in_an_array(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text(
+        '{\n "id": 1,\n "x": 9007199254740993\n}\n{"id": 2, "x": 1.5} {"id": 3}\n'
+    )
+    assert rows(open_source(str(tmp_path / "p.json"))) == [
+        {"id": 1, "x": "9007199254740993"},
+        {"id": 2, "x": "1.5"},
+        {"id": 3, "x": None},
+    ]
+    (tmp_path / "a.json").write_text('[{"id": 1}, {"id": 2}]')
+    with pytest.raises(CelonisConfigError, match="it holds a JSON array; JSON lines are read"):
+        open_source(str(tmp_path / "a.json"))
