@@ -219,12 +219,12 @@ def plan_schema(
     columns: list[dict[str, Any]] = []
     measured: set[str] = set()
     for fld in schema:
-        if pa.types.is_decimal(fld.type):
-            notes.append(f"column {fld.name!r} is {fld.type}: sent as FLOAT (Data Push has no decimal type)")
         column, measure = _column_plan(
             fld, explicit.get(fld.name.lower()), fallback_varchar_length, cut_check, what
         )
         ctype = column["columnType"]
+        if pa.types.is_decimal(fld.type) and ctype == "FLOAT":
+            notes.append(f"column {fld.name!r} is {fld.type}: sent as FLOAT (Data Push has no decimal type)")
         if measure:
             measured.add(fld.name)
         if fld.name in key_list:

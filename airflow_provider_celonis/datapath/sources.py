@@ -304,41 +304,85 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
             f"{what}: mixes file formats ({', '.join(sorted(formats))}); push them separately"
         )
     fmt = formats.pop()
-    looked: pa.Schema | None = None
-    first_rows: pa.RecordBatch | None = None
+    given, first_rows = settings, None
+    reads = [settings] * len(paths)
     if fmt == "csv":
-        settings = with_file_separator(settings, paths, what)
-        settings, looked, first_rows = csv_first_look(paths[0], what, settings)
-    schemas = [looked if looked is not None else _file_schema(paths[0], fmt, what, settings)]
-    schemas += [_file_schema(p, fmt, what, settings) for p in paths[1:]]
+        given, reads, schemas, first_rows = _csv_looks(paths, what, settings)
+    else:
+        schemas = [_file_schema(p, fmt, what, settings) for p in paths]
     schema = _common_schema(paths, schemas, what)
-    if fmt == "csv" and any(not s.equals(schema) for s in schemas):
-        # Parse the text straight into the wider type, so that "007" stays "007" in a STRING column.
-        for fld in schema:
-            if any(not s.field(fld.name).type.equals(fld.type) for s in schemas):
-                settings = settings.with_type(fld.name, fld.type)
-        return _open_files(paths, what, settings)
-
-    def reopen(column: str, new: pa.DataType, *, text_timestamps: bool = False) -> BatchSource:
-        wider = (
-            settings.with_text_timestamps(column, new) if text_timestamps else settings.with_type(column, new)
-        )
+    if fmt == "csv" and (wider := _parsed_wider(given, schema, schemas)) is not given:
         return _open_files(paths, what, wider)
 
-    every_typed = _every_column_typed(settings, schema) if fmt == "csv" else None
-    small_blocks = every_typed is not None  # pyarrow infers nothing from a typed read's first block
-    typed = every_typed if every_typed is not None else settings
+    def reopen(column: str, new: pa.DataType, *, text_timestamps: bool = False) -> BatchSource:
+        wider = given.with_text_timestamps(column, new) if text_timestamps else given.with_type(column, new)
+        return _open_files(paths, what, wider)
+
+    # pyarrow infers nothing from the first block of a read told every type: it may take smaller blocks.
+    typed = [
+        _every_column_typed(s, own) if fmt == "csv" else None for s, own in zip(reads, schemas, strict=True)
+    ]
+    plans = [(t if t is not None else s, t is not None) for t, s in zip(typed, reads, strict=True)]
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for path in paths:
-            for batch in _file_batches(path, fmt, what, typed, reopen, small_blocks):
-                yield batch if batch.schema.equals(schema) else _cast(batch, schema, path, what)
+        for path, (read, small_blocks) in zip(paths, plans, strict=True):
+            for batch in _file_batches(path, fmt, what, read, reopen, small_blocks):
+                yield (
+                    batch if batch.schema.equals(schema) else _shared_type(batch, schema, path, what, reopen)
+                )
 
     def read_ahead() -> Iterator[pa.RecordBatch]:
         return _read_ahead(batches())
 
     label = _files_label(paths, fmt)
     return BatchSource(schema, read_ahead, label, [str(p) for p in paths], True, first_rows)
+
+
+def _csv_looks(
+    paths: Sequence[Any], what: str, settings: ReadSettings
+) -> tuple[ReadSettings, list[ReadSettings], list[pa.Schema], pa.RecordBatch | None]:
+    """Each file's own first look (the types one file's first block gave never bind another file's read):
+    the settings all files share, each file's read settings and schema, and the first file's first rows."""
+    given = with_file_separator(settings, paths, what)
+    looks = [csv_first_look(p, what, given) for p in paths]
+    schemas = [
+        look.schema if look.schema is not None else _file_schema(p, "csv", what, given)
+        for look, p in zip(looks, paths, strict=True)
+    ]
+    return given, [look.settings for look in looks], schemas, looks[0].rows
+
+
+def _parsed_wider(given: ReadSettings, schema: pa.Schema, schemas: list[pa.Schema]) -> ReadSettings:
+    """``given`` with the columns the files disagree on parsed straight into the wider type, so that "007"
+    stays "007" in a STRING column. A number widened to FLOAT is not: each file reads it in its own type and
+    ``_shared_type`` casts it safely, so that an integer a double cannot hold widens on to STRING."""
+    wider = given
+    forced = dict(given.column_types)
+    for fld in schema:
+        differs = any(not s.field(fld.name).type.equals(fld.type) for s in schemas)
+        if differs and not pa.types.is_floating(fld.type) and forced.get(fld.name) != fld.type:
+            wider = wider.with_type(fld.name, fld.type)
+    return wider
+
+
+def _shared_type(
+    batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str, reopen: Reopen
+) -> pa.RecordBatch:
+    """A file's batch in the files' shared types; an integer beyond 2**53 in a column shared as FLOAT is the
+    ladder's "integer a double cannot hold": the column widens to STRING and the files are read again."""
+    try:
+        return _cast(batch, schema, path, what)
+    except _DoesNotFit as exc:
+        if not (pa.types.is_integer(exc.have) and pa.types.is_floating(exc.want)):
+            raise
+        raise SchemaDrift(
+            str(exc),
+            column=exc.column,
+            old=exc.want,
+            new=pa.string(),
+            widened=reopen(exc.column, pa.string()),
+            what=what,
+        ) from exc
 
 
 def _every_column_typed(settings: ReadSettings, schema: pa.Schema) -> ReadSettings | None:
@@ -447,6 +491,14 @@ def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> I
         thread.join()
 
 
+class _DoesNotFit(CelonisConfigError):
+    """A value that its column's shared type cannot hold (``_cast_columns``)."""
+
+    def __init__(self, message: str, column: str, have: pa.DataType, want: pa.DataType) -> None:
+        super().__init__(message)
+        self.column, self.have, self.want = column, have, want
+
+
 def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.RecordBatch:
     """A file's batch in the type every file's columns share; a value that type cannot hold names its column."""
 
@@ -477,7 +529,7 @@ def _cast_columns(
         try:
             columns.append(column.cast(want))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-            raise CelonisConfigError(f"{hint(name, column.type, want)}: {exc}") from exc
+            raise _DoesNotFit(f"{hint(name, column.type, want)}: {exc}", name, column.type, want) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 

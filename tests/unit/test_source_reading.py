@@ -619,3 +619,21 @@ def test_json_objects_across_lines_or_in_an_array(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text('[{"id": 1}, {"id": 2}]')
     with pytest.raises(CelonisConfigError, match="it holds a JSON array; JSON lines are read"):
         open_source(str(tmp_path / "a.json"))
+
+
+def test_a_folder_widens_each_column_to_what_holds_every_files_values(tmp_path: Path) -> None:
+    """Found by a hunt: b.csv's fraction made a.csv's 2**53 + 1 a rounded double, and a.csv's timestamps
+    were forced onto b.csv's text (the push failed)."""
+    (tmp_path / "a.csv").write_text("id,big,at,n\n1,9007199254740993,2024-01-01 10:00:00,5\n")
+    (tmp_path / "b.csv").write_text("id,big,at,n\n2,1.5,unknown,2.5\n")
+    source, got, drifts = widened_rows(open_source(str(tmp_path / "*.csv")))
+    assert [(d.column, str(d.new)) for d in drifts] == [("big", "string")]
+    assert [source.schema.field(c).type for c in ("big", "at", "n")] == [
+        pa.string(),
+        pa.string(),
+        pa.float64(),
+    ]
+    assert got == [
+        {"id": 1, "big": "9007199254740993", "at": "2024-01-01 10:00:00", "n": 5.0},
+        {"id": 2, "big": "1.5", "at": "unknown", "n": 2.5},
+    ]
