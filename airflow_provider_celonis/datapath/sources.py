@@ -32,6 +32,7 @@ from airflow_provider_celonis.datapath.files import (
     open_stream,
 )
 from airflow_provider_celonis.datapath.names import column_names
+from airflow_provider_celonis.datapath.schema import through_text
 from airflow_provider_celonis.datapath.text_read import (
     CSV_BLOCK_BYTES,
     FOREIGN_BOMS,
@@ -74,7 +75,7 @@ BATCH_ROWS = 65_536
 #: Batches decoded ahead in a thread while the caller encodes parquet (both release the GIL).
 READ_AHEAD = 2
 
-T = TypeVar("T")
+T = TypeVar("T", pa.Table, pa.RecordBatch)
 
 
 class DeferredSource:
@@ -226,7 +227,19 @@ def _to_batch(item: Any, what: str) -> pa.RecordBatch:
 def _from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
     """A DataFrame as Arrow; what pandas or pyarrow refuse names the column and how to fix it."""
     try:
-        return convert(_index_as_columns(frame, what), preserve_index=False)
+        frame = _index_as_columns(frame, what)
+        converted = convert(frame, preserve_index=False)
+        mixed = _dates_beside_datetimes(frame, converted.schema)
+        if not mixed:
+            return converted
+        # pyarrow types an object column from its first value: a date first made every datetime after it a
+        # date, its time of day dropped. Such a column is a timestamp column (dates at midnight).
+        import pandas as pd
+
+        frame = frame.copy()
+        for name in mixed:
+            frame[name] = pd.to_datetime(frame[name])
+        return convert(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         if len(exc.args) < 2:  # pyarrow adds "Conversion failed for column x with type object"
             raise CelonisConfigError(f"{what}: the DataFrame cannot be converted: {exc}") from exc
@@ -244,6 +257,19 @@ def _from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
         raise CelonisConfigError(
             f"{what}: the DataFrame has columns of one name ({exc}): rename them"
         ) from exc
+
+
+def _dates_beside_datetimes(frame: Any, schema: pa.Schema) -> list[str]:
+    """Object columns read as dates that also hold datetimes (a Python loop: object columns only)."""
+    import datetime as dt
+
+    return [
+        fld.name
+        for fld in schema
+        if pa.types.is_date(fld.type)
+        and frame[fld.name].dtype == object
+        and any(isinstance(v, dt.datetime) for v in frame[fld.name])
+    ]
 
 
 def _open_iterable(items: Iterator[Any], what: str) -> BatchSource:
@@ -527,7 +553,9 @@ def _cast_columns(
         if allowed is not None and not allowed(column.type, want):
             raise CelonisConfigError(hint(name, column.type, want))
         try:
-            columns.append(column.cast(want))
+            columns.append(
+                column.cast(pa.string()).cast(want) if through_text(column.type, want) else column.cast(want)
+            )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
             raise _DoesNotFit(f"{hint(name, column.type, want)}: {exc}", name, column.type, want) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -637,3 +637,22 @@ def test_a_folder_widens_each_column_to_what_holds_every_files_values(tmp_path: 
         {"id": 1, "big": "9007199254740993", "at": "2024-01-01 10:00:00", "n": 5.0},
         {"id": 2, "big": "1.5", "at": "unknown", "n": 2.5},
     ]
+
+
+def test_an_object_column_of_dates_and_datetimes_keeps_the_times() -> None:
+    """pyarrow typed it date from the first value and dropped 10:30 from the datetime after it."""
+    import pandas as pd
+
+    values = [dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 10, 30), None]
+    for source in (pd.DataFrame({"x": pd.Series(values, dtype=object)}), iter([pd.DataFrame({"x": values})])):
+        got = [r["x"] for r in rows(open_source(source))]
+        assert got == [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 10, 30), None]
+    assert rows(open_source(pd.DataFrame({"x": [dt.date(2024, 1, 1)]}))) == [{"x": dt.date(2024, 1, 1)}]
+
+
+def test_a_later_float32_batch_of_a_stream_lands_as_its_owner_sees_it() -> None:
+    import numpy as np
+    import pandas as pd
+
+    frames = [pd.DataFrame({"x": [1.5]}), pd.DataFrame({"x": np.array([0.1], dtype=np.float32)})]
+    assert [r["x"] for r in rows(open_source(iter(frames)))] == [1.5, 0.1]
