@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from airflow_provider_celonis.datapath.text_read import ReadSettings
+from airflow_provider_celonis.datapath.text_read import ReadSettings, check_same_encoding
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 _APPLIED = {"separatorSequence", "quoteSequence", "escapeSequence", "charSet", "lineEnding"}
@@ -40,10 +40,7 @@ def with_parsing_options(settings: ReadSettings, options: Mapping[str, Any] | No
         found["escape_char"] = _one_character("escapeSequence", str(escape))
     charset = options.get("charSet")
     if charset:
-        if settings.encoding and settings.encoding.lower() != str(charset).lower():
-            raise CelonisConfigError(
-                f"encoding={settings.encoding!r} and csv_parsing_options charSet={charset!r} disagree; give one"
-            )
+        check_same_encoding(settings.encoding, charset)
         found["encoding"] = str(charset)
     return replace(settings, **found)
 

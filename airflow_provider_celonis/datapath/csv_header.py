@@ -100,15 +100,14 @@ def check_csv_headers(
     for path in paths:
         raw, rows = csv_header(path, options, what)
         has_rows = has_rows or rows
-        if columns and [c.lower() for c in column_names(raw, sanitize=sanitize, what=what)] != [
-            c.lower() for c in columns
-        ]:
+        named = column_names(raw, sanitize=sanitize, what=what)
+        if columns and [c.lower() for c in named] != [c.lower() for c in columns]:
             # Celonis would take each chunk by its own header: a typo would split a column in two.
             raise CelonisConfigError(
                 f"{what}: {path} has columns {raw}, but {paths[0]} has {columns}; every file of one push needs "
                 "the same header"
             )
-        columns = column_names(raw, sanitize=sanitize, what=what)
+        columns = named
         if columns != raw:
             replaced[str(path)] = separator.join(columns).encode()
         present = {c.lower() for c in columns}
@@ -139,15 +138,13 @@ def passthrough_options(
         )
     if not encoding:
         return options
+    from airflow_provider_celonis.datapath.text_read import check_same_encoding
+
     try:
         codec = codecs.lookup(encoding).name
-        given = (options or {}).get("charSet")
-        if given and codecs.lookup(str(given)).name != codec:
-            raise CelonisConfigError(
-                f"encoding={encoding!r} and csv_parsing_options charSet={given!r} disagree; give one"
-            )
     except LookupError as exc:
         raise CelonisConfigError(f"unknown encoding {encoding!r}") from exc
+    check_same_encoding(encoding, (options or {}).get("charSet"))
     if codec.startswith(("utf-16", "utf-32")):
         raise CelonisConfigError(
             f"file_type='CSV' sends the file's bytes split at line breaks, which {encoding} does not allow: "

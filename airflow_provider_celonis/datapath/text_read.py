@@ -263,6 +263,21 @@ def _inexact_integer_columns(
     return found
 
 
+def check_same_encoding(encoding: str | None, charset: Any) -> None:
+    """Refuse an ``encoding=`` and a ``csv_parsing_options`` ``charSet`` naming different codecs (spellings
+    of one codec, ``utf8`` and ``UTF-8``, agree)."""
+    if not encoding or not charset:
+        return
+    try:
+        agree = codecs.lookup(encoding).name == codecs.lookup(str(charset)).name
+    except LookupError as exc:
+        raise CelonisConfigError(f"unknown encoding {encoding!r} or charSet {charset!r}") from exc
+    if not agree:
+        raise CelonisConfigError(
+            f"encoding={encoding!r} and csv_parsing_options charSet={charset!r} disagree; give one"
+        )
+
+
 def check_encoding(path: Any, settings: ReadSettings, what: str) -> None:
     """Name the file and its encoding when it is not what it will be read as (UTF-8 unless given).
 

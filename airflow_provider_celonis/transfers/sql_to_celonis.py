@@ -88,6 +88,9 @@ def _inexact_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_DOUBLE_INTEGER
 
 
+_BYTES = (bytes, bytearray, memoryview)
+
+
 def _as_text(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
@@ -96,9 +99,6 @@ def _as_text(value: Any) -> Any:
     if isinstance(value, _BYTES):
         return bytes(value).hex()
     return str(value)
-
-
-_BYTES = (bytes, bytearray, memoryview)
 
 
 def _converter(name: str, target: pa.DataType) -> Converter:

@@ -100,9 +100,7 @@ class ChunkMapping:
             return self.csv_source(path, work)
         except duckdb.Error as exc:
             ragged = self.fmt == "CSV" and self._ragged(path, work)
-            if ragged:
-                raise self.failed(f"chunk {number} is unreadable: {ragged}") from exc
-            raise self.failed(f"chunk {number} is unreadable: {exc}") from exc
+            raise self.failed(f"chunk {number} is unreadable: {ragged or exc}") from exc
 
     def _ragged(self, path: Path, work: Path) -> str | None:
         options = self.job.get("csvParsingOptions") or {}
