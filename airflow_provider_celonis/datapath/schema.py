@@ -281,22 +281,24 @@ def conform(batch: pa.RecordBatch, plan: SchemaPlan, where: str) -> pa.RecordBat
     if batch.schema.equals(plan.target):
         _check_values(batch, plan, where)
         return batch
-    arrays = []
-    for fld in plan.target:
-        col = batch.column(fld.name)
-        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
-            col = col.cast(pa.timestamp(col.type.unit))  # the instant in UTC, without the zone
-        if not col.type.equals(fld.type):
-            try:
-                col = _cast_array(col, fld.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise CelonisConfigError(
-                    f"{where}: column {fld.name!r} cannot be converted from {col.type} to {fld.type}: {exc}"
-                ) from exc
-        arrays.append(col)
-    out = pa.RecordBatch.from_arrays(arrays, schema=plan.target)
+    out = written(batch, plan.target, where)
     _check_values(out, plan, where)
     return out
+
+
+def written(batch: pa.RecordBatch, target: pa.Schema, where: str) -> pa.RecordBatch:
+    """``batch``'s columns, by name, in the written types ``target`` (``cast_to``); one that cannot be
+    converted names its column."""
+    arrays = []
+    for fld in target:
+        col = batch.column(fld.name)
+        try:
+            arrays.append(cast_to(col, fld.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise CelonisConfigError(
+                f"{where}: column {fld.name!r} cannot be converted from {col.type} to {fld.type}: {exc}"
+            ) from exc
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
 def _check_values(batch: pa.RecordBatch, plan: SchemaPlan, where: str) -> None:
@@ -356,6 +358,14 @@ def through_text(have: pa.DataType, want: pa.DataType) -> bool:
     return bool(pa.types.is_floating(want)) and bool(
         pa.types.is_decimal(have) or (pa.types.is_floating(have) and have.bit_width < want.bit_width)
     )
+
+
+def cast_to(col: pa.Array, target: pa.DataType) -> pa.Array:
+    """``col`` as the written type ``target`` (``normalized_type``): a zoned timestamp as its instant in UTC,
+    digits below a millisecond dropped, everything else exactly or not at all."""
+    if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+        col = col.cast(pa.timestamp(col.type.unit))  # the instant in UTC, without the zone
+    return col if col.type.equals(target) else _cast_array(col, target)
 
 
 def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:

@@ -12,12 +12,13 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_provider_celonis.datapath.batches import BatchSource
+from airflow_provider_celonis.datapath.casts import DoesNotFit, cast_columns
 from airflow_provider_celonis.datapath.csv_dialect import with_file_separator, with_parsing_options
 from airflow_provider_celonis.datapath.csv_errors import Reopen, csv_error
 from airflow_provider_celonis.datapath.drift import SchemaDrift, unify
@@ -31,8 +32,9 @@ from airflow_provider_celonis.datapath.files import (
     is_object_storage_path,
     open_stream,
 )
+from airflow_provider_celonis.datapath.frames import from_frame, is_dataframe
 from airflow_provider_celonis.datapath.names import column_names
-from airflow_provider_celonis.datapath.schema import through_text
+from airflow_provider_celonis.datapath.streams import open_iterable
 from airflow_provider_celonis.datapath.text_read import (
     CSV_BLOCK_BYTES,
     FOREIGN_BOMS,
@@ -74,8 +76,6 @@ log = logging.getLogger(f"airflow.task.{__name__}")
 BATCH_ROWS = 65_536
 #: Batches decoded ahead in a thread while the caller encodes parquet (both release the GIL).
 READ_AHEAD = 2
-
-T = TypeVar("T", pa.Table, pa.RecordBatch)
 
 
 class DeferredSource:
@@ -152,12 +152,12 @@ def _open_any(source: Any, what: str, settings: ReadSettings) -> BatchSource:
         )
     if isinstance(source, pa.RecordBatchReader):
         return BatchSource(source.schema, lambda: iter(source), f"Arrow record batch reader ({what})")
-    if _is_dataframe(source):
-        return _open_any(_from_frame(source, what, pa.Table.from_pandas), what, settings)
+    if is_dataframe(source):
+        return _open_any(from_frame(source, what, pa.Table.from_pandas), what, settings)
     if is_file_source(source) or is_object_storage_path(source):
         return _open_files(expand_paths(source, what), what, settings)
     if isinstance(source, Iterable) and not isinstance(source, str | bytes | dict):
-        return _open_iterable(iter(source), what)
+        return open_iterable(iter(source), what)
     raise CelonisConfigError(
         f"{what}: unsupported type {type(source).__name__}; pass a path, glob, list of paths, ObjectStoragePath, "
         "pandas DataFrame, pyarrow Table or RecordBatchReader, or a callable returning one of these "
@@ -186,141 +186,6 @@ def _renamed(source: BatchSource, what: str) -> BatchSource:
     if first is not None:
         first = pa.RecordBatch.from_arrays(first.columns, names=names)
     return BatchSource(schema, batches, source.description, source.paths, source.rereadable, first)
-
-
-def _is_dataframe(obj: Any) -> bool:
-    return type(obj).__name__ == "DataFrame" and hasattr(obj, "to_records")
-
-
-def _index_as_columns(frame: Any, what: str) -> Any:
-    """``frame`` with its named index levels as columns: a named index carries data (a ``groupby``'s keys,
-    a ``set_index("id")``), an unnamed one is row positions (the default, or left by a filter) and is
-    dropped."""
-    named = [name for name in frame.index.names if name is not None]
-    if not named:
-        return frame
-    try:
-        return frame.reset_index(level=named)
-    except ValueError as exc:  # a column of the same name
-        raise CelonisConfigError(
-            f"{what}: the DataFrame's index level(s) {named} are pushed as columns, but {exc}; "
-            "rename the index or the column, or drop the index (reset_index(drop=True))"
-        ) from exc
-
-
-def _to_batch(item: Any, what: str) -> pa.RecordBatch:
-    if isinstance(item, pa.RecordBatch):
-        return item
-    if isinstance(item, pa.Table):
-        return (
-            item.combine_chunks().to_batches()[0]
-            if item.num_rows
-            else pa.RecordBatch.from_pylist([], item.schema)
-        )
-    if _is_dataframe(item):
-        return _from_frame(item, what, pa.RecordBatch.from_pandas)
-    raise CelonisConfigError(
-        f"{what}: the iterable yielded a {type(item).__name__}, not a record batch or DataFrame"
-    )
-
-
-def _from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
-    """A DataFrame as Arrow; what pandas or pyarrow refuse names the column and how to fix it."""
-    try:
-        frame = _index_as_columns(frame, what)
-        converted = convert(frame, preserve_index=False)
-        mixed = _dates_beside_datetimes(frame, converted.schema)
-        if not mixed:
-            return converted
-        # pyarrow types an object column from its first value: a date first made every datetime after it a
-        # date, its time of day dropped. Such a column is a timestamp column (dates at midnight).
-        import pandas as pd
-
-        frame = frame.copy()
-        for name in mixed:
-            frame[name] = pd.to_datetime(frame[name])
-        return convert(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        if len(exc.args) < 2:  # pyarrow adds "Conversion failed for column x with type object"
-            raise CelonisConfigError(f"{what}: the DataFrame cannot be converted: {exc}") from exc
-        raise CelonisConfigError(
-            f"{what}: the DataFrame cannot be converted: {exc.args[1]}: {exc.args[0]}; an object column must "
-            "hold one kind of value: cast it (e.g. df[col].astype('string'))"
-        ) from exc
-    except (TypeError, OverflowError) as exc:  # e.g. a sparse column, an int beyond 64 bits
-        raise CelonisConfigError(
-            f"{what}: the DataFrame cannot be converted: {exc}; cast the column to a plain dtype"
-        ) from exc
-    except ValueError as exc:
-        if "Duplicate column names" not in str(exc):
-            raise
-        raise CelonisConfigError(
-            f"{what}: the DataFrame has columns of one name ({exc}): rename them"
-        ) from exc
-
-
-def _dates_beside_datetimes(frame: Any, schema: pa.Schema) -> list[str]:
-    """Object columns read as dates that also hold datetimes (a Python loop: object columns only)."""
-    import datetime as dt
-
-    return [
-        fld.name
-        for fld in schema
-        if pa.types.is_date(fld.type)
-        and frame[fld.name].dtype == object
-        and any(isinstance(v, dt.datetime) for v in frame[fld.name])
-    ]
-
-
-def _open_iterable(items: Iterator[Any], what: str) -> BatchSource:
-    """Peek the first item for the schema; the rest streams as it comes."""
-    first = next(items, None)
-    if first is None:
-        raise CelonisConfigError(f"{what}: the iterable yielded no data")
-    head = _to_batch(first, what)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        yield head
-        for item in items:
-            batch = _to_batch(item, what)
-            yield batch if batch.schema.equals(head.schema) else _like_head(batch, head.schema, what)
-
-    return BatchSource(head.schema, batches, f"iterable of batches ({what})")
-
-
-def _like_head(batch: pa.RecordBatch, head: pa.Schema, what: str) -> pa.RecordBatch:
-    """A later batch of a stream in the first batch's types, where that keeps every value as it is.
-
-    A stream is read once, so a column cannot be widened and read again (as a file's is). Casting text
-    into the first batch's type would change values, not only their type ("0042" -> 42, "1" -> true,
-    "nan" -> NaN), so that fails and names the column; numbers are cast only where pyarrow's safe cast
-    keeps them exactly.
-    """
-    if batch.schema.names != head.names:
-        raise CelonisConfigError(
-            f"{what}: a later batch has a different schema than the first: columns {batch.schema.names}, "
-            f"the first batch's {head.names}"
-        )
-
-    def hint(name: str, have: pa.DataType, want: pa.DataType) -> str:
-        return (
-            f"{what}: a later batch has a different schema than the first: column {name!r} is {have}, "
-            f"the first batch's is {want}; a stream is read once, so give the first batch the type that "
-            "holds every batch's values (cast it), or push a file"
-        )
-
-    return _cast_columns(batch, head, hint, allowed=_keeps_values)
-
-
-def _keeps_values(have: pa.DataType, want: pa.DataType) -> bool:
-    """Whether a cast from ``have`` to ``want`` can only re-type values, never re-read them from text or
-    turn numbers into truth values (pyarrow's safe cast then refuses what would lose digits)."""
-    if pa.types.is_null(have):
-        return True
-    textual = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
-    if any(test(have) for test in textual):
-        return any(test(want) for test in textual)
-    return bool(pa.types.is_boolean(have)) == bool(pa.types.is_boolean(want))
 
 
 def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> BatchSource:
@@ -398,7 +263,7 @@ def _shared_type(
     ladder's "integer a double cannot hold": the column widens to STRING and the files are read again."""
     try:
         return _cast(batch, schema, path, what)
-    except _DoesNotFit as exc:
+    except DoesNotFit as exc:
         if not (pa.types.is_integer(exc.have) and pa.types.is_floating(exc.want)):
             raise
         raise SchemaDrift(
@@ -517,14 +382,6 @@ def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD) -> I
         thread.join()
 
 
-class _DoesNotFit(CelonisConfigError):
-    """A value that its column's shared type cannot hold (``_cast_columns``)."""
-
-    def __init__(self, message: str, column: str, have: pa.DataType, want: pa.DataType) -> None:
-        super().__init__(message)
-        self.column, self.have, self.want = column, have, want
-
-
 def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.RecordBatch:
     """A file's batch in the type every file's columns share; a value that type cannot hold names its column."""
 
@@ -534,31 +391,7 @@ def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.
             "(the type that holds the other files' values), but a value does not fit"
         )
 
-    return _cast_columns(batch, schema, hint)
-
-
-def _cast_columns(
-    batch: pa.RecordBatch,
-    schema: pa.Schema,
-    hint: Callable[[str, pa.DataType, pa.DataType], str],
-    allowed: Callable[[pa.DataType, pa.DataType], bool] | None = None,
-) -> pa.RecordBatch:
-    """``batch`` in ``schema``'s types by pyarrow's safe cast (it fails rather than cut, round or overflow);
-    a cast not ``allowed``, or a value that does not fit, fails with ``hint`` naming the column."""
-    columns = []
-    for name, column, want in zip(schema.names, batch.columns, schema.types, strict=True):
-        if column.type.equals(want):
-            columns.append(column)
-            continue
-        if allowed is not None and not allowed(column.type, want):
-            raise CelonisConfigError(hint(name, column.type, want))
-        try:
-            columns.append(
-                column.cast(pa.string()).cast(want) if through_text(column.type, want) else column.cast(want)
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-            raise _DoesNotFit(f"{hint(name, column.type, want)}: {exc}", name, column.type, want) from exc
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+    return cast_columns(batch, schema, hint)
 
 
 def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.Schema:

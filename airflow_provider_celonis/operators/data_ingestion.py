@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_celonis.datapath.chunks import ChunkFile, ParquetChunker
 from airflow_provider_celonis.datapath.pipeline import human_size, normalize_keys
-from airflow_provider_celonis.datapath.schema import check_keys_not_null, normalized_type
+from airflow_provider_celonis.datapath.schema import check_keys_not_null, normalized_type, written
 from airflow_provider_celonis.datapath.sources import BatchSource, hold_callable, open_source
 from airflow_provider_celonis.hooks.data_ingestion import (
     MULTIPART_CHUNK,
@@ -193,18 +193,9 @@ class DataIngestionOperator(BaseOperator):
             check_keys_not_null(batch, self.primary_keys, "source (nothing was uploaded)", first_row)
             first_row += batch.num_rows
             if not batch.schema.equals(schema):
-                batch = _conform(batch, schema)
+                batch = written(batch, schema, "source (nothing was uploaded)")
             files.extend(chunker.write_iter(batch))
         files.extend(chunker.close())
         if not files:
             self.log.warning("The source holds no rows; nothing to upload")
         return files
-
-
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Cast to the written schema; only timestamps may lose digits (below milliseconds)."""
-    arrays = [
-        col.cast(field.type, safe=not pa.types.is_timestamp(field.type))
-        for col, field in zip(batch.columns, schema, strict=True)
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -650,17 +650,10 @@ def test_an_object_column_of_dates_and_datetimes_keeps_the_times() -> None:
     assert rows(open_source(pd.DataFrame({"x": [dt.date(2024, 1, 1)]}))) == [{"x": dt.date(2024, 1, 1)}]
 
 
-def test_a_later_float32_batch_of_a_stream_lands_as_its_owner_sees_it() -> None:
-    import numpy as np
-    import pandas as pd
-
-    frames = [pd.DataFrame({"x": [1.5]}), pd.DataFrame({"x": np.array([0.1], dtype=np.float32)})]
-    assert [r["x"] for r in rows(open_source(iter(frames)))] == [1.5, 0.1]
-
-
 def test_an_encoding_and_a_charset_spelling_one_codec_agree(tmp_path: Path) -> None:
     (tmp_path / "u.csv").write_text("id,name\n1,é\n", encoding="utf-8")
     source = open_source(str(tmp_path / "u.csv"), encoding="utf8", csv_parsing_options={"charSet": "UTF-8"})
     assert rows(source) == [{"id": 1, "name": "é"}]
     with pytest.raises(CelonisConfigError, match="encoding='utf8' and csv_parsing_options charSet='latin-1'"):
         open_source(str(tmp_path / "u.csv"), encoding="utf8", csv_parsing_options={"charSet": "latin-1"})
+

@@ -1,0 +1,57 @@
+"""Safe per-column casts shared by several files' batches and a stream's later batches.
+
+pyarrow's safe cast fails rather than cut, round or overflow, so a value the shared type cannot hold
+becomes ``DoesNotFit`` naming its column; the caller says how to read it (``hint``) and whether it can
+widen instead (``sources._shared_type``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from airflow_provider_celonis.datapath.schema import through_text
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+Hint = Callable[[str, pa.DataType, pa.DataType], str]
+
+
+class DoesNotFit(CelonisConfigError):
+    """A value that its column's shared type cannot hold."""
+
+    def __init__(self, message: str, column: str, have: pa.DataType, want: pa.DataType) -> None:
+        super().__init__(message)
+        self.column, self.have, self.want = column, have, want
+
+
+def cast_column(
+    name: str,
+    column: pa.Array,
+    want: pa.DataType,
+    hint: Hint,
+    allowed: Callable[[pa.DataType, pa.DataType], bool] | None = None,
+) -> pa.Array:
+    """``column`` as ``want``; a cast not ``allowed``, or a value that does not fit, fails with ``hint``."""
+    if column.type.equals(want):
+        return column
+    if allowed is not None and not allowed(column.type, want):
+        raise CelonisConfigError(hint(name, column.type, want))
+    try:
+        return column.cast(pa.string()).cast(want) if through_text(column.type, want) else column.cast(want)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+        raise DoesNotFit(f"{hint(name, column.type, want)}: {exc}", name, column.type, want) from exc
+
+
+def cast_columns(
+    batch: pa.RecordBatch,
+    schema: pa.Schema,
+    hint: Hint,
+    allowed: Callable[[pa.DataType, pa.DataType], bool] | None = None,
+) -> pa.RecordBatch:
+    """``batch`` in ``schema``'s types, column by column (``cast_column``)."""
+    columns = [
+        cast_column(name, column, want, hint, allowed)
+        for name, column, want in zip(schema.names, batch.columns, schema.types, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)

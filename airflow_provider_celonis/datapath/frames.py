@@ -1,0 +1,101 @@
+"""DataFrames and Arrow objects as record batches, with pandas' and pyarrow's refusals named.
+
+A DataFrame's named index is data (``set_index("id")``), an object column must hold one kind of value, and
+pyarrow types an object column from its first value: these rules live here so that a whole frame and a
+stream of frames (``streams``) follow the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+T = TypeVar("T", pa.Table, pa.RecordBatch)
+
+
+def is_dataframe(obj: Any) -> bool:
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "to_records")
+
+
+def index_as_columns(frame: Any, what: str) -> Any:
+    """``frame`` with its named index levels as columns: a named index carries data (a ``groupby``'s keys,
+    a ``set_index("id")``), an unnamed one is row positions (the default, or left by a filter) and is
+    dropped."""
+    named = [name for name in frame.index.names if name is not None]
+    if not named:
+        return frame
+    try:
+        return frame.reset_index(level=named)
+    except ValueError as exc:  # a column of the same name
+        raise CelonisConfigError(
+            f"{what}: the DataFrame's index level(s) {named} are pushed as columns, but {exc}; "
+            "rename the index or the column, or drop the index (reset_index(drop=True))"
+        ) from exc
+
+
+def to_batch(item: Any, what: str) -> pa.RecordBatch:
+    if isinstance(item, pa.RecordBatch):
+        return item
+    if isinstance(item, pa.Table):
+        return (
+            item.combine_chunks().to_batches()[0]
+            if item.num_rows
+            else pa.RecordBatch.from_pylist([], item.schema)
+        )
+    if is_dataframe(item):
+        return from_frame(item, what, pa.RecordBatch.from_pandas)
+    raise CelonisConfigError(
+        f"{what}: the iterable yielded a {type(item).__name__}, not a record batch or DataFrame"
+    )
+
+
+def from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
+    """A DataFrame as Arrow; what pandas or pyarrow refuse names the column and how to fix it."""
+    try:
+        frame = index_as_columns(frame, what)
+        converted = convert(frame, preserve_index=False)
+        mixed = dates_beside_datetimes(frame, converted.schema)
+        if not mixed:
+            return converted
+        # pyarrow types an object column from its first value: a date first made every datetime after it a
+        # date, its time of day dropped. Such a column is a timestamp column (dates at midnight).
+        import pandas as pd
+
+        frame = frame.copy()
+        for name in mixed:
+            frame[name] = pd.to_datetime(frame[name])
+        return convert(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        if len(exc.args) < 2:  # pyarrow adds "Conversion failed for column x with type object"
+            raise CelonisConfigError(f"{what}: the DataFrame cannot be converted: {exc}") from exc
+        raise CelonisConfigError(
+            f"{what}: the DataFrame cannot be converted: {exc.args[1]}: {exc.args[0]}; an object column must "
+            "hold one kind of value: cast it (e.g. df[col].astype('string'))"
+        ) from exc
+    except (TypeError, OverflowError) as exc:  # e.g. a sparse column, an int beyond 64 bits
+        raise CelonisConfigError(
+            f"{what}: the DataFrame cannot be converted: {exc}; cast the column to a plain dtype"
+        ) from exc
+    except ValueError as exc:
+        if "Duplicate column names" not in str(exc):
+            raise
+        raise CelonisConfigError(
+            f"{what}: the DataFrame has columns of one name ({exc}): rename them"
+        ) from exc
+
+
+def dates_beside_datetimes(frame: Any, schema: pa.Schema) -> list[str]:
+    """Object columns read as dates that also hold datetimes (a Python loop: object columns only)."""
+    import datetime as dt
+
+    return [
+        fld.name
+        for fld in schema
+        if pa.types.is_date(fld.type)
+        and frame[fld.name].dtype == object
+        and any(isinstance(v, dt.datetime) for v in frame[fld.name])
+    ]
