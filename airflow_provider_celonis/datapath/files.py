@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import glob as globlib
 import io
+import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,9 @@ import pyarrow as pa
 
 from airflow_provider_celonis.datapath.memory import data_pool
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
+
+#: Under ``airflow.task`` so that these lines land in the task log next to the operator's own.
+log = logging.getLogger(f"airflow.task.{__name__}")
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".csv.bz2", ".csv.zst")
@@ -168,3 +173,24 @@ class HeldBack(io.RawIOBase):
         self._released.set()
         self._source.close()
         super().close()
+
+
+def without_empty(paths: Sequence[Any], what: str) -> list[Any]:
+    """``paths`` without the text files that hold no byte once decompressed (an export that wrote nothing
+    this hour): no header and no row, so nothing to read, nor to lose by skipping them. An empty parquet
+    file is not parquet: its read names that."""
+    kept = []
+    for path in paths:
+        if str(path).lower().endswith(PARQUET_SUFFIXES):
+            kept.append(path)
+            continue
+        try:
+            with open_stream(path) as stream:
+                empty = not stream.read(1)
+        except (OSError, pa.ArrowInvalid):
+            empty = False  # the read names what is wrong with it
+        if empty:
+            log.warning("%s: %s is empty (no header, no rows): skipped", what, path)
+        else:
+            kept.append(path)
+    return kept

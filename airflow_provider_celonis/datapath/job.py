@@ -306,6 +306,11 @@ class PushJob:
             report.skipped = True
             return []
         part = parts[0]
+        if isinstance(part, Part) and not part.source.schema.names:
+            raise CelonisConfigError(
+                f"source {part.source.description}: every file is empty (no header, no rows), so REPLACE has no "
+                "column to empty the table with: give a file with a header, or on_empty='fail'"
+            )
         untyped = part.untyped(self.spec.table_schema) if isinstance(part, Part) else list(part.columns)
         if isinstance(part, CsvPart) and self.spec.table_schema:
             untyped = []

@@ -21,6 +21,7 @@ from airflow_provider_celonis.datapath.chunks import ChunkFile, CsvPassChunk, Pa
 from airflow_provider_celonis.datapath.csv_dialect import is_tsv
 from airflow_provider_celonis.datapath.csv_split import check_csv_headers
 from airflow_provider_celonis.datapath.drift import SchemaDrift, with_widening
+from airflow_provider_celonis.datapath.files import without_empty
 from airflow_provider_celonis.datapath.names import check_table_name
 from airflow_provider_celonis.datapath.schema import (
     MAX_VARCHAR,
@@ -238,10 +239,11 @@ def _first_part(spec: PushSpec, kind: str, source: BatchSource, log: Any) -> Par
 def _part(spec: PushSpec, kind: str, source: BatchSource, log: Any) -> Part:
     """One source's schema plan and first batch."""
     what = "source" if kind == "upserted" else "deleted_source"
+    columns = bool(source.schema.names)  # none: every file was empty, no key or declaration to check
     plan = plan_schema(
         source.schema,
-        keys=spec.keys,
-        table_schema=spec.table_schema if kind == "upserted" else None,
+        keys=spec.keys if columns else (),
+        table_schema=spec.table_schema if kind == "upserted" and columns else None,
         fallback_varchar_length=spec.fallback_varchar_length if kind == "upserted" else 1,
         what=what,
         cut_check=kind == "upserted",
@@ -282,7 +284,7 @@ def prepare_csv(spec: PushSpec, pool: str, upserted: Any, deleted: Any) -> list[
         if source is None:
             continue
         what = "source" if kind == "upserted" else "deleted_source"
-        paths = [str(p) for p in expand_paths(source, what)]
+        paths = [str(p) for p in without_empty(expand_paths(source, what), what)]
         if not options.get("separatorSequence") and any(is_tsv(p) for p in paths):
             raise CelonisConfigError(
                 f"{what}: {paths[0]} is tab-separated (.tsv) and Celonis splits on commas unless told: give "

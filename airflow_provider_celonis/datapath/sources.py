@@ -31,6 +31,7 @@ from airflow_provider_celonis.datapath.files import (
     is_file_source,
     is_object_storage_path,
     open_stream,
+    without_empty,
 )
 from airflow_provider_celonis.datapath.frames import from_frame, is_dataframe
 from airflow_provider_celonis.datapath.names import column_names
@@ -195,6 +196,11 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
             f"{what}: mixes file formats ({', '.join(sorted(formats))}); push them separately"
         )
     fmt = formats.pop()
+    kept = without_empty(paths, what)
+    if not kept:
+        label = f"{_files_label(paths, fmt)}, every file empty"
+        return BatchSource(pa.schema([]), lambda: iter(()), label, [str(p) for p in paths], True)
+    paths = kept
     given, first_rows = settings, None
     reads = [settings] * len(paths)
     if fmt == "csv":
@@ -300,7 +306,7 @@ def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) ->
             )
         for fld, theirs in zip(schema, other, strict=True):
             wider = unify(fld.type, theirs.type)
-            if wider is not None:  # files disagree: the column is what holds both (see ``drift``)
+            if wider is not None and not wider.equals(fld.type):  # files disagree: the wider holds both
                 log.warning(
                     "%s: column %r widened from %s to %s: %s holds %s values",
                     what,

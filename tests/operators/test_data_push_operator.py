@@ -341,6 +341,63 @@ def test_empty_replace_without_types_fails_saying_so(
 
 
 @pytest.mark.usefixtures("celonis_conn")
+def test_empty_files_in_a_folder_are_skipped_and_a_folder_of_only_empty_files_is_an_empty_source(
+    make_dag: MakeDag,
+    landed: EmulatorClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An export that wrote nothing this hour leaves a 0-byte file (no header, no rows): it holds no row to
+    lose, so it must not fail the push of the others. A folder of nothing but such files is a source with no
+    rows: DELTA skips it, REPLACE refuses it (no column types to empty the table with)."""
+    hourly = tmp_path / "hourly"
+    hourly.mkdir()
+    (hourly / "00.csv").write_text("id,name\n1,a\n2,\n")
+    (hourly / "01.csv").write_text("")
+    (hourly / "02.csv").write_text("id,name\n")
+    (hourly / "03.csv").write_text("id,name\n3,c\n")
+    jsonl = tmp_path / "jsonl"
+    jsonl.mkdir()
+    (jsonl / "a.jsonl").write_text('{"id": 1}\n')
+    (jsonl / "b.jsonl").write_text("")
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    for name in ("00.csv", "01.csv"):
+        (quiet / name).write_text("")
+
+    def tasks() -> None:
+        DataPushOperator(task_id="csv", source=str(hourly), target_table="hourly", poll_interval=0.2)
+        DataPushOperator(task_id="jsonl", source=str(jsonl), target_table="jl", poll_interval=0.2)
+        DataPushOperator(
+            task_id="pass", source=str(hourly), target_table="passed", file_type="CSV", poll_interval=0.2
+        )
+        DataPushOperator(task_id="delta", source=str(quiet), target_table="quiet", keys=["id"])
+        DataPushOperator(task_id="replace", source=str(quiet), target_table="quiet", job_type="REPLACE")
+
+    run = make_dag(tasks=tasks).test()
+    assert task_states(run) == {
+        "csv": "success",
+        "jsonl": "success",
+        "pass": "success",
+        "delta": "success",
+        "replace": "failed",
+    }
+    assert sorted(landed.rows("hourly"), key=lambda r: r["id"]) == [
+        {"id": 1, "name": "a"},
+        {"id": 2, "name": None},
+        {"id": 3, "name": "c"},
+    ]
+    assert landed.rows("jl") == [{"id": 1}]
+    assert sorted((r["id"], r["name"]) for r in landed.rows("passed")) == [(1, "a"), (2, None), (3, "c")]
+    assert xcom(run, "delta")["status"] == "SKIPPED"
+    out = capsys.readouterr().out + caplog.text
+    assert "01.csv is empty (no header, no rows): skipped" in out
+    assert "every file is empty (no header, no rows), so REPLACE has no column to empty the table with" in out
+    assert {job["targetName"] for job in landed.jobs()} == {"hourly", "jl", "passed"}
+
+
+@pytest.mark.usefixtures("celonis_conn")
 def test_deletes_are_counted_and_small_pushes_show_kb(
     make_dag: MakeDag,
     landed: EmulatorClient,

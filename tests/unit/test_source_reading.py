@@ -6,6 +6,7 @@ Pure reading (``open_source``), no emulator: what the batches hold is what the p
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -657,3 +658,17 @@ def test_an_encoding_and_a_charset_spelling_one_codec_agree(tmp_path: Path) -> N
     with pytest.raises(CelonisConfigError, match="encoding='utf8' and csv_parsing_options charSet='latin-1'"):
         open_source(str(tmp_path / "u.csv"), encoding="utf8", csv_parsing_options={"charSet": "latin-1"})
 
+
+def test_empty_files_among_several_are_skipped_and_alone_make_an_empty_source(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id,v\n1,x\n")
+    (tmp_path / "b.csv").write_text("")
+    (tmp_path / "c.csv").write_text("id,v\n")
+    source = open_source(str(tmp_path / "*.csv"))
+    assert source.paths == [str(tmp_path / "a.csv"), str(tmp_path / "c.csv")]
+    assert rows(source) == [{"id": 1, "v": "x"}]
+    gz = tmp_path / "d.csv.gz"
+    gz.write_bytes(gzip.compress(b""))
+    for empty in ([str(tmp_path / "b.csv"), str(gz)], str(tmp_path / "b.csv")):
+        source = open_source(empty)
+        assert source.schema.names == []
+        assert rows(source) == []
