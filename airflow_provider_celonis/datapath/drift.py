@@ -5,8 +5,8 @@ metadata (several files). Failing a 2-million-row push because row 2,000,001 say
 so the column is widened along a fixed ladder and the source is read again from the start:
 
 * integer -> float -> string (an integer that overflows 64 bits goes straight to string);
-* date -> timestamp -> string; time and boolean -> string; a column NULL in the whole first block
-  takes the type of its first value.
+* date -> timestamp -> string; time (whole seconds) -> time (nanoseconds) -> string; boolean -> string;
+  a column NULL in the whole first block takes the type of its first value.
 
 Only re-readable sources (files) can be read again; ``SchemaDrift`` carries the widened source. For a
 stream that can be read once (an iterable, a reader, a query cursor) the drift stays the clear error
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_provider_celonis.datapath.batches import BatchSource
+from airflow_provider_celonis.datapath.text_read import FINE_TIME, TIME_OF_DAY
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 #: Under ``airflow.task`` so that these lines land in the task log next to the operator's own.
@@ -31,6 +32,7 @@ log = logging.getLogger(f"airflow.task.{__name__}")
 T = TypeVar("T")
 
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+_TIME_OF_DAY = re.compile(TIME_OF_DAY)
 #: Each widening moves one column up its ladder (at most three steps), so this bounds the restarts.
 MAX_RESTARTS = 64
 
@@ -79,13 +81,15 @@ def widen(current: pa.DataType, value: str | None) -> pa.DataType:
         for candidate in (pa.int64(), pa.float64(), pa.date32(), pa.timestamp("us"), pa.bool_()):
             if _fits(text, candidate):
                 return candidate
-        return pa.string()
+        return FINE_TIME if _TIME_OF_DAY.match(text.strip()) else pa.string()
     if pa.types.is_integer(current):
         if not _INTEGER.match(text) and _fits(text, pa.float64()):
             return pa.float64()
         return pa.string()
     if pa.types.is_date(current) and _fits(text, pa.timestamp("us")):
         return pa.timestamp("us")
+    if pa.types.is_time(current) and not current.equals(FINE_TIME) and _TIME_OF_DAY.match(text.strip()):
+        return FINE_TIME  # a fraction after whole seconds (pyarrow cannot cast text to a time: a pattern)
     return pa.string()
 
 

@@ -198,7 +198,7 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     fmt = formats.pop()
     kept = without_empty(paths, what)
     if not kept:
-        label = f"{_files_label(paths, fmt)}, every file empty"
+        label = f"{_files_label(paths, fmt)} (every file empty)"
         return BatchSource(pa.schema([]), lambda: iter(()), label, [str(p) for p in paths], True)
     paths = kept
     given, first_rows = settings, None

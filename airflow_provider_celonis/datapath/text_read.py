@@ -55,6 +55,10 @@ FOREIGN_BOMS = (
 _TIMESTAMP = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 _NAIVE = f"^{_TIMESTAMP}$"
 _ZONED = f"^{_TIMESTAMP}(Z|[+-]\\d{{2}}:?\\d{{2}})$"
+#: A time of day, with or without a fraction: pyarrow infers ``10:15:30`` but leaves ``10:15:30.123`` as text.
+TIME_OF_DAY = r"^\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
+#: What such a column is read as: nanoseconds take every fraction a source writes; Celonis keeps milliseconds.
+FINE_TIME = pa.time64("ns")
 #: A timestamp with more than six fractional digits (SQL Server's ``datetime2`` writes seven, Java's
 #: ``Instant`` and Snowflake's ``FF9`` nine), which pyarrow cannot read as microseconds.
 _FINE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{7,}(Z|[+-]\d{2}:?\d{2})?\s*$")
@@ -100,19 +104,25 @@ class ReadSettings:
         return replace(self, column_types=tuple(types.items()), text_timestamps=text)
 
 
-def timestamp_target(fld: pa.Field, col: Any) -> pa.DataType | None:
-    """The ``timestamp[us]`` type the column ``col`` (of field ``fld``) is read as, or None to keep it.
+def temporal_target(fld: pa.Field, col: Any) -> pa.DataType | None:
+    """The ``timestamp[us]`` (or time of day) type the column ``col`` (of field ``fld``) is read as, or None
+    to keep it.
 
     Timestamps in another unit become microseconds; strings that are all ISO timestamps become naive
     or UTC timestamps. Microseconds hold every year Celonis keeps (1400-9999) and every fraction it
-    keeps (milliseconds), where pyarrow's ``timestamp[ns]`` holds only years 1677-2262.
+    keeps (milliseconds), where pyarrow's ``timestamp[ns]`` holds only years 1677-2262. Strings that are
+    all times of day (some with a fraction) become ``FINE_TIME``.
     """
     t = fld.type
     if pa.types.is_timestamp(t):
         return pa.timestamp("us", t.tz) if t.unit != "us" else None
     if not pa.types.is_string(t) or not len(values := col.drop_null()):
         return None
-    for pattern, target in ((_NAIVE, pa.timestamp("us")), (_ZONED, pa.timestamp("us", "UTC"))):
+    for pattern, target in (
+        (_NAIVE, pa.timestamp("us")),
+        (_ZONED, pa.timestamp("us", "UTC")),
+        (TIME_OF_DAY, FINE_TIME),
+    ):
         # The first values answer for most columns (text, ids) at a fraction of the cost: this runs on the
         # way to the first byte.
         if all(_all_match(part, pattern) for part in (values.slice(0, 64), values)):
@@ -160,7 +170,7 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> FirstLook:
     the file reads as with them (None when the first block cannot be read: the schema read names why).
 
     pyarrow infers ``timestamp[s]`` or, with fractions, ``timestamp[ns]`` (so a ``9999-12-31`` later
-    on fails), and leaves a column holding both as strings (see ``timestamp_target``). The schema comes
+    on fails), and leaves a column holding both as strings (see ``temporal_target``). The schema comes
     from the same read: every open of a CSV decodes its first block again (0.03-0.13 s of a small push).
     """
     check_encoding(path, settings, what)
@@ -176,7 +186,7 @@ def csv_first_look(path: Any, what: str, settings: ReadSettings) -> FirstLook:
         if fld.name in declared or fld.name in inexact:
             settings = settings.with_type(fld.name, pa.string())
             fld = fld.with_type(pa.string())
-        elif fld.name not in forced and (target := timestamp_target(fld, col)) is not None:
+        elif fld.name not in forced and (target := temporal_target(fld, col)) is not None:
             settings = settings.with_type(fld.name, target)
             fld = fld.with_type(target)
         fields.append(fld)
@@ -595,7 +605,7 @@ def json_timestamps(table: pa.Table) -> pa.Table:
 
     for index, fld in enumerate(table.schema):
         col = table.column(index)
-        target = timestamp_target(fld, col)
+        target = temporal_target(fld, col)
         if target is None:
             continue
         if pa.types.is_string(fld.type):  # more than six fractional digits are cut, as in a CSV file

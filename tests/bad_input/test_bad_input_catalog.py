@@ -106,7 +106,8 @@ CASES: list[Case] = [
          ("cannot tell the file format from the name; use .parquet, .csv or .jsonl",)),
     # -- data -------------------------------------------------------------------------------------
     Case("missing-file", "operator", {"source": "@dir@/nope.csv"}, ("source: '@dir@/nope.csv' does not exist",)),
-    Case("empty-file", "operator", {"source": "@empty@"}, ("source: cannot read csv file @empty@: Empty CSV file",)),
+    Case("empty-file", "operator", {"source": "@empty@", "on_empty": "fail"},
+         ("source @empty@ (every file empty) has no rows; nothing to push (on_empty='fail')",)),
     Case("header-only", "operator", {"source": "@header_only@", "on_empty": "fail"},
          ("source @header_only@ has no rows; nothing to push",)),
     Case("dataframe-duplicate-columns", "operator", {"source": pd.DataFrame([[1, "a"]], columns=["id", "id"])},

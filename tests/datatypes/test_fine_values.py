@@ -102,3 +102,25 @@ def test_a_column_declared_string_without_a_length_is_not_cut_to_80(
     run = make_dag(tasks=tasks).test()
     assert task_states(run) == {"push": "success"}
     assert sorted((r["id"], r["note"]) for r in landed.rows("notes")) == [(1, long), (2, "short")]
+
+
+@pytest.mark.usefixtures("celonis_conn")
+def test_csv_times_of_day_with_fractions_land_as_time(
+    make_dag: Callable[..., Any], landed: EmulatorClient, tmp_path: Path
+) -> None:
+    csv = tmp_path / "shifts.csv"
+    csv.write_text("id,starts\n1,10:15:30.123\n2,\n3,07:05:00\n4,23:59:59.9999999\n")
+    run = make_dag(source=str(csv), target_table="shifts", poll_interval=0.2).test()
+    assert task_states(run) == {"push": "success"}
+    job = next(j for j in landed.jobs() if j["targetName"] == "shifts")
+    assert {c["columnName"]: c["columnType"] for c in job["tableSchema"]["columns"]} == {
+        "id": "INTEGER",
+        "starts": "TIME",
+    }
+    got = sorted(landed.rows("shifts"), key=lambda r: r["id"])
+    assert [str(r["starts"]) if r["starts"] is not None else None for r in got] == [
+        "10:15:30.123000",
+        None,
+        "07:05:00",
+        "23:59:59.999000",  # Celonis keeps milliseconds: the rest is cut
+    ]

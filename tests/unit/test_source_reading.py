@@ -15,6 +15,7 @@ import pytest
 
 from airflow_provider_celonis.datapath import text_read
 from airflow_provider_celonis.datapath.drift import SchemaDrift, with_widening
+from airflow_provider_celonis.datapath.schema import conform, plan_schema
 from airflow_provider_celonis.datapath.sources import BatchSource, open_source
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
@@ -672,3 +673,33 @@ def test_empty_files_among_several_are_skipped_and_alone_make_an_empty_source(tm
         source = open_source(empty)
         assert source.schema.names == []
         assert rows(source) == []
+
+
+def test_times_of_day_with_fractions_are_times_not_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow infers ``10:15:30`` as a time but leaves ``10:15:30.123`` (or both in one column) as text, so
+    such a column landed as STRING; it is read as a time of day (Celonis keeps milliseconds)."""
+    path = tmp_path / "shifts.csv"
+    path.write_text("id,starts,ends\n1,10:15:30.123,08:00:00\n2,,23:59:59.9999999\n3,07:05:00,12:00:00.5\n")
+    source = open_source(str(path))
+    assert [str(source.schema.field(c).type) for c in ("starts", "ends")] == ["time64[ns]", "time64[ns]"]
+    plan = plan_schema(source.schema)
+    assert [c["columnType"] for c in plan.columns] == ["INTEGER", "TIME", "TIME"]
+    got = [row for batch in source.batches() for row in conform(batch, plan, "t").to_pylist()]
+    assert got == [
+        {"id": 1, "starts": dt.time(10, 15, 30, 123000), "ends": dt.time(8, 0)},
+        {"id": 2, "starts": None, "ends": dt.time(23, 59, 59, 999000)},  # cut to the millisecond
+        {"id": 3, "starts": dt.time(7, 5), "ends": dt.time(12, 0, 0, 500000)},
+    ]
+    # A whole-second time column (time32[s]) that meets a fraction in a later block widens to a finer time,
+    # and one NULL in the whole first block takes a time from its first value; neither becomes text.
+    monkeypatch.setattr(text_read, "CSV_BLOCK_BYTES", 1024)
+    later = tmp_path / "later.csv"
+    later.write_text(
+        "at,first\n" + "".join(f"10:00:{i % 60:02d},\n" for i in range(300)) + "10:00:00.25,06:30:00\n"
+    )
+    _, got, drifts = widened_rows(open_source(str(later)))
+    assert {(d.column, str(d.new)) for d in drifts} == {("at", "time64[ns]"), ("first", "time64[ns]")}
+    assert got[-1] == {"at": dt.time(10, 0, 0, 250000), "first": dt.time(6, 30)}
+    assert got[0] == {"at": dt.time(10, 0), "first": None}
