@@ -221,9 +221,14 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     ]
     plans = [(t if t is not None else s, t is not None) for t, s in zip(typed, reads, strict=True)]
 
+    # A file with the columns in another order (``_same_names_reordered``) has them picked by name.
+    reordered = [own.names != schema.names for own in schemas]
+
     def batches() -> Iterator[pa.RecordBatch]:
-        for path, (read, small_blocks) in zip(paths, plans, strict=True):
+        for path, (read, small_blocks), reorder in zip(paths, plans, reordered, strict=True):
             for batch in _file_batches(path, fmt, what, read, reopen, small_blocks):
+                if reorder:
+                    batch = batch.select(schema.names)
                 yield (
                     batch if batch.schema.equals(schema) else _shared_type(batch, schema, path, what, reopen)
                 )
@@ -300,10 +305,13 @@ def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) ->
     """The schema that holds every file's rows: same column names, each column widened where files disagree."""
     schema = schemas[0]
     for path, other in zip(paths[1:], schemas[1:], strict=True):
-        if other.names != schema.names:
+        if other.names != schema.names and not _same_names_reordered(other, schema):
             raise CelonisConfigError(
                 f"{what}: {path} has columns {other.names}, but {paths[0]} has {schema.names}"
             )
+        if other.names != schema.names:
+            log.info("%s: %s has the columns of %s in another order: matched by name", what, path, paths[0])
+            other = pa.schema([other.field(name) for name in schema.names])
         for fld, theirs in zip(schema, other, strict=True):
             wider = unify(fld.type, theirs.type)
             if wider is not None and not wider.equals(fld.type):  # files disagree: the wider holds both
@@ -318,6 +326,13 @@ def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) ->
                 )
                 schema = schema.set(schema.get_field_index(fld.name), pa.field(fld.name, wider))
     return schema
+
+
+def _same_names_reordered(one: pa.Schema, other: pa.Schema) -> bool:
+    """Whether two files hold the same column names, each once, in another order (JSON writers order keys
+    as they like; CSV exports change their column order): rows are then matched by name, not position."""
+    names = set(one.names)
+    return len(names) == len(one.names) == len(other.names) and names == set(other.names)
 
 
 def _files_label(paths: Sequence[Any], fmt: str) -> str:

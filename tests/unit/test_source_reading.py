@@ -703,3 +703,34 @@ def test_times_of_day_with_fractions_are_times_not_text(
     assert {(d.column, str(d.new)) for d in drifts} == {("at", "time64[ns]"), ("first", "time64[ns]")}
     assert got[-1] == {"at": dt.time(10, 0, 0, 250000), "first": dt.time(6, 30)}
     assert got[0] == {"at": dt.time(10, 0), "first": None}
+
+
+def test_files_with_the_same_columns_in_another_order_are_matched_by_name(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    csvs = tmp_path / "csv"
+    csvs.mkdir()
+    (csvs / "a.csv").write_text("id,name,amount\n1,a,1.5\n")
+    (csvs / "b.csv").write_text("amount,id,name\n2,2,b\n")
+    (csvs / "c.csv").write_text("name,amount,id\nc,,x3\n")  # and id widens to text, by name
+    jsons = tmp_path / "json"
+    jsons.mkdir()
+    (jsons / "a.jsonl").write_text('{"id": 1, "name": "a"}\n')
+    (jsons / "b.jsonl").write_text('{"name": "b", "id": 2}\n')
+    parquets = tmp_path / "parquet"
+    parquets.mkdir()
+    pq.write_table(pa.table({"id": [1], "name": ["a"]}), parquets / "a.parquet")
+    pq.write_table(pa.table({"name": ["b"], "id": [2]}), parquets / "b.parquet")
+    source = open_source(str(csvs))
+    assert source.schema.names == ["id", "name", "amount"]
+    assert sorted(rows(source), key=lambda r: r["name"]) == [
+        {"id": "1", "name": "a", "amount": 1.5},
+        {"id": "2", "name": "b", "amount": 2.0},
+        {"id": "x3", "name": "c", "amount": None},
+    ]
+    for folder in (jsons, parquets):
+        assert rows(open_source(str(folder))) == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    # Other names, or a name twice, still differ.
+    (csvs / "d.csv").write_text("id,label,amount\n4,d,1\n")
+    with pytest.raises(CelonisConfigError, match=r"d\.csv has columns \['id', 'label', 'amount'\]"):
+        open_source(str(csvs))
