@@ -34,6 +34,7 @@ from airflow_provider_celonis.datapath.files import (
     without_empty,
 )
 from airflow_provider_celonis.datapath.frames import from_frame, is_dataframe
+from airflow_provider_celonis.datapath.json_lines import JsonLook, json_batches, json_look
 from airflow_provider_celonis.datapath.names import column_names
 from airflow_provider_celonis.datapath.streams import open_iterable
 from airflow_provider_celonis.datapath.text_read import (
@@ -45,7 +46,6 @@ from airflow_provider_celonis.datapath.text_read import (
     csv_block_schema,
     csv_first_look,
     open_csv,
-    read_json,
     typed_block_bytes,
 )
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
@@ -203,8 +203,12 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     paths = kept
     given, first_rows = settings, None
     reads = [settings] * len(paths)
+    looks: list[JsonLook | None] = [None] * len(paths)
     if fmt == "csv":
         given, reads, schemas, first_rows = _csv_looks(paths, what, settings)
+    elif fmt == "json":
+        looks = [_json_look(p, what) for p in paths]
+        schemas = [look.schema for look in looks if look is not None]
     else:
         schemas = [_file_schema(p, fmt, what, settings) for p in paths]
     schema = _common_schema(paths, schemas, what)
@@ -225,8 +229,8 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     reordered = [own.names != schema.names for own in schemas]
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for path, (read, small_blocks), reorder in zip(paths, plans, reordered, strict=True):
-            for batch in _file_batches(path, fmt, what, read, reopen, small_blocks):
+        for path, (read, small_blocks), reorder, look in zip(paths, plans, reordered, looks, strict=True):
+            for batch in _file_batches(path, fmt, what, read, reopen, small_blocks, look):
                 if reorder:
                     batch = batch.select(schema.names)
                 yield (
@@ -423,7 +427,7 @@ def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.S
         if fmt == "csv":
             check_encoding(path, settings, what)
             return csv_block_schema(path, settings)
-        return read_json(path).schema
+        return _json_look(path, what).schema
     except CelonisConfigError:
         raise
     except pa.ArrowInvalid as exc:
@@ -434,6 +438,15 @@ def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.S
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
 
 
+def _json_look(path: Any, what: str) -> JsonLook:
+    try:
+        return json_look(path)
+    except CelonisConfigError as exc:  # names the file and the rows: say which source
+        raise CelonisConfigError(f"{what}: {exc}") from exc
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        raise CelonisConfigError(f"{what}: cannot read json file {path}: {exc}") from exc
+
+
 def _file_batches(
     path: Any,
     fmt: str,
@@ -441,6 +454,7 @@ def _file_batches(
     settings: ReadSettings,
     reopen: Reopen,
     small_blocks: bool = False,
+    look: JsonLook | None = None,
 ) -> Iterator[pa.RecordBatch]:
     try:
         if fmt == "parquet":
@@ -449,7 +463,7 @@ def _file_batches(
         elif fmt == "csv":
             yield from _csv_batches(path, what, settings, reopen, small_blocks)
         else:
-            yield from read_json(path).to_batches(max_chunksize=BATCH_ROWS)
+            yield from json_batches(path, look or _json_look(path, what), BATCH_ROWS)
     except (pa.ArrowInvalid, OSError) as exc:
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
 

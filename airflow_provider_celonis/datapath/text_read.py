@@ -62,7 +62,7 @@ FINE_TIME = pa.time64("ns")
 #: A timestamp with more than six fractional digits (SQL Server's ``datetime2`` writes seven, Java's
 #: ``Instant`` and Snowflake's ``FF9`` nine), which pyarrow cannot read as microseconds.
 _FINE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{7,}(Z|[+-]\d{2}:?\d{2})?\s*$")
-_CUT_TO_MICROSECONDS = (r"(:\d{2}\.\d{6})\d+", r"\1")
+CUT_TO_MICROSECONDS = (r"(:\d{2}\.\d{6})\d+", r"\1")
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def csv_block_schema(path: Any, settings: ReadSettings) -> pa.Schema:
 EXACT_DOUBLE_INTEGER = 2**53
 
 
-def _beyond_exact(column: pa.Array) -> bool:
+def beyond_exact(column: pa.Array) -> bool:
     """Whether a double column holds a value of ``EXACT_DOUBLE_INTEGER`` or more in size. ``min_max``, not
     a comparison: pyarrow's first comparison of doubles in a process costs ~0.27 s (2026-12-05)."""
     low, high = (v.as_py() for v in pc.min_max(column).values())
@@ -253,7 +253,7 @@ def _inexact_integer_columns(
         if pa.types.is_floating(fld.type)
         and fld.name not in forced
         and first.schema.names.count(fld.name) == 1
-        and _beyond_exact(col)
+        and beyond_exact(col)
     ]
     if not suspects:
         return set()
@@ -501,7 +501,7 @@ class CsvReader:
 def _parse_cut(text: pa.Array, target: pa.DataType, index: int) -> pa.Array:
     """Timestamps read as text, cut to microseconds and parsed. A value that is no timestamp fails as
     pyarrow's reader would have (``csv_errors`` widens the column)."""
-    cut = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), *_CUT_TO_MICROSECONDS)
+    cut = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), *CUT_TO_MICROSECONDS)
     try:
         return pc.cast(cut, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -523,95 +523,3 @@ def _parses(values: pa.Array, target: pa.DataType) -> pa.Array:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             ok.append(False)
     return pa.array(ok, pa.bool_())
-
-
-def read_json(path: Any) -> pa.Table:
-    import pyarrow.json as pajson
-
-    with open_stream(path) as handle:
-        try:
-            table = pajson.read_json(handle)
-        except pa.ArrowInvalid as exc:
-            if "from object to array in row 0" in str(exc) or "from array to object in row 0" in str(exc):
-                raise CelonisConfigError(
-                    f"cannot read json file {path}: it holds a JSON array; JSON lines are read, one object per "
-                    "line (or object after object)"
-                ) from exc
-            raise
-    suspects = [
-        fld.name
-        for fld, col in zip(table.schema, table.columns, strict=True)
-        if pa.types.is_floating(fld.type) and _beyond_exact(col)
-    ]
-    if suspects:
-        table = _json_numbers_as_text(path, table, suspects)
-    return json_timestamps(table)
-
-
-def _json_numbers_as_text(path: Any, table: pa.Table, suspects: list[str]) -> pa.Table:
-    """Columns pyarrow read as double that hold an integer a double cannot hold exactly, as their text.
-
-    pyarrow reads an integer beyond int64, or beyond 2**53 beside fractions, as a double, which rounds it
-    (9223372036854775807 lands as ...808): such a column becomes STRING, as in a CSV file, holding each
-    number as written. Rare, so the lines are parsed again here with the numbers kept as text.
-    """
-    import json
-
-    texts: dict[str, list[str | None]] = {name: [] for name in suspects}
-    with open_stream(path) as handle:
-        text = handle.read().decode("utf-8-sig")
-    decoder = json.JSONDecoder(parse_int=str, parse_float=str)
-    position, end = 0, len(text)
-    while True:  # one value after another, however the file breaks its lines (as pyarrow reads it)
-        while position < end and text[position] in " \t\r\n":
-            position += 1
-        if position >= end:
-            break
-        try:
-            record, position = decoder.raw_decode(text, position)
-        except ValueError as exc:
-            raise CelonisConfigError(
-                f"cannot read json file {path} again to keep its large integers: {exc}"
-            ) from exc
-        for name, values in texts.items():
-            value = record.get(name) if isinstance(record, dict) else None
-            values.append(value if isinstance(value, str) else None)
-    for name, values in texts.items():
-        if not any(_inexact(v) for v in values if v is not None):
-            continue
-        if len(values) != table.num_rows:
-            raise CelonisConfigError(
-                f"json file {path}: column {name!r} holds integers a double cannot hold, and reading the file "
-                f"again found {len(values)} records where pyarrow read {table.num_rows}: quote the numbers"
-            )
-        index = table.schema.get_field_index(name)
-        table = table.set_column(index, pa.field(name, pa.string()), pa.array(values, pa.string()))
-    return table
-
-
-def _inexact(text: str) -> bool:
-    """Whether a JSON number's text is an integer a double cannot hold exactly."""
-    digits = text.lstrip("+-")
-    return digits.isdigit() and int(digits) > EXACT_DOUBLE_INTEGER
-
-
-def json_timestamps(table: pa.Table) -> pa.Table:
-    """JSON has no timestamp type: ISO timestamp strings become timestamps, as in a CSV file.
-
-    pyarrow's reader takes ``2024-01-02 03:04:05`` but leaves fractions (``.123``) as strings, and
-    whole-second ones in ``timestamp[s]``; every column of ISO timestamps becomes ``timestamp[us]``.
-    """
-    import pyarrow.compute as pc
-
-    for index, fld in enumerate(table.schema):
-        col = table.column(index)
-        target = temporal_target(fld, col)
-        if target is None:
-            continue
-        if pa.types.is_string(fld.type):  # more than six fractional digits are cut, as in a CSV file
-            col = pc.replace_substring_regex(col, *_CUT_TO_MICROSECONDS)
-        try:
-            table = table.set_column(index, fld.with_type(target), pc.cast(col, target))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue  # not parseable after all: it stays a string
-    return table

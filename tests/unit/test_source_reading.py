@@ -734,3 +734,70 @@ def test_files_with_the_same_columns_in_another_order_are_matched_by_name(tmp_pa
     (csvs / "d.csv").write_text("id,label,amount\n4,d,1\n")
     with pytest.raises(CelonisConfigError, match=r"d\.csv has columns \['id', 'label', 'amount'\]"):
         open_source(str(csvs))
+
+
+def test_json_lines_are_read_in_blocks_with_the_rules_of_one_whole_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JSON lines file is read a block at a time (memory follows the block): a key first seen in a later
+    block, integers then fractions, timestamps then text, all settle as one whole read would."""
+    from airflow_provider_celonis.datapath import json_lines
+
+    monkeypatch.setattr(json_lines, "JSON_BLOCK_BYTES", 256)
+    lines = [f'{{"id": {i}, "n": {i}, "big": {i}, "at": "2024-01-0{i % 9 + 1}T10:00:00"}}' for i in range(40)]
+    lines += [
+        '{"id": 40, "n": 0.5, "big": 9007199254740993, "at": "2024-01-02 10:00:00.1234567", "late": "x"}'
+    ]
+    lines += ['{"id": 41, "at": "soon", "big": 1.5}', '{"id": 42, "late": null}']
+    path = tmp_path / "blocks.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert len(list(json_lines.json_blocks(path))) > 5
+    source = open_source(str(path))
+    assert {f.name: str(f.type) for f in source.schema} == {
+        "id": "int64",
+        "n": "double",
+        "big": "string",  # 2**53 + 1, and 1.5 in another block: a double would round it, so as written
+        "at": "string",  # "soon" is no timestamp: every value as written
+        "late": "string",
+    }
+    got = rows(source)
+    assert [r["id"] for r in got] == list(range(43))
+    assert got[0] == {"id": 0, "n": 0.0, "big": "0", "at": "2024-01-01T10:00:00", "late": None}
+    assert got[40] == {
+        "id": 40,
+        "n": 0.5,
+        "big": "9007199254740993",
+        "at": "2024-01-02 10:00:00.1234567",
+        "late": "x",
+    }
+    assert (got[41]["at"], got[41]["big"], got[42]["late"]) == ("soon", "1.5", None)
+    # Without the text, the timestamps of every block are timestamps (seconds and fractions alike), and
+    # integers beyond 2**53 beside integers only stay integers.
+    path.write_text("\n".join(lines[:41]) + "\n")
+    source = open_source(str(path))
+    assert str(source.schema.field("big").type) == "int64"
+    got = rows(source)
+    assert got[40]["big"] == 9007199254740993
+    assert got[0]["at"] == dt.datetime(2024, 1, 1, 10, 0)
+    assert got[40]["at"] == dt.datetime(2024, 1, 2, 10, 0, 0, 123456)
+
+
+def test_json_lines_errors_name_the_row_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_celonis.datapath import json_lines
+
+    monkeypatch.setattr(json_lines, "JSON_BLOCK_BYTES", 256)
+    lines = [f'{{"id": {i}, "amount": {i}}}' for i in range(60)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join([*lines, '{"id": 60, "amount": "n/a"}']) + "\n")
+    with pytest.raises(
+        CelonisConfigError,
+        match=r"column 'amount' holds number values \(from rows 1-\d+ on\) and "
+        r"string values in rows \d+-61; JSON lines cannot hold both",
+    ):
+        open_source(str(path))
+    path.write_text("\n".join([*lines[:50], '{"id": 50, "amount": "n/a"}', *lines[51:]]) + "\n")
+    # Within one block of many: pyarrow's own message, its row counted from the file's first row.
+    with pytest.raises(
+        CelonisConfigError, match=r"Column\(/amount\) changed from number to string in row 51"
+    ):
+        open_source(str(path))
