@@ -144,8 +144,9 @@ class SchemaPlan:
         characters are counted (a scan of every byte) only in a batch whose longest value in bytes beats the
         longest so far: after the first batches, most batches are never scanned.
         """
+        first_row = self.rows_seen
         self.rows_seen += batch.num_rows
-        self._measure(batch, self.measured)
+        self._measure(batch, self.measured, first_row)
 
     def foresee(self, rows: pa.RecordBatch) -> None:
         """Measure rows the push will read again (``BatchSource.first_rows``): the job created with the first
@@ -161,19 +162,22 @@ class SchemaPlan:
             ],
         )
 
-    def _measure(self, batch: pa.RecordBatch, names: Iterable[str]) -> None:
+    def _measure(self, batch: pa.RecordBatch, names: Iterable[str], first_row: int = 0) -> None:
         for name in names:
             col = batch.column(name)
             if col.null_count == len(col):
                 continue
             if (pc.max(pc.binary_length(col)).as_py() or 0) <= self.lengths.get(name, 0):
                 continue
-            longest = pc.max(pc.utf8_length(col)).as_py() or 0
+            characters = pc.utf8_length(col)
+            longest = pc.max(characters).as_py() or 0
             if longest > self.lengths.get(name, 0):
                 self.lengths[name] = longest
             if longest > MAX_VARCHAR:
+                row = first_row + pc.index(pc.greater(characters, MAX_VARCHAR), True).as_py() + 1
                 raise CelonisConfigError(
-                    f"column {name!r} holds a string of {longest} characters; Celonis stores at most {MAX_VARCHAR}"
+                    f"column {name!r} holds a string of {longest} characters in row {row}; Celonis stores at "
+                    f"most {MAX_VARCHAR} and would cut it: shorten the value, or split it across columns"
                 )
 
 

@@ -144,3 +144,18 @@ def test_a_later_chunk_with_other_columns_is_named() -> None:
     chunks = [pd.DataFrame({"id": [1], "x": [None]}), pd.DataFrame({"id": [2], "y": [1]})]
     with pytest.raises(CelonisConfigError, match=r"columns \['id', 'y'\], the first batch's \['id', 'x'\]"):
         open_source(iter(chunks))
+
+
+def test_a_string_longer_than_celonis_stores_is_refused_naming_its_row() -> None:
+    chunks = [pd.DataFrame({"note": ["a", "b"]}), pd.DataFrame({"note": ["c", None, "x" * 65_001]})]
+    with pytest.raises(
+        CelonisConfigError, match=r"column 'note' holds a string of 65001 characters in row 5"
+    ):
+        landed_with_lengths(open_source(iter(chunks)))
+
+
+def landed_with_lengths(source: BatchSource) -> None:
+    """The push's conversion with STRING lengths measured, as ``pipeline.parquet_chunks`` runs it."""
+    plan = plan_schema(source.schema)
+    for batch in source.batches():
+        plan.observe(conform(batch, plan, "test"))
