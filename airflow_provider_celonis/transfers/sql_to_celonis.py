@@ -89,6 +89,8 @@ def _inexact_int(value: Any) -> bool:
 
 
 _BYTES = (bytes, bytearray, memoryview)
+#: Rows fetched at most while a column typed from the data has no value yet (``SqlRowStream._looked_ahead``).
+LOOK_AHEAD_ROWS = 50_000
 
 
 def _as_text(value: Any) -> Any:
@@ -169,6 +171,10 @@ class SqlRowStream:
         if not description:
             raise CelonisConfigError("sql: the statement returns no result set (is it a SELECT?)")
         names = [str(d[0]) for d in description]
+        typed_by_driver = {
+            i for i, d in enumerate(description) if postgres and PG_TYPES.get(d[1]) is not None
+        }
+        first = self._looked_ahead(list(first), set(range(len(names))) - typed_by_driver, names)
         columns = list(zip(*first, strict=True)) if first else [() for _ in names]
         fields, converters = [], []
         for i, name in enumerate(names):
@@ -205,6 +211,28 @@ class SqlRowStream:
 
         return BatchSource(schema, batches, f"query on connection {self._conn_id()!r}")
 
+    def _looked_ahead(self, rows: list[Any], guessed: set[int], names: list[str]) -> list[Any]:
+        """``rows``, and more of them while a column typed from the data has no value yet (a sparse column
+        would otherwise be typed STRING from NULLs alone): at most ``LOOK_AHEAD_ROWS`` more, whatever
+        ``fetch_size`` is, so memory stays about one fetch."""
+        empty = {i for i in guessed if all(row[i] is None for row in rows)}
+        if not rows or not empty:
+            return rows
+        unknown, fetched = set(empty), len(rows)
+        while unknown and len(rows) - fetched < LOOK_AHEAD_ROWS:
+            more = self.cursor.fetchmany(min(self.fetch_size, fetched + LOOK_AHEAD_ROWS - len(rows)))
+            if not more:
+                break
+            rows.extend(more)
+            unknown = {i for i in unknown if all(row[i] is None for row in more)}
+        self.log.info(
+            "Column(s) %s held no value in the first %s rows: typed from the first %s",
+            ", ".join(repr(names[i]) for i in sorted(empty)),
+            f"{self.fetch_size:,}",
+            f"{len(rows):,}",
+        )
+        return rows
+
     def _conn_id(self) -> str:
         return str(getattr(self.hook, getattr(self.hook, "conn_name_attr", "conn_id"), "?"))
 
@@ -237,7 +265,8 @@ class SqlToCelonisOperator(DataPushOperator):
     Works with any connection whose hook is a common-sql ``DbApiHook`` (PostgreSQL, MySQL, Snowflake,
     SQLite, ...). Column types come from the cursor's description where the driver reports them
     (PostgreSQL type OIDs), else from the first ``fetch_size`` rows: integers, floats (decimals become
-    FLOAT), booleans, dates, timestamps, strings; a column that is NULL in all of them is a STRING.
+    FLOAT), booleans, dates, timestamps, strings. While a column has no value yet, up to ``LOOK_AHEAD_ROWS``
+    more rows are fetched to type it; one NULL in all of them is a STRING.
     Everything else (keys, job type, chunking, waiting, deferral) is ``DataPushOperator``'s.
 
     :param sql_conn_id: connection to read from.

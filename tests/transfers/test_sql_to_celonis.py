@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
+from airflow_provider_celonis.transfers import sql_to_celonis
 from airflow_provider_celonis.transfers.sql_to_celonis import (
     PG_TYPES,
     SqlToCelonisOperator,
@@ -470,3 +471,29 @@ def test_a_later_row_that_does_not_fit_names_the_column_and_closes(sqlite_conn: 
     with pytest.raises(Exception, match=r"column 'n'.*CAST"):
         list(source.batches())
     assert stream.conn is None
+
+
+def test_a_column_null_in_the_first_fetch_is_typed_from_the_rows_after(
+    sqlite_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sparse column (NULL in the first ``fetch_size`` rows) was typed STRING, and its later integers
+    landed as text; more rows are fetched to type it."""
+    sqlite_conn(
+        "CREATE TABLE t (id INTEGER, coupon INTEGER, note TEXT);"
+        + "".join(f"INSERT INTO t VALUES ({i}, {'NULL' if i < 7 else i * 10}, NULL);" for i in range(1, 11))
+    )
+    op = SqlToCelonisOperator(
+        task_id="t", sql_conn_id="sqlite_src", sql="SELECT * FROM t", target_table="t", fetch_size=2
+    )
+    source = op._open("source", None)
+    assert [str(t) for t in source.schema.types] == ["int64", "int64", "string"]  # note: NULL throughout
+    got = [row for batch in source.batches() for row in batch.to_pylist()]
+    assert [r["id"] for r in got] == list(range(1, 11))
+    assert [r["coupon"] for r in got] == [None] * 6 + [70, 80, 90, 100]
+    assert op._stream is None or op._stream.conn is None
+    # The look-ahead is bounded (rows beyond the first fetch): past it the column is STRING, as before.
+    monkeypatch.setattr(sql_to_celonis, "LOOK_AHEAD_ROWS", 3)
+    source = op._open("source", None)
+    assert [str(t) for t in source.schema.types] == ["int64", "string", "string"]
+    got = [row for batch in source.batches() for row in batch.to_pylist()]
+    assert [r["coupon"] for r in got] == [None] * 6 + ["70", "80", "90", "100"]
