@@ -54,25 +54,27 @@ class JsonLook:
 
 def json_blocks(path: Any) -> Iterator[bytes]:
     """The file's bytes in pieces of about ``JSON_BLOCK_BYTES``, each ending where a line starts an object
-    (a JSON lines record, or a pretty-printed object's first line), so that no record is cut."""
+    (a JSON lines record, or a pretty-printed object's first line), so that no record is cut. A record
+    longer than a block makes a longer piece (its parts are joined once, not copied per read)."""
     with open_stream(path) as stream:
-        carry = b""
-        first = True
+        head = stream.read(len(_BOM))
+        pieces: list[bytes] = [] if head == _BOM else [head]
         while True:
             data = stream.read(JSON_BLOCK_BYTES)
-            if first:
-                data, first = data.removeprefix(_BOM), False
             if not data:
-                if carry.strip():
-                    yield carry
+                tail = b"".join(pieces)
+                if tail.strip():
+                    yield tail
                 return
-            held = carry + data
-            cut = held.rfind(b"\n{")
-            if cut < 0:
-                carry = held  # one record longer than a block: read on
-                continue
-            yield held[: cut + 1]
-            carry = held[cut + 1 :]
+            cut = data.rfind(b"\n{")
+            if cut >= 0:
+                yield b"".join([*pieces, data[: cut + 1]])
+                pieces = [data[cut + 1 :]]
+            elif pieces and pieces[-1].endswith(b"\n") and data.startswith(b"{"):
+                yield b"".join(pieces)  # the line break and the object's brace fell on either side
+                pieces = [data]
+            else:
+                pieces.append(data)
 
 
 def parse_block(block: bytes, path: Any, first_row: int, strings: tuple[str, ...] = ()) -> pa.Table:

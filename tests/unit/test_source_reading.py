@@ -801,3 +801,25 @@ def test_json_lines_errors_name_the_row_in_the_file(tmp_path: Path, monkeypatch:
         CelonisConfigError, match=r"Column\(/amount\) changed from number to string in row 51"
     ):
         open_source(str(path))
+
+
+@pytest.mark.parametrize("bom", [b"\xef\xbb\xbf", b""])
+def test_json_blocks_cut_only_where_a_line_starts_an_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bom: bytes
+) -> None:
+    """At every block size: the blocks join back to the file (its byte-order mark dropped), and each ends
+    with a line break before a line that starts an object (a brace inside a string is no cut)."""
+    from airflow_provider_celonis.datapath import json_lines
+
+    text = (
+        b"".join(b'{"id": %d, "s": "a\\n{b"}\n' % i for i in range(30))
+        + b'{\n "p": 1\n}\n{"x": 2} {"y": 3}\n'
+    )
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(bom + text)
+    for size in range(1, 80):
+        monkeypatch.setattr(json_lines, "JSON_BLOCK_BYTES", size)
+        blocks = list(json_lines.json_blocks(path))
+        assert b"".join(blocks) == text, size
+        assert all(b.endswith(b"\n") and b.startswith(b"{") for b in blocks[:-1]), size
+    assert [r.get("id") for r in rows(open_source(str(path)))] == [*range(30), None, None, None]
