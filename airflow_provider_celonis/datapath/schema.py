@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_provider_celonis.datapath.names import column_names
+from airflow_provider_celonis.datapath.text_read import TIME_OF_DAY
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 COLUMN_TYPES = ("INTEGER", "DATE", "TIME", "DATETIME", "FLOAT", "BOOLEAN", "STRING")
@@ -375,6 +376,8 @@ def cast_to(col: pa.Array, target: pa.DataType) -> pa.Array:
 def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
     # Sub-millisecond digits of a timestamp or a time of day are dropped, as Celonis would (it keeps
     # milliseconds); every other cast must be lossless.
+    if pa.types.is_time(target) and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = _times_of_day(col)  # pyarrow casts no text to a time (a JSON column declared TIME)
     lossy_ok = (pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type)) or (
         pa.types.is_time(target) and pa.types.is_time(col.type)
     )
@@ -392,6 +395,19 @@ def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
 
 
 _FLOOR_UNITS = {"s": "second", "ms": "millisecond", "us": "microsecond"}
+
+
+def _times_of_day(text: pa.Array) -> pa.Array:
+    """``HH:MM:SS`` text, with up to nine fractional digits, as ``time64[ns]``; anything else is refused."""
+    valid = pc.match_substring_regex(text, TIME_OF_DAY)
+    if pc.any(pc.invert(valid)).as_py():
+        bad = pc.filter(text, pc.invert(valid))[0].as_py()
+        raise pa.ArrowInvalid(f"{bad!r} is not a time of day (HH:MM:SS, with up to nine fractional digits)")
+    midnight = pa.scalar("1970-01-01 ")
+    seconds = pc.binary_join_element_wise(midnight, pc.utf8_slice_codeunits(text, 0, 8), pa.scalar(""))
+    instants = pc.strptime(seconds, format="%Y-%m-%d %H:%M:%S", unit="ns").cast(pa.int64())
+    fraction = pc.utf8_rpad(pc.utf8_slice_codeunits(text, 9, 18), 9, "0").cast(pa.int64())
+    return pc.add(instants, fraction).cast(pa.time64("ns"))
 
 
 def _before_1970(col: pa.Array) -> bool:

@@ -110,8 +110,26 @@ def test_csv_times_of_day_with_fractions_land_as_time(
 ) -> None:
     csv = tmp_path / "shifts.csv"
     csv.write_text("id,starts\n1,10:15:30.123\n2,\n3,07:05:00\n4,23:59:59.9999999\n")
-    run = make_dag(source=str(csv), target_table="shifts", poll_interval=0.2).test()
-    assert task_states(run) == {"push": "success"}
+    # JSON has no time type: its text lands as TIME where table_schema declares it.
+    jsonl = tmp_path / "shifts.jsonl"
+    jsonl.write_text(
+        '{"id": 1, "starts": "10:15:30.123"}\n{"id": 2, "starts": null}\n{"id": 3, "starts": "07:05:00"}\n'
+    )
+
+    def tasks() -> None:
+        DataPushOperator(task_id="push", source=str(csv), target_table="shifts", poll_interval=0.2)
+        DataPushOperator(
+            task_id="json",
+            source=str(jsonl),
+            target_table="json_shifts",
+            table_schema=[{"columnName": "starts", "columnType": "TIME"}],
+            poll_interval=0.2,
+        )
+
+    run = make_dag(tasks=tasks).test()
+    assert task_states(run) == {"push": "success", "json": "success"}
+    json_rows = sorted(landed.rows("json_shifts"), key=lambda r: r["id"])
+    assert [r["starts"] for r in json_rows] == ["10:15:30.123000", None, "07:05:00"]
     job = next(j for j in landed.jobs() if j["targetName"] == "shifts")
     assert {c["columnName"]: c["columnType"] for c in job["tableSchema"]["columns"]} == {
         "id": "INTEGER",
