@@ -376,13 +376,13 @@ def cast_to(col: pa.Array, target: pa.DataType) -> pa.Array:
 def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
     # Sub-millisecond digits of a timestamp or a time of day are dropped, as Celonis would (it keeps
     # milliseconds); every other cast must be lossless.
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()  # its values take the paths below (a categorical of Decimals, of times)
     if pa.types.is_time(target) and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        col = _times_of_day(col)  # pyarrow casts no text to a time (a JSON column declared TIME)
+        col = _times_of_day(col.cast(pa.string()))  # pyarrow casts no text to a time (JSON declared TIME)
     lossy_ok = (pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type)) or (
         pa.types.is_time(target) and pa.types.is_time(col.type)
     )
-    if pa.types.is_dictionary(col.type) and pa.types.is_floating(target):
-        col = col.dictionary_decode()  # its values take the path below (a categorical of Decimals)
     if through_text(col.type, target):
         return pc.cast(pc.cast(col, pa.string()), target)
     if lossy_ok and pa.types.is_time(target):

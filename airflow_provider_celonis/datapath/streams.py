@@ -48,22 +48,24 @@ def open_iterable(items: Iterator[Any], what: str) -> BatchSource:
     if first is None:
         raise CelonisConfigError(f"{what}: the iterable yielded no data")
     held = [to_batch(first, what)]
-    size = held[0].nbytes
+    size = _held_bytes(held[0])
     while size < LOOK_AHEAD_BYTES and _valueless(held):
         item = next(items, None)
         if item is None:
             break
         held.append(_same_names(to_batch(item, what), held[0].schema, what))
-        size += held[-1].nbytes
+        size += _held_bytes(held[-1])
     schema = settled_schema(held)
     if size >= LOOK_AHEAD_BYTES and (valueless := _valueless(held)):
         log.warning(
-            "%s: column(s) %s hold no value in the stream's first %s rows (%d MiB looked ahead): unless "
-            "table_schema declares their type, they land as STRING, later values as their text",
+            "%s: column(s) %s hold no value in the stream's first %s rows (%d MiB looked ahead): they keep "
+            "the first batch's type (%s; a column of None lands as STRING, later values as their text) "
+            "unless table_schema declares theirs",
             what,
             ", ".join(map(repr, valueless)),
             f"{sum(b.num_rows for b in held):,}",
             LOOK_AHEAD_BYTES // 2**20,
+            ", ".join(str(schema.field(name).type) for name in valueless),
         )
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -73,6 +75,11 @@ def open_iterable(items: Iterator[Any], what: str) -> BatchSource:
             yield like_head(to_batch(item, what), schema, what)
 
     return BatchSource(schema, batches, f"iterable of batches ({what})")
+
+
+def _held_bytes(batch: pa.RecordBatch) -> int:
+    """What holding a batch costs: its buffers, and at least 8 bytes a row (a column of None has none)."""
+    return int(batch.nbytes) + 8 * int(batch.num_rows)
 
 
 def _valueless(held: list[pa.RecordBatch]) -> list[str]:
@@ -96,10 +103,11 @@ def settled_schema(held: list[pa.RecordBatch]) -> pa.Schema:
             column = batch.column(name)
             if _all_null(column):
                 continue
-            if settled is None or same_landing(column.type, settled):
-                settled = settled or column.type
+            have = _values_type(column.type)
+            if settled is None or same_landing(have, settled):
+                settled = settled or have
             else:
-                settled = unify(settled, column.type) or settled
+                settled = unify(settled, have) or settled
         if settled is not None:
             schema = schema.set(index, pa.field(name, settled))
     return schema
@@ -114,7 +122,15 @@ def same_landing(have: pa.DataType, want: pa.DataType) -> bool:
 
 
 def _same_names(batch: pa.RecordBatch, head: pa.Schema, what: str) -> pa.RecordBatch:
-    if batch.schema.names != head.names:
+    """``batch`` with the first batch's columns, picked by name when they come in another order."""
+    names = batch.schema.names
+    if (
+        names != head.names
+        and len(set(names)) == len(names) == len(head.names)
+        and set(names) == set(head.names)
+    ):
+        return batch.select(head.names)
+    if names != head.names:
         raise CelonisConfigError(
             f"{what}: a later batch has a different schema than the first: columns {batch.schema.names}, "
             f"the first batch's {head.names}"
@@ -131,7 +147,7 @@ def like_head(batch: pa.RecordBatch, schema: pa.Schema, what: str) -> pa.RecordB
     """
     if batch.schema.equals(schema):
         return batch
-    _same_names(batch, schema, what)
+    batch = _same_names(batch, schema, what)
 
     def hint(name: str, have: pa.DataType, want: pa.DataType) -> str:
         return (
@@ -147,13 +163,36 @@ def like_head(batch: pa.RecordBatch, schema: pa.Schema, what: str) -> pa.RecordB
         elif _all_null(column):
             columns.append(pa.nulls(len(column), want))
         else:
-            columns.append(cast_column(name, column, want, hint, allowed=_keeps_values))
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()  # judged and cast by its values (a categorical)
+            # Into the type the column lands in, not the first batch's narrower one (int8, float16, a
+            # decimal's precision): 300 after int8 values is an INTEGER all the same.
+            target = normalized_type(want)
+            if not _keeps_values(column.type, target):
+                raise CelonisConfigError(hint(name, column.type, want))
+            columns.append(cast_column(name, column, target, hint))
     return pa.RecordBatch.from_arrays(columns, names=schema.names)
 
 
+def _values_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
 def _keeps_values(have: pa.DataType, want: pa.DataType) -> bool:
-    """Whether a cast from ``have`` to ``want`` can only re-type values, never re-read them from text or
-    turn numbers into truth values (pyarrow's safe cast then refuses what would lose digits)."""
-    if any(test(have) for test in _TEXTUAL):
-        return any(test(want) for test in _TEXTUAL)
-    return bool(pa.types.is_boolean(have)) == bool(pa.types.is_boolean(want))
+    """Whether a cast from ``have`` to ``want`` can only re-type values, never re-read them: no text parsed
+    ("0042" -> 42, "nan" -> NaN), no numbers as truth values or as counts since 1970 (20200101 -> a
+    timestamp), no time of day dropped (a timestamp into a DATE) or made up. Numbers may become their text
+    (a STRING column, as a file's drift makes it); pyarrow's safe cast refuses what would lose digits."""
+    kinds = (
+        (lambda t: any(test(t) for test in _TEXTUAL), "text"),
+        (pa.types.is_boolean, "truth"),
+        (lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t), "number"),
+        (pa.types.is_date, "date"),
+        (pa.types.is_timestamp, "timestamp"),
+        (pa.types.is_time, "time"),
+    )
+    have_kind = next((kind for test, kind in kinds if test(have)), None)
+    want_kind = next((kind for test, kind in kinds if test(want)), None)
+    return have_kind is not None and (
+        have_kind == want_kind or (have_kind, want_kind) in {("number", "text"), ("date", "timestamp")}
+    )

@@ -6,6 +6,7 @@ value in the first chunk, a decimal precision per chunk, a categorical then plai
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -159,3 +160,61 @@ def landed_with_lengths(source: BatchSource) -> None:
     plan = plan_schema(source.schema)
     for batch in source.batches():
         plan.observe(conform(batch, plan, "test"))
+
+
+@pytest.mark.parametrize(
+    ("first", "later"),
+    [
+        (pd.DataFrame({"a": [1]}), pd.DataFrame({"a": pd.Categorical(["0042"])})),  # text parsed into 42
+        (pd.DataFrame({"a": [1.5]}), pd.DataFrame({"a": pd.Categorical(["nan"])})),  # text parsed into NaN
+        (pd.DataFrame({"a": pd.Categorical([True])}), pd.DataFrame({"a": pd.Categorical([4])})),  # 4 as true
+        (pd.DataFrame({"a": [1]}), pd.DataFrame({"a": pd.to_datetime(["2020-01-01 13:30"])})),  # epoch count
+        (pd.DataFrame({"a": pd.to_datetime(["2020-01-01"])}), pd.DataFrame({"a": [20200101]})),  # 1970 + 20 s
+        (
+            pd.DataFrame({"a": [dt.date(2020, 1, 1)]}),
+            pd.DataFrame({"a": pd.to_datetime(["2020-01-02 13:30"])}),
+        ),
+        (pd.DataFrame({"a": [dt.time(1)]}), pd.DataFrame({"a": pd.to_datetime(["2020-01-02 13:30"])})),
+        (pd.DataFrame({"a": ["x"]}), pd.DataFrame({"a": pd.to_timedelta(["1h"])})),  # '3600000000'
+    ],
+)
+def test_a_later_chunk_is_never_reread_into_another_kind_of_value(first: Any, later: Any) -> None:
+    """Found by a hunt: a categorical's text was parsed, numbers became timestamps and back, a timestamp
+    lost its time of day in a DATE column, a duration became a count in a STRING one."""
+    with pytest.raises(CelonisConfigError, match=r"column 'a' is .*, the first batch's is"):
+        landed(open_source(iter([first, later])))
+
+
+def test_a_later_chunk_is_cast_to_the_type_the_column_lands_in_not_the_first_chunks() -> None:
+    """Found by a hunt: 300 after int8 values failed, and integers after float16 ones were rounded to
+    float16 (5001 -> 5000.0, 70000 -> inf)."""
+    cases = [
+        ([pd.DataFrame({"a": np.array([1], dtype="int8")}), pd.DataFrame({"a": [300.0]})], [1, 300]),
+        (
+            [pd.DataFrame({"a": np.array([1], dtype="float16")}), pd.DataFrame({"a": [5001, 70000]})],
+            [1.0, 5001.0, 70000.0],
+        ),
+        (
+            [pd.DataFrame({"a": np.array([1], dtype="float32")}), pd.DataFrame({"a": [2**24 + 1]})],
+            [1.0, 2.0**24 + 1],
+        ),
+        ([pd.DataFrame({"a": [Decimal("1.5")]}), pd.DataFrame({"a": [100]})], [1.5, 100.0]),
+    ]
+    for chunks, values in cases:
+        assert [r["a"] for r in landed(open_source(iter(chunks)))[1]] == values
+    # A categorical of integers met in the look-ahead (``b`` has no value until the third chunk) is a
+    # number: with a fraction beside it in the window, FLOAT, not STRING.
+    chunks = [
+        pd.DataFrame({"a": [None], "b": [None]}),
+        pd.DataFrame({"a": pd.Categorical([1]), "b": [None]}),
+        pd.DataFrame({"a": [2.5], "b": ["x"]}),
+    ]
+    assert landed(open_source(iter(chunks))) == (
+        {"a": "FLOAT", "b": "STRING"},
+        [{"a": None, "b": None}, {"a": 1.0, "b": None}, {"a": 2.5, "b": "x"}],
+    )
+
+
+def test_later_chunks_with_the_columns_in_another_order_are_matched_by_name() -> None:
+    chunks = [pd.DataFrame({"a": [1], "b": ["x"]}), pd.DataFrame({"b": ["y"], "a": [2]})]
+    assert landed(open_source(iter(chunks)))[1] == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
