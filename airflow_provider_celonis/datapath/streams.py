@@ -8,14 +8,15 @@ generator of frames):
 * **A column with no value in the first batch** (a sparse column: all ``None``, so pyarrow types it
   ``null``, or all ``NaN``) is typed by looking further ahead: batches are held, at most
   ``LOOK_AHEAD_BYTES`` of them, until each such column holds a value. Batches with values in it decide its
-  type along the files' ladder (``drift.unify``). A column with no value in the whole window lands as
-  STRING (``schema.celonis_type``), or as ``table_schema`` declares it, and later values are converted to
-  that type by ``schema.conform``.
+  type along the files' ladder (``drift.unify``). A column with no value in the whole window keeps the
+  first batch's type (a column of None lands as STRING, ``schema.celonis_type``, later values as their
+  text), or lands as ``table_schema`` declares it, converted by ``schema.conform``.
 * **Later batches are judged by the Celonis type they land in, not by their Arrow type**: a decimal's
   precision, an ``int32`` beside an ``int64``, a categorical beside plain strings, ``large_string`` beside
   ``string`` all land as the same column, converted by ``schema.conform`` as the first batch is. Anything
-  else is cast to the settled type only where pyarrow's safe cast keeps every value (an integral float into
-  an integer column), and fails naming the column otherwise.
+  else is cast into the type the column lands in only where that re-types values without re-reading them
+  (``_keeps_values``) and pyarrow's safe cast keeps every one (an integral float into an integer column),
+  and fails naming the column otherwise. Columns in another order are picked by name.
 """
 
 from __future__ import annotations
