@@ -52,9 +52,9 @@ FOREIGN_BOMS = (
     (b"\xfe\xff", "utf-16"),
 )
 
-_TIMESTAMP = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
-_NAIVE = f"^{_TIMESTAMP}$"
-_ZONED = f"^{_TIMESTAMP}(Z|[+-]\\d{{2}}:?\\d{{2}})$"
+TIMESTAMP_TEXT = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+_NAIVE = f"^{TIMESTAMP_TEXT}$"
+_ZONED = f"^{TIMESTAMP_TEXT}(Z|[+-]\\d{{2}}:?\\d{{2}})$"
 #: A time of day, with or without a fraction: pyarrow infers ``10:15:30`` but leaves ``10:15:30.123`` as text.
 TIME_OF_DAY = r"^\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
 #: What such a column is read as: nanoseconds take every fraction a source writes; Celonis keeps milliseconds.

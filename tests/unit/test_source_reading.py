@@ -753,13 +753,13 @@ def test_json_lines_are_read_in_blocks_with_the_rules_of_one_whole_read(
     path.write_text("\n".join(lines) + "\n")
     assert len(list(json_lines.json_blocks(path))) > 5
     source = open_source(str(path))
-    assert {f.name: str(f.type) for f in source.schema} == {
-        "id": "int64",
-        "n": "double",
-        "big": "string",  # 2**53 + 1, and 1.5 in another block: a double would round it, so as written
-        "at": "string",  # "soon" is no timestamp: every value as written
-        "late": "string",
-    }
+    assert [(f.name, str(f.type)) for f in source.schema] == [  # the keys' order, the late one last
+        ("id", "int64"),
+        ("n", "double"),
+        ("big", "string"),  # 2**53 + 1, and 1.5 in another block: a double would round it, so as written
+        ("at", "string"),  # "soon" is no timestamp: every value as written
+        ("late", "string"),
+    ]
     got = rows(source)
     assert [r["id"] for r in got] == list(range(43))
     assert got[0] == {"id": 0, "n": 0.0, "big": "0", "at": "2024-01-01T10:00:00", "late": None}
@@ -775,6 +775,7 @@ def test_json_lines_are_read_in_blocks_with_the_rules_of_one_whole_read(
     # integers beyond 2**53 beside integers only stay integers.
     path.write_text("\n".join(lines[:41]) + "\n")
     source = open_source(str(path))
+    assert source.schema.names == ["id", "n", "big", "at", "late"]
     assert str(source.schema.field("big").type) == "int64"
     got = rows(source)
     assert got[40]["big"] == 9007199254740993
@@ -785,21 +786,30 @@ def test_json_lines_are_read_in_blocks_with_the_rules_of_one_whole_read(
 def test_json_lines_errors_name_the_row_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_provider_celonis.datapath import json_lines
 
-    monkeypatch.setattr(json_lines, "JSON_BLOCK_BYTES", 256)
     lines = [f'{{"id": {i}, "amount": {i}}}' for i in range(60)]
+    numbers = "\n".join(lines) + "\n"
     path = tmp_path / "mixed.jsonl"
-    path.write_text("\n".join([*lines, '{"id": 60, "amount": "n/a"}']) + "\n")
+    # One block of numbers, the next of text: the blocks' kinds disagree.
+    path.write_text(numbers + "".join(f'{{"id": {i}, "amount": "n/a"}}\n' for i in range(60, 80)))
+    monkeypatch.setattr(json_lines, "JSON_BLOCK_BYTES", len(numbers))
+    assert len(list(json_lines.json_blocks(path))) == 2
     with pytest.raises(
         CelonisConfigError,
-        match=r"column 'amount' holds number values \(from rows 1-\d+ on\) and "
-        r"string values in rows \d+-61; JSON lines cannot hold both",
+        match=r"column 'amount' holds number values \(from rows 1-60 on\) and string values in rows 61-80; "
+        "JSON lines cannot hold both",
     ):
         open_source(str(path))
+    # Within a block, one of several: pyarrow's own message, its row counted from the file's first row; and
+    # a column known to hold text that meets a number in a later block.
+    monkeypatch.setattr(json_lines, "JSON_BLOCK_BYTES", 256)
     path.write_text("\n".join([*lines[:50], '{"id": 50, "amount": "n/a"}', *lines[51:]]) + "\n")
-    # Within one block of many: pyarrow's own message, its row counted from the file's first row.
     with pytest.raises(
         CelonisConfigError, match=r"Column\(/amount\) changed from number to string in row 51"
     ):
+        open_source(str(path))
+    texts = [f'{{"id": {i}, "code": "c{i}"}}' for i in range(50)]
+    path.write_text("\n".join([*texts, '{"id": 50, "code": 7}']) + "\n")
+    with pytest.raises(CelonisConfigError, match=r"Column\(/code\) changed from string to number in row 51"):
         open_source(str(path))
 
 
@@ -823,3 +833,54 @@ def test_json_blocks_cut_only_where_a_line_starts_an_object(
         assert b"".join(blocks) == text, size
         assert all(b.endswith(b"\n") and b.startswith(b"{") for b in blocks[:-1]), size
     assert [r.get("id") for r in rows(open_source(str(path)))] == [*range(30), None, None, None]
+
+
+@pytest.mark.parametrize("block", [32, 4 << 20])
+def test_json_types_do_not_depend_on_where_blocks_are_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Found by a hunt: pyarrow's own timestamp inference per block (whole seconds with an offset read as
+    naive, a date alone as a timestamp) made a column's type depend on the block size; 2**53 beside a
+    fraction became text; pretty-printed files failed."""
+    import json
+
+    from airflow_provider_celonis.datapath import json_lines
+
+    monkeypatch.setattr(json_lines, "JSON_BLOCK_BYTES", block)
+    cases: list[tuple[str, str, list[Any]]] = [
+        (
+            '{"t":"2024-01-02T03:04:05+02:00"}\n{"t":"2024-01-02T03:04:05.5+02:00"}\n',
+            "timestamp[us, tz=UTC]",
+            [
+                dt.datetime(2024, 1, 2, 1, 4, 5, tzinfo=dt.timezone.utc),
+                dt.datetime(2024, 1, 2, 1, 4, 5, 500000, tzinfo=dt.timezone.utc),
+            ],
+        ),
+        (
+            '{"t":"2024-01-03"}\n{"t":"2024-01-02 03:04:05.123"}\n',
+            "timestamp[us]",
+            [dt.datetime(2024, 1, 3), dt.datetime(2024, 1, 2, 3, 4, 5, 123000)],
+        ),
+        (  # a zone and none, in one column: no instant is made up, every value as written
+            '{"t":"2024-01-02T03:04:05+02:00"}\n{"t":"2024-01-02T03:04:05"}\n',
+            "string",
+            ["2024-01-02T03:04:05+02:00", "2024-01-02T03:04:05"],
+        ),
+        ('{"t":9007199254740992}\n{"t":1.5}\n', "double", [2.0**53, 1.5]),  # 2**53 is a double exactly
+        (
+            json.dumps({"a": 0, "arr": [{"k": 0}]}, indent=0) + "\n",
+            "list<item: struct<k: int64>>",
+            [[{"k": 0}]],
+        ),
+    ]
+    for number, (text, kind, values) in enumerate(cases):
+        path = tmp_path / f"{number}.jsonl"
+        path.write_text(text)
+        source = open_source(str(path))
+        column = source.schema.names[-1]
+        assert str(source.schema.field(column).type) == kind, text
+        assert [r[column] for r in rows(source)] == values, text
+    pretty = tmp_path / "pretty.json"  # over pyarrow's 1 MiB pieces
+    pretty.write_text("".join(json.dumps({"a": i, "b": "x" * 20}, indent=2) + "\n" for i in range(40_000)))
+    if block > 32:
+        assert [r["a"] for r in rows(open_source(str(pretty)))] == list(range(40_000))
