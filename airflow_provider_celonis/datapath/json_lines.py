@@ -2,16 +2,17 @@
 
 pyarrow's ``read_json`` holds the whole file as a table (a 188 MB file peaked at 648 MB RSS, twice that
 file at 1,112 MB; in 4 MiB blocks 253 and 263 MB, 2026-12-05), and its streaming reader fixes the columns
-after the first block, so a key that first appears later (a sparse field) would fail. So a file is read twice, a block at a time, as it
-was read twice whole before: a first look over every block settles the columns (every key, in the order
-they first appear) and their types, the second read converts each block to them.
+after the first block, so a key that first appears later (a sparse field) would fail. So a file is read
+twice, a block at a time, as it was read twice whole before: a first look over every block settles the
+columns (every key, in the order they first appear) and their types, the second read converts each block
+to them.
 
 The rules are those of one whole read: integers and fractions make a FLOAT; a column holding an integer a
 double cannot hold exactly lands as STRING, each number as written; strings that are all ISO timestamps
 become timestamps (decided from the text of every block, never from what pyarrow infers from one); a
-number and a string in one column fail, naming the rows. A file with nested values
-(objects or arrays in a column) is read whole, as before: merging their shapes across blocks is
-pyarrow's job there, and only the ingestion API takes them.
+number and a string in one column fail, naming the rows. A file with nested values (objects or arrays in
+a column) is read whole, as before: merging their shapes across blocks is pyarrow's job there, and only
+the ingestion API takes them.
 """
 
 from __future__ import annotations
