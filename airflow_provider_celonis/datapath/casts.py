@@ -25,33 +25,21 @@ class DoesNotFit(CelonisConfigError):
         self.column, self.have, self.want = column, have, want
 
 
-def cast_column(
-    name: str,
-    column: pa.Array,
-    want: pa.DataType,
-    hint: Hint,
-    allowed: Callable[[pa.DataType, pa.DataType], bool] | None = None,
-) -> pa.Array:
-    """``column`` as ``want``; a cast not ``allowed``, or a value that does not fit, fails with ``hint``."""
+def cast_column(name: str, column: pa.Array, want: pa.DataType, hint: Hint) -> pa.Array:
+    """``column`` as ``want``; a value that does not fit fails with ``hint`` (which kinds of value may be
+    cast at all is the caller's rule: ``streams._keeps_values``)."""
     if column.type.equals(want):
         return column
-    if allowed is not None and not allowed(column.type, want):
-        raise CelonisConfigError(hint(name, column.type, want))
     try:
         return column.cast(pa.string()).cast(want) if through_text(column.type, want) else column.cast(want)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
         raise DoesNotFit(f"{hint(name, column.type, want)}: {exc}", name, column.type, want) from exc
 
 
-def cast_columns(
-    batch: pa.RecordBatch,
-    schema: pa.Schema,
-    hint: Hint,
-    allowed: Callable[[pa.DataType, pa.DataType], bool] | None = None,
-) -> pa.RecordBatch:
+def cast_columns(batch: pa.RecordBatch, schema: pa.Schema, hint: Hint) -> pa.RecordBatch:
     """``batch`` in ``schema``'s types, column by column (``cast_column``)."""
     columns = [
-        cast_column(name, column, want, hint, allowed)
+        cast_column(name, column, want, hint)
         for name, column, want in zip(schema.names, batch.columns, schema.types, strict=True)
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)

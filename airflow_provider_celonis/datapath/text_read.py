@@ -23,6 +23,7 @@ from airflow_provider_celonis.datapath.files import (
     open_stream,
 )
 from airflow_provider_celonis.datapath.memory import data_pool
+from airflow_provider_celonis.datapath.names import sanitize_name
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 T = TypeVar("T")
@@ -197,8 +198,6 @@ def _declared_text(settings: ReadSettings, schema: pa.Schema) -> set[str]:
     """The file's columns declared STRING (``ReadSettings.text_columns``) that pyarrow did not read as text."""
     if not settings.text_columns:
         return set()
-    from airflow_provider_celonis.datapath.names import sanitize_name
-
     wanted = set(settings.text_columns)
     return {
         fld.name
