@@ -50,14 +50,16 @@ def open_iterable(items: Iterator[Any], what: str) -> BatchSource:
         raise CelonisConfigError(f"{what}: the iterable yielded no data")
     held = [to_batch(first, what)]
     size = _held_bytes(held[0])
-    while size < LOOK_AHEAD_BYTES and _valueless(held):
+    valueless = [name for name in held[0].schema.names if _all_null(held[0].column(name))]
+    while size < LOOK_AHEAD_BYTES and valueless:
         item = next(items, None)
         if item is None:
             break
         held.append(_same_names(to_batch(item, what), held[0].schema, what))
         size += _held_bytes(held[-1])
+        valueless = [name for name in valueless if _all_null(held[-1].column(name))]
     schema = settled_schema(held)
-    if size >= LOOK_AHEAD_BYTES and (valueless := _valueless(held)):
+    if size >= LOOK_AHEAD_BYTES and valueless:
         log.warning(
             "%s: column(s) %s hold no value in the stream's first %s rows (%d MiB looked ahead): they keep "
             "the first batch's type (%s; a column of None lands as STRING, later values as their text) "
@@ -81,12 +83,6 @@ def open_iterable(items: Iterator[Any], what: str) -> BatchSource:
 def _held_bytes(batch: pa.RecordBatch) -> int:
     """What holding a batch costs: its buffers, and at least 8 bytes a row (a column of None has none)."""
     return int(batch.nbytes) + 8 * int(batch.num_rows)
-
-
-def _valueless(held: list[pa.RecordBatch]) -> list[str]:
-    """The columns without a value in any held batch."""
-    head = held[0].schema
-    return [name for name in head.names if all(_all_null(b.column(name)) for b in held)]
 
 
 def _all_null(column: pa.Array) -> bool:
