@@ -69,11 +69,17 @@ class EmulatorClient:
 
     def __init__(self, emu: Any, key: str | None = None) -> None:
         import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
 
         self.emu = emu
         self.key = key or emu.app_key
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"AppKey {self.key}"
+        # A keep-alive connection the emulator closed while a long dag.test() ran can be reset as it is
+        # reused (seen once under load, 2026-12-05): reads are retried; POSTs (faults) never are.
+        reads = Retry(total=3, connect=3, read=3, status=0, allowed_methods={"GET"}, backoff_factor=0.1)
+        self.session.mount("http://", HTTPAdapter(max_retries=reads))
 
     def rows(self, table: str, pool: str = POOL) -> list[dict[str, Any]]:
         r = self.session.get(f"{self.emu.url}/emulator/api/pools/{pool}/tables/{table}.json", timeout=30)
