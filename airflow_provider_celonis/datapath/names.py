@@ -24,6 +24,14 @@ _VALID = re.compile(r"^[A-Za-z0-9_\-]+$")
 _INVALID_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
 
 
+def same_names_reordered(one: Sequence[str], other: Sequence[str]) -> bool:
+    """Whether two sources hold the same column names, each once, in another order (JSON writers order keys
+    as they like; CSV exports and DataFrame chunks change their column order): rows are then matched by name,
+    not position."""
+    names = set(one)
+    return len(names) == len(one) == len(other) and names == set(other)
+
+
 def valid_name(name: str) -> bool:
     return bool(_VALID.match(name)) and len(name) <= MAX_NAME_LENGTH
 

@@ -35,7 +35,7 @@ from airflow_provider_celonis.datapath.files import (
 )
 from airflow_provider_celonis.datapath.frames import from_frame, is_dataframe
 from airflow_provider_celonis.datapath.json_lines import JsonLook, json_batches, json_look
-from airflow_provider_celonis.datapath.names import column_names
+from airflow_provider_celonis.datapath.names import column_names, same_names_reordered
 from airflow_provider_celonis.datapath.streams import open_iterable
 from airflow_provider_celonis.datapath.text_read import (
     CSV_BLOCK_BYTES,
@@ -225,7 +225,7 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
     ]
     plans = [(t if t is not None else s, t is not None) for t, s in zip(typed, reads, strict=True)]
 
-    # A file with the columns in another order (``_same_names_reordered``) has them picked by name.
+    # A file with the columns in another order (``names.same_names_reordered``) has them picked by name.
     reordered = [own.names != schema.names for own in schemas]
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -309,7 +309,7 @@ def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) ->
     """The schema that holds every file's rows: same column names, each column widened where files disagree."""
     schema = schemas[0]
     for path, other in zip(paths[1:], schemas[1:], strict=True):
-        if other.names != schema.names and not _same_names_reordered(other, schema):
+        if other.names != schema.names and not same_names_reordered(other.names, schema.names):
             raise CelonisConfigError(
                 f"{what}: {path} has columns {other.names}, but {paths[0]} has {schema.names}"
             )
@@ -330,13 +330,6 @@ def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) ->
                 )
                 schema = schema.set(schema.get_field_index(fld.name), pa.field(fld.name, wider))
     return schema
-
-
-def _same_names_reordered(one: pa.Schema, other: pa.Schema) -> bool:
-    """Whether two files hold the same column names, each once, in another order (JSON writers order keys
-    as they like; CSV exports change their column order): rows are then matched by name, not position."""
-    names = set(one.names)
-    return len(names) == len(one.names) == len(other.names) and names == set(other.names)
 
 
 def _files_label(paths: Sequence[Any], fmt: str) -> str:
@@ -420,14 +413,13 @@ def _cast(batch: pa.RecordBatch, schema: pa.Schema, path: Any, what: str) -> pa.
 
 
 def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.Schema:
+    """A parquet or CSV file's schema (a JSON file's comes from its first look, ``json_look``)."""
     try:
         if fmt == "parquet":
             with open_stream(path) as handle:
                 return pq.ParquetFile(handle).schema_arrow
-        if fmt == "csv":
-            check_encoding(path, settings, what)
-            return csv_block_schema(path, settings)
-        return _json_look(path, what).schema
+        check_encoding(path, settings, what)
+        return csv_block_schema(path, settings)
     except CelonisConfigError:
         raise
     except pa.ArrowInvalid as exc:
@@ -463,7 +455,8 @@ def _file_batches(
         elif fmt == "csv":
             yield from _csv_batches(path, what, settings, reopen, small_blocks)
         else:
-            yield from json_batches(path, look or _json_look(path, what), BATCH_ROWS)
+            assert look is not None, "a JSON file is read after its first look"
+            yield from json_batches(path, look, BATCH_ROWS)
     except (pa.ArrowInvalid, OSError) as exc:
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
 

@@ -31,6 +31,7 @@ from airflow_provider_celonis.datapath.batches import BatchSource
 from airflow_provider_celonis.datapath.casts import cast_column
 from airflow_provider_celonis.datapath.drift import unify
 from airflow_provider_celonis.datapath.frames import to_batch
+from airflow_provider_celonis.datapath.names import same_names_reordered
 from airflow_provider_celonis.datapath.schema import normalized_type
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
@@ -121,11 +122,7 @@ def same_landing(have: pa.DataType, want: pa.DataType) -> bool:
 def _same_names(batch: pa.RecordBatch, head: pa.Schema, what: str) -> pa.RecordBatch:
     """``batch`` with the first batch's columns, picked by name when they come in another order."""
     names = batch.schema.names
-    if (
-        names != head.names
-        and len(set(names)) == len(names) == len(head.names)
-        and set(names) == set(head.names)
-    ):
+    if names != head.names and same_names_reordered(names, head.names):
         return batch.select(head.names)
     if names != head.names:
         raise CelonisConfigError(
