@@ -294,10 +294,11 @@ def _written(block: bytes, names: set[str], path: Any, rows: int) -> dict[str, l
 
 def read_whole(path: Any) -> pa.Table:
     """A file with nested values, read whole (see the module); its large integers and timestamps as in
-    every JSON file."""
+    every JSON file: a column is timestamps when its text says so (``_stamp``), not when pyarrow's pieces
+    infer it (offsets dropped from whole seconds, naive and zoned values mixed)."""
     with open_stream(path) as handle:
         data = handle.read().removeprefix(_BOM)
-    table = parse_block(data, path, 0)
+    table = _text_block(data, path, 0, {})
     suspects = {
         f.name
         for f, c in zip(table.schema, table.columns, strict=True)
@@ -308,16 +309,13 @@ def read_whole(path: Any) -> pa.Table:
             index = table.schema.get_field_index(name)
             table = table.set_column(index, pa.field(name, pa.string()), pa.array(values, pa.string()))
     for index, fld in enumerate(table.schema):
-        target = temporal_target(fld, table.column(index))
-        if target is None or not pa.types.is_timestamp(target):
-            continue
         col = table.column(index)
-        if pa.types.is_string(fld.type):
-            col = pc.replace_substring_regex(col, *CUT_TO_MICROSECONDS)
+        if not pa.types.is_string(fld.type) or (target := _stamp(fld, col)) is None:
+            continue
         try:
-            table = table.set_column(index, fld.with_type(target), pc.cast(col, target))
+            table = table.set_column(index, fld.with_type(target), _timestamps(col, target))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue  # not parseable after all: it stays a string
+            continue  # shaped like timestamps, not all of them are (a 30 February): it stays text
     return table
 
 

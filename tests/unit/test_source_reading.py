@@ -884,3 +884,32 @@ def test_json_types_do_not_depend_on_where_blocks_are_cut(
     pretty.write_text("".join(json.dumps({"a": i, "b": "x" * 20}, indent=2) + "\n" for i in range(40_000)))
     if block > 32:
         assert [r["a"] for r in rows(open_source(str(pretty)))] == list(range(40_000))
+
+
+def test_json_with_nested_values_settles_timestamps_from_their_text_as_flat_files_do(tmp_path: Path) -> None:
+    """A file with nested values is read whole by pyarrow, whose pieces infer timestamps on their own: an
+    offset on whole seconds became a naive instant, and naive and zoned values mixed landed as one kind."""
+    zoned = tmp_path / "zoned.jsonl"
+    zoned.write_text(
+        '{"id": 1, "at": "2024-01-01T10:00:00+02:00", "tags": [1]}\n'
+        '{"id": 2, "at": "2024-01-01T11:00:00+02:00", "tags": [2, 3]}\n'
+    )
+    source = open_source(str(zoned))
+    assert str(source.schema.field("at").type) == "timestamp[us, tz=UTC]"
+    assert [r["at"] for r in rows(source)] == [
+        dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 1, 1, 9, 0, tzinfo=dt.timezone.utc),
+    ]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(
+        '{"id": 1, "at": "2024-01-01T10:00:00", "tags": [1]}\n'
+        '{"id": 2, "at": "2024-01-01T10:00:00+01:00", "tags": [2]}\n'
+        '{"id": 3, "at": "2024-02-30T10:00:00", "tags": [2]}\n'
+    )
+    source = open_source(str(mixed))
+    assert str(source.schema.field("at").type) == "string"  # as in a flat file: every value as written
+    assert [r["at"] for r in rows(source)] == [
+        "2024-01-01T10:00:00",
+        "2024-01-01T10:00:00+01:00",
+        "2024-02-30T10:00:00",
+    ]
