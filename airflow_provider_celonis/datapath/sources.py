@@ -456,7 +456,10 @@ def _file_batches(
             yield from _csv_batches(path, what, settings, reopen, small_blocks)
         else:
             assert look is not None, "a JSON file is read after its first look"
-            yield from json_batches(path, look, BATCH_ROWS)
+            try:
+                yield from json_batches(path, look, BATCH_ROWS)
+            except CelonisConfigError as exc:  # names the file and the rows: say which source
+                raise CelonisConfigError(f"{what}: {exc}") from exc
     except (pa.ArrowInvalid, OSError) as exc:
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
 

@@ -913,3 +913,14 @@ def test_json_with_nested_values_settles_timestamps_from_their_text_as_flat_file
         "2024-01-01T10:00:00+01:00",
         "2024-02-30T10:00:00",
     ]
+
+
+def test_a_json_error_found_while_sending_names_the_source(tmp_path: Path) -> None:
+    """The second read of a JSON file (the rows, after the first look settled the columns) fails on a file
+    rewritten in between: its error names the source, as the first look's does."""
+    path = tmp_path / "moving.jsonl"
+    path.write_text('{"id": 1}\n{"id": 2}\n')
+    source = open_source(str(path), what="source")
+    path.write_text('{"id": 1}\n{"id": \n')
+    with pytest.raises(CelonisConfigError, match=r"^source: cannot read json file .*moving\.jsonl"):
+        rows(source)
