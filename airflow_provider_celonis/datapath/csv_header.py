@@ -65,7 +65,9 @@ def csv_header(path: str | os.PathLike[str], options: Mapping[str, Any], what: s
     if not header:
         raise CelonisConfigError(f"{what}: {path} is empty (no header line)")
     has_rows = any(any(value.strip() for value in record) for record in reader)
-    return [h.strip() for h in header], has_rows
+    # Names as written: what Celonis makes of a space around one is not documented, and the PARQUET
+    # conversion's name rule refuses it; stripping it here would key a column Celonis may name otherwise.
+    return header, has_rows
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def check_csv_headers(
     for path in paths:
         raw, rows = csv_header(path, options, what)
         has_rows = has_rows or rows
-        named = column_names(raw, sanitize=sanitize, what=what)
+        named = column_names(raw, sanitize=sanitize, what=f"{what}: {path}")
         if columns and [c.lower() for c in named] != [c.lower() for c in columns]:
             # Celonis would take each chunk by its own header: a typo would split a column in two.
             raise CelonisConfigError(

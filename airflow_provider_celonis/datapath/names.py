@@ -50,19 +50,26 @@ def check_table_name(name: str, what: str = "target_table") -> None:
         raise CelonisConfigError(f"{what} {text!r} is not a valid Celonis table name: {NAME_RULE}")
 
 
+def check_no_empty_name(names: Sequence[str], what: str) -> None:
+    """Refuse a column without a name (no rule, sanitizing included, can name it)."""
+    for position, name in enumerate(names, start=1):
+        if not str(name).strip():
+            last = " (the header line ends in a separator)" if position == len(names) > 1 else ""
+            raise CelonisConfigError(f"{what}: column {position} has an empty name{last}")
+
+
 def column_names(names: Sequence[str], *, sanitize: bool = False, what: str = "source") -> list[str]:
     """The names the columns land under: ``names`` when valid, else an error or (``sanitize``) fixed names.
 
     Raises ``CelonisConfigError`` naming the first offending column and the rule, or the two columns
     that clash (Celonis names are case-insensitive).
     """
+    check_no_empty_name(names, what)
     out: list[str] = []
     seen: dict[str, str] = {}
     renamed: list[str] = []
-    for position, raw in enumerate(names, start=1):
+    for raw in names:
         name = str(raw)
-        if not name.strip():
-            raise CelonisConfigError(f"{what}: column {position} has an empty name")
         final = name
         if not valid_name(name):
             if not sanitize or len(name) > MAX_NAME_LENGTH:

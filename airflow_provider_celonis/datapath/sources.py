@@ -35,7 +35,7 @@ from airflow_provider_celonis.datapath.files import (
 )
 from airflow_provider_celonis.datapath.frames import from_frame, is_dataframe
 from airflow_provider_celonis.datapath.json_lines import JsonLook, json_batches, json_look
-from airflow_provider_celonis.datapath.names import column_names, same_names_reordered
+from airflow_provider_celonis.datapath.names import check_no_empty_name, column_names, same_names_reordered
 from airflow_provider_celonis.datapath.streams import open_iterable
 from airflow_provider_celonis.datapath.text_read import (
     CSV_BLOCK_BYTES,
@@ -211,6 +211,8 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
         schemas = [look.schema for look in looks if look is not None]
     else:
         schemas = [_file_schema(p, fmt, what, settings) for p in paths]
+    for path, own in zip(paths, schemas, strict=True):
+        check_no_empty_name(own.names, f"{what}: {path}")
     schema = _common_schema(paths, schemas, what)
     if fmt == "csv" and (wider := _parsed_wider(given, schema, schemas)) is not given:
         return _open_files(paths, what, wider)

@@ -134,7 +134,12 @@ CASES: list[Case] = [
           "only", "DataIngestionOperator")),
     Case("case-insensitive-duplicate-names", "operator", {"source": "@dup_names@"},
          ("source: columns 'id' and 'ID' clash: Celonis column names are case-insensitive",)),
-    Case("empty-column-name", "operator", {"source": "@empty_name@"}, ("source: column 2 has an empty name",)),
+    Case("empty-column-name", "operator", {"source": "@empty_name@"},
+         ("source: ", "empty_name.csv: column 2 has an empty name",)),
+    Case("header-ends-in-separator", "operator", {"source": "@trailing_separator@"},
+         ("source: ", "trailing_separator.csv: column 3 has an empty name (the header line ends in a separator)",)),
+    Case("header-ends-in-separator-csv", "operator", {"source": "@trailing_separator@", "file_type": "CSV"},
+         ("source: ", "trailing_separator.csv: column 3 has an empty name (the header line ends in a separator)",)),
     Case("name-celonis-rejects", "operator", {"source": "@bad_name@"},
          ("source: column name 'amount ($)' has characters Celonis rejects: use letters, digits, '_' and '-' "
           "only",)),
@@ -177,7 +182,11 @@ CASES: list[Case] = [
          ("target_table 'bad table!' is not a valid Celonis table name: use letters, digits, '_' and '-' only",),
          target="bad table!"),
     Case("column-name-with-space-csv", "operator", {"source": "@space_name@", "file_type": "CSV"},
-         ("source: column name 'order id' has characters Celonis rejects: use letters, digits, '_' and '-'",)),
+         ("source: ", "space_name.csv: column name 'order id' has characters Celonis rejects: use letters, digits, "
+          "'_' and '-'",)),
+    # pass-through sends the header as written: a space around a name is not stripped into another name
+    Case("column-name-with-leading-space-csv", "operator", {"source": "@padded_name@", "file_type": "CSV"},
+         ("source: ", "padded_name.csv: column name ' amount' has characters Celonis rejects",)),
     # -- connection (read by the hook before any request) ----------------------------------------
     Case("no-host", "connection", _conn(host=""), ("Connection 'bad_conn': host is empty; set it to your team URL",)),
     Case("host-with-path", "connection", _conn(host="https://team.eu-1.celonis.cloud/integration/api"),
@@ -256,6 +265,8 @@ def write_files(root: Path) -> dict[str, Path]:
     text("empty_name.csv", "id,,x\n1,2,3\n")
     text("bad_name.csv", "id,amount ($)\n1,2\n")
     text("space_name.csv", "id,order id\n1,2\n")
+    text("trailing_separator.csv", "id,name,\n1,a,\n2,b,\n")
+    text("padded_name.csv", "id, amount\n1,2\n")
     text("null_key.csv", "id,name\n1,a\n2,b\n,c\n")
     text("long_string.csv", "id,name\n1,short\n2,much longer\n3,ok\n")
     text("old_date.csv", "id,booked\n1,2024-05-01 10:00:00\n2,1200-05-01 10:00:00\n")
