@@ -211,8 +211,6 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
         schemas = [look.schema for look in looks if look is not None]
     else:
         schemas = [_file_schema(p, fmt, what, settings) for p in paths]
-    for path, own in zip(paths, schemas, strict=True):
-        check_no_empty_name(own.names, f"{what}: {path}")
     schema = _common_schema(paths, schemas, what)
     if fmt == "csv" and (wider := _parsed_wider(given, schema, schemas)) is not given:
         return _open_files(paths, what, wider)
@@ -309,6 +307,8 @@ def _every_column_typed(settings: ReadSettings, schema: pa.Schema) -> ReadSettin
 
 def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) -> pa.Schema:
     """The schema that holds every file's rows: same column names, each column widened where files disagree."""
+    for path, own in zip(paths, schemas, strict=True):
+        check_no_empty_name(own.names, f"{what}: {path}")  # before the names are compared: name the file
     schema = schemas[0]
     for path, other in zip(paths[1:], schemas[1:], strict=True):
         if other.names != schema.names and not same_names_reordered(other.names, schema.names):
