@@ -8,131 +8,44 @@ worker, holds the result) and turned into Arrow record batches that go through t
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from airflow_provider_celonis.datapath.sources import BatchSource, named
-from airflow_provider_celonis.datapath.text_read import EXACT_DOUBLE_INTEGER
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 from airflow_provider_celonis.operators.data_push import DataPushOperator
+from airflow_provider_celonis.transfers.sql_types import (
+    PG_TYPES,
+    converter,
+    infer_type,
+    is_decimal_column,
+    is_postgres,
+    read_as_server_text,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 DEFAULT_FETCH_SIZE = 100_000
-
-#: PostgreSQL type OIDs (psycopg2 and psycopg 3 report them as ``description[i].type_code``).
-#: ``None`` means "known, but decide from the data" (e.g. uuid, json: sent as strings).
-PG_TYPES: dict[int, pa.DataType | None] = {
-    16: pa.bool_(),
-    20: pa.int64(),  # int8
-    21: pa.int64(),  # int2
-    23: pa.int64(),  # int4
-    26: pa.int64(),  # oid
-    700: pa.float64(),  # float4
-    701: pa.float64(),  # float8
-    1700: pa.float64(),  # numeric: Data Push has no decimal type
-    790: pa.float64(),  # money
-    1082: pa.date32(),
-    1083: pa.time64("us"),
-    1114: pa.timestamp("us"),
-    1184: pa.timestamp("us", tz="UTC"),
-    18: pa.string(),  # "char"
-    19: pa.string(),  # name
-    25: pa.string(),  # text
-    1042: pa.string(),  # bpchar
-    1043: pa.string(),  # varchar
-    114: pa.string(),  # json
-    3802: pa.string(),  # jsonb
-    2950: pa.string(),  # uuid
-    869: pa.string(),  # inet
-    650: pa.string(),  # cidr
-}
-
-Converter = Callable[[Sequence[Any]], pa.Array]
-
-
-def _is_postgres(conn: Any) -> bool:
-    return type(conn).__module__.split(".")[0] in ("psycopg2", "psycopg")
-
-
-def _infer_type(values: Sequence[Any]) -> pa.DataType:
-    """The Arrow type for a column of Python values, as Celonis can store it (see module docstring)."""
-    kinds = {type(v) for v in values if v is not None}
-    if not kinds:
-        return pa.string()  # all NULL: nothing to go by, STRING is what holds anything later
-    if kinds == {bool}:
-        return pa.bool_()
-    if all(issubclass(k, int) and k is not bool for k in kinds):
-        return pa.int64()
-    if all(issubclass(k, int | float | decimal.Decimal) and k is not bool for k in kinds):
-        return pa.float64()
-    if all(issubclass(k, dt.datetime) for k in kinds):
-        aware = any(v is not None and v.tzinfo is not None for v in values)
-        return pa.timestamp("us", tz="UTC") if aware else pa.timestamp("us")
-    if all(issubclass(k, dt.date) and not issubclass(k, dt.datetime) for k in kinds):
-        return pa.date32()
-    if all(issubclass(k, dt.time) for k in kinds):
-        return pa.time64("us")
-    return pa.string()
-
-
-def _inexact_int(value: Any) -> bool:
-    """An integer that a double cannot hold exactly (9007199254740993 would land as ...992)."""
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_DOUBLE_INTEGER
-
-
-_BYTES = (bytes, bytearray, memoryview)
 #: Rows fetched at most while a column typed from the data has no value yet (``SqlRowStream._looked_ahead``).
 LOOK_AHEAD_ROWS = 50_000
+_NUMERIC = 1700
 
 
-def _as_text(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    if isinstance(value, _BYTES):
-        return bytes(value).hex()
-    return str(value)
-
-
-def _converter(name: str, target: pa.DataType) -> Converter:
-    """Fast path through ``pa.array``; Decimals and odd values take a (slower) Python detour."""
-
-    def convert(values: Sequence[Any]) -> pa.Array:
-        try:
-            if pa.types.is_integer(target):
-                # pa.array(values, type=int64) cuts 2.5 (a float or a Decimal) to 2; inferred, then cast
-                # safely, it fails instead, and a whole 2.0 stays 2.
-                return pa.array(values).cast(target)
-            if pa.types.is_string(target) and any(isinstance(v, _BYTES) for v in values):
-                # pa.array would decode bytes that happen to be UTF-8 as text, and fail on the others: one
-                # rule for every batch, hex.
-                return pa.array([_as_text(v) for v in values], type=target)
-            return pa.array(values, type=target)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
-            if pa.types.is_string(target):
-                return pa.array([_as_text(v) for v in values], type=target)
-            # A Decimal becomes the nearest double (Celonis has no decimal type); an integer pyarrow refused
-            # as not exactly a double (beyond 2**53) would silently change, so it falls to the error below.
-            if pa.types.is_floating(target) and not any(_inexact_int(v) for v in values):
-                try:
-                    return pa.array([None if v is None else float(v) for v in values], type=target)
-                except (TypeError, ValueError):
-                    pass
-            raise CelonisConfigError(
-                f"sql: column {name!r} was typed {target} from the query's description and first rows, "
-                f"but a later row holds a value that does not fit ({exc}); CAST the column in the query"
-            ) from exc
-
-    return convert
+def _tuples(rows: Sequence[Any], names: list[str]) -> list[Any]:
+    """Rows as value sequences in the description's order: a connection may hand out mappings (a
+    ``{"cursor": "dictcursor"}`` extra), whose iteration gives the column names, not the values."""
+    if not rows or not isinstance(rows[0], Mapping):
+        return list(rows)
+    if len(set(names)) != len(names):
+        raise CelonisConfigError(
+            f"sql: the connection's cursor gives rows as mappings, which hold one value per name, and the "
+            f"query has columns of the same name ({names}): alias them"
+        )
+    return [tuple(row[name] for name in names) for row in rows]
 
 
 class SqlRowStream:
@@ -155,11 +68,12 @@ class SqlRowStream:
 
     def open(self) -> BatchSource:
         self.conn = self.hook.get_conn()
-        postgres = _is_postgres(self.conn)
+        postgres = is_postgres(self.conn)
         if postgres:
             # A named cursor is a server-side cursor: the rows stay in PostgreSQL until fetched.
             self.cursor = self.conn.cursor(name=f"celonis_push_{uuid.uuid4().hex[:12]}")
             self.cursor.itersize = self.fetch_size
+            read_as_server_text(self.conn, self.cursor)
         else:
             self.cursor = self.conn.cursor()
         if self.parameters is None:
@@ -174,27 +88,37 @@ class SqlRowStream:
         typed_by_driver = {
             i for i, d in enumerate(description) if postgres and PG_TYPES.get(d[1]) is not None
         }
-        first = self._looked_ahead(list(first), set(range(len(names))) - typed_by_driver, names)
+        first = self._looked_ahead(_tuples(first, names), set(range(len(names))) - typed_by_driver, names)
         columns = list(zip(*first, strict=True)) if first else [() for _ in names]
         fields, converters = [], []
         for i, name in enumerate(names):
             target = PG_TYPES.get(description[i][1]) if postgres else None
+            from_data = target is None
             if target is None:
                 # No rows and no type from the driver (SQLite's cursor gives none): the type is unknown, and
                 # an empty REPLACE must not retype the table's column as STRING (``on_empty``).
-                target = _infer_type(columns[i]) if first else pa.null()
+                target = infer_type(columns[i]) if first else pa.null()
+            if pa.types.is_floating(target) and (
+                (postgres and description[i][1] == _NUMERIC) or is_decimal_column(columns[i])
+            ):
+                self.log.warning(
+                    "Column %r is a decimal: sent as FLOAT (Data Push has no decimal type); digits beyond a "
+                    "double's ~16 are lost (CAST it to text in the query to keep every digit)",
+                    name,
+                )
             fields.append(pa.field(name, target))
-            converters.append(_converter(name, target))
+            converters.append(converter(name, target, from_data))
         schema = pa.schema(fields)
         self.log.info("Query result columns: %s", ", ".join(f"{f.name} {f.type}" for f in schema))
 
-        def to_batch(rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+        def to_batch(rows: Sequence[Sequence[Any]], first_row: int) -> pa.RecordBatch:
             cols = list(zip(*rows, strict=True))
             return pa.RecordBatch.from_arrays(
-                [convert(col) for convert, col in zip(converters, cols, strict=True)], schema=schema
+                [convert(col, first_row) for convert, col in zip(converters, cols, strict=True)],
+                schema=schema,
             )
 
-        head = to_batch(first) if first else None
+        head = to_batch(first, 1) if first else None
         self.rows = len(first)
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -203,8 +127,9 @@ class SqlRowStream:
                     return
                 yield head
                 while rows := self.cursor.fetchmany(self.fetch_size):
+                    batch = to_batch(_tuples(rows, names), self.rows + 1)
                     self.rows += len(rows)
-                    yield to_batch(rows)
+                    yield batch
                 self.log.info("Fetched %s rows from the query", f"{self.rows:,}")
             finally:
                 self.close()
@@ -223,7 +148,7 @@ class SqlRowStream:
             more = self.cursor.fetchmany(min(self.fetch_size, fetched + LOOK_AHEAD_ROWS - len(rows)))
             if not more:
                 break
-            rows.extend(more)
+            rows.extend(_tuples(more, names))
             unknown = {i for i in unknown if all(row[i] is None for row in more)}
         self.log.info(
             "Column(s) %s held no value in the first %s rows: typed from the first %s",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -24,12 +25,7 @@ import requests
 
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 from airflow_provider_celonis.transfers import sql_to_celonis
-from airflow_provider_celonis.transfers.sql_to_celonis import (
-    PG_TYPES,
-    SqlToCelonisOperator,
-    _converter,
-    _infer_type,
-)
+from airflow_provider_celonis.transfers.sql_to_celonis import SqlToCelonisOperator
 from tests.helpers import ADMIN_KEY, POOL, EmulatorClient, task_states, xcom
 from tests.transfers.conftest import PostgresServer
 
@@ -84,52 +80,6 @@ def pg_conn(postgres: PostgresServer, airflow_conn: Callable[..., str]) -> Postg
     """The PostgreSQL server, registered as connection ``pg_src``."""
     airflow_conn("pg_src", **postgres.conn_fields())
     return postgres
-
-
-# -- type inference (no Airflow) --------------------------------------------------------------------
-
-
-def test_infer_type_from_first_rows() -> None:
-    import datetime as dt
-    import decimal
-
-    assert _infer_type([1, None, 3]) == pa.int64()
-    assert _infer_type([1, 2.5]) == pa.float64()
-    assert _infer_type([decimal.Decimal("1.5"), None]) == pa.float64()
-    assert _infer_type([True, False]) == pa.bool_()
-    assert _infer_type([dt.date(2024, 1, 1)]) == pa.date32()
-    assert _infer_type([dt.datetime(2024, 1, 1)]) == pa.timestamp("us")
-    assert _infer_type([dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)]) == pa.timestamp("us", tz="UTC")
-    assert _infer_type([None, None]) == pa.string()
-    assert _infer_type(["a", 1]) == pa.string()
-    assert PG_TYPES[1700] == pa.float64()  # numeric -> FLOAT
-
-
-def test_an_integer_a_float_column_cannot_hold_exactly_fails_naming_the_column() -> None:
-    import decimal
-
-    convert = _converter("amount", pa.float64())
-    assert convert([0.5, decimal.Decimal("1.25"), 2**53]).to_pylist() == [0.5, 1.25, 2.0**53]
-    with pytest.raises(CelonisConfigError, match=r"column 'amount' .*exactly representable.*CAST"):
-        convert([0.5, 2**53 + 1])  # would land as 9007199254740992.0
-
-
-def test_a_later_fraction_in_an_integer_column_fails_instead_of_being_cut() -> None:
-    """pa.array([2.5], type=int64) gives 2: a NUMERIC column typed INTEGER by its first rows landed 2.5 as 2."""
-    import decimal
-
-    convert = _converter("p", pa.int64())
-    assert convert([10, None, 2.0]).to_pylist() == [10, None, 2]
-    for later in (2.5, decimal.Decimal("-0.9")):
-        with pytest.raises(CelonisConfigError, match=r"column 'p' was typed int64 .*CAST the column"):
-            convert([20, later])
-
-
-def test_blobs_land_as_hex_in_every_batch() -> None:
-    """Before, a batch whose blobs were all UTF-8 landed them decoded (b'ab' as 'ab'), another as hex."""
-    convert = _converter("b", pa.string())
-    assert convert([b"ab", None]).to_pylist() == ["6162", None]
-    assert convert([b"\xff\x00", memoryview(b"ef")]).to_pylist() == ["ff00", "6566"]
 
 
 def test_source_is_refused_and_sql_is_templated() -> None:
@@ -352,6 +302,85 @@ def test_postgres_types_and_connection_closed(
     assert pg_conn.other_backends() == 0
 
 
+#: Types whose Python value (psycopg's) is not what PostgreSQL holds: they land as the server's text.
+PG_AS_TEXT = (
+    "SELECT 1 AS id, "
+    """'{"name": "Müller", "amount": 1.50, "big": 12345678901234567.89}'::jsonb AS jb, """
+    """'null'::json AS jnull, '"abc"'::json AS jstr, '{"a": 1,  "a": 2}'::json AS jdup, """
+    "interval '1 year 2 mons 3 days 04:05:06.789' AS iv, interval '1 mon' AS mon, interval '30 days' AS days, "
+    "timetz '12:00:00+02' AS tt, 1234.56::money AS price, inet '::ffff:1.2.3.4' AS ip, "
+    "ARRAY[1.50, 2]::numeric[] AS nums, ARRAY[timestamp '2024-01-01 10:00:00'] AS stamps, int4range(1, 5) AS r"
+)
+
+
+def server_text(postgres: PostgresServer, names: list[str]) -> dict[str, str]:
+    """``PG_AS_TEXT``'s columns as the server writes them (each type's output function)."""
+    formatted = ", ".join("format('%s', " + name + ")" for name in names)
+    [texts] = postgres.execute(f"SELECT {formatted} FROM ({PG_AS_TEXT}) AS q")
+    return dict(zip(names, texts, strict=True))
+
+
+@pytest.mark.usefixtures("celonis_conn")
+@pytest.mark.parametrize("cursor", ["default", "dictcursor"])
+def test_postgres_values_land_as_the_database_holds_them(
+    make_dag: MakeDag, emulator: Any, postgres: PostgresServer, airflow_conn: Callable[..., str], cursor: str
+) -> None:
+    """json re-serialised (its null made NULL), interval months made 30 days, a time's offset dropped, money
+    refused, arrays re-rendered: each now lands as PostgreSQL's own text. With ``{"cursor": "dictcursor"}``
+    rows are mappings, and every value landed as its column's name."""
+    extra = {} if cursor == "default" else {"cursor": cursor}
+    airflow_conn("pg_text", **postgres.conn_fields(), **extra)
+    run = run_push(make_dag, "pg_text", PG_AS_TEXT, "pg_text", keys=["id"], job_type="DELTA")
+    assert task_states(run) == {"push": "success"}
+    [row] = EmulatorClient(emulator, ADMIN_KEY).rows("pg_text")
+    names = [name for name in row if name != "id"]
+    texts = server_text(postgres, names)
+    assert {n: row[n] for n in names} == texts
+    assert row["jnull"] == "null"  # JSON's null, not SQL's NULL
+    assert (row["mon"], row["days"]) == ("1 mon", "30 days")
+    assert row["tt"] == "12:00:00+02"
+    assert postgres.other_backends() == 0
+
+
+def test_postgres_rows_through_psycopg2_land_as_the_database_holds_them(postgres: PostgresServer) -> None:
+    """The Postgres hook uses psycopg2 with SQLAlchemy 1.x: its type casters are replaced per cursor too."""
+    import psycopg2
+
+    class Psycopg2Hook:
+        conn_id = "pg2"
+
+        def get_conn(self) -> Any:
+            return psycopg2.connect(
+                host=postgres.host, port=postgres.port, user=postgres.user, dbname=postgres.dbname
+            )
+
+    stream = sql_to_celonis.SqlRowStream(Psycopg2Hook(), PG_AS_TEXT, None, 10, logging.getLogger("test"))
+    source = stream.open()
+    [row] = [r for batch in source.batches() for r in batch.to_pylist()]
+    names = [name for name in row if name != "id"]
+    texts = server_text(postgres, names)
+    assert {n: row[n] for n in names} == texts
+    assert stream.conn is None
+
+
+@pytest.mark.usefixtures("celonis_conn")
+def test_a_numeric_outside_a_doubles_range_fails_before_any_job(
+    make_dag: MakeDag, landed: EmulatorClient, pg_conn: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1e400 landed as Infinity and 1e-400 as 0.0; now the push fails naming the column and the row."""
+    sql = (
+        "SELECT i AS id, CASE WHEN i = 3 THEN 1e400 ELSE i END::numeric AS n FROM generate_series(1, 5) AS i"
+    )
+    run = run_push(make_dag, "pg_src", sql, "pg_huge", fetch_size=2)
+    assert task_states(run) == {"push": "failed"}
+    output = capsys.readouterr().out
+    assert "column 'n' was typed double" in output
+    assert "row 3 holds a value that does not fit" in output
+    assert "Column 'n' is a decimal: sent as FLOAT" in output
+    assert landed.jobs() == []
+    assert pg_conn.other_backends() == 0
+
+
 @pytest.mark.usefixtures("celonis_conn")
 def test_postgres_failure_after_open_closes_the_connection(
     make_dag: MakeDag, landed: EmulatorClient, pg_conn: PostgresServer
@@ -497,3 +526,16 @@ def test_a_column_null_in_the_first_fetch_is_typed_from_the_rows_after(
     assert [str(t) for t in source.schema.types] == ["int64", "string", "string"]
     got = [row for batch in source.batches() for row in batch.to_pylist()]
     assert [r["coupon"] for r in got] == [None] * 6 + ["70", "80", "90", "100"]
+
+
+def test_sqlite_text_in_a_number_column_is_refused_not_parsed(sqlite_conn: Any) -> None:
+    """A column without type affinity holds what each row was given: '0042' after numbers landed as 42.0."""
+    sqlite_conn("CREATE TABLE t (id INTEGER, v); INSERT INTO t VALUES (1, 1.5), (2, 2.5), (3, '0042');")
+    op = SqlToCelonisOperator(
+        task_id="t", sql_conn_id="sqlite_src", sql="SELECT * FROM t", target_table="t", fetch_size=2
+    )
+    source = op._open("source", None)
+    assert str(source.schema.field("v").type) == "double"
+    with pytest.raises(CelonisConfigError, match=r"column 'v' was typed double .*row 3 .*text in a number"):
+        list(source.batches())
+    assert op._stream is None or op._stream.conn is None
