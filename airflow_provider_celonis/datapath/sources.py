@@ -419,7 +419,7 @@ def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.S
     try:
         if fmt == "parquet":
             with open_stream(path) as handle:
-                return pq.ParquetFile(handle).schema_arrow
+                return _parquet_file(handle).schema_arrow
         check_encoding(path, settings, what)
         return csv_block_schema(path, settings)
     except CelonisConfigError:
@@ -430,6 +430,12 @@ def _file_schema(path: Any, fmt: str, what: str, settings: ReadSettings) -> pa.S
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
     except (OSError, ValueError) as exc:
         raise CelonisConfigError(f"{what}: cannot read {fmt} file {path}: {exc}") from exc
+
+
+def _parquet_file(handle: Any) -> pq.ParquetFile:
+    """A parquet file whose INT96 timestamps (Spark's, Hive's, Impala's, pycelonis') read as microseconds:
+    pyarrow's default, nanoseconds, wraps 9999-12-31 round to 1816-03-29 (years 1677-2262 only)."""
+    return pq.ParquetFile(handle, coerce_int96_timestamp_unit="us")
 
 
 def _json_look(path: Any, what: str) -> JsonLook:
@@ -453,7 +459,7 @@ def _file_batches(
     try:
         if fmt == "parquet":
             with open_stream(path) as handle:
-                yield from pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, use_threads=True)
+                yield from _parquet_file(handle).iter_batches(batch_size=BATCH_ROWS, use_threads=True)
         elif fmt == "csv":
             yield from _csv_batches(path, what, settings, reopen, small_blocks)
         else:

@@ -924,3 +924,22 @@ def test_a_json_error_found_while_sending_names_the_source(tmp_path: Path) -> No
     path.write_text('{"id": 1}\n{"id": \n')
     with pytest.raises(CelonisConfigError, match=r"^source: cannot read json file .*moving\.jsonl"):
         rows(source)
+
+
+def test_int96_timestamps_keep_every_year_celonis_keeps(tmp_path: Path) -> None:
+    """Spark, Hive, Impala and pycelonis write INT96 timestamps; read as nanoseconds (pyarrow's default) the
+    open end date 9999-12-31 wrapped round to 1816-03-29, and 1500-01-01 became 2084-07-20, silently."""
+    import pyarrow.parquet as pq
+
+    given = [
+        dt.datetime(9999, 12, 31),
+        dt.datetime(1500, 1, 1),
+        dt.datetime(2024, 1, 2, 3, 4, 5, 123000),
+        None,
+    ]
+    path = tmp_path / "spark.parquet"
+    table = pa.table({"id": [1, 2, 3, 4], "valid_to": pa.array(given, pa.timestamp("ms"))})
+    pq.write_table(table, path, use_deprecated_int96_timestamps=True)
+    assert pq.ParquetFile(path).schema.column(1).physical_type == "INT96"
+    source = open_source(str(path))
+    assert [r["valid_to"] for r in rows(source)] == given
