@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from airflow_provider_celonis.datapath.schema import through_text
+from airflow_provider_celonis.datapath.schema import same_temporal_kind, temporal_cast, through_text
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 Hint = Callable[[str, pa.DataType, pa.DataType], str]
@@ -31,6 +31,8 @@ def cast_column(name: str, column: pa.Array, want: pa.DataType, hint: Hint) -> p
     if column.type.equals(want):
         return column
     try:
+        if same_temporal_kind(column.type, want):
+            return temporal_cast(column, want)
         return column.cast(pa.string()).cast(want) if through_text(column.type, want) else column.cast(want)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
         raise DoesNotFit(f"{hint(name, column.type, want)}: {exc}", name, column.type, want) from exc

@@ -98,21 +98,42 @@ def unify(first: pa.DataType, other: pa.DataType) -> pa.DataType | None:
     if first.equals(other):
         return None
     for a, b in ((first, other), (other, first)):
-        if pa.types.is_null(a):
-            return b
-        if pa.types.is_integer(a) and (pa.types.is_floating(b) or pa.types.is_decimal(b)):
-            return pa.float64()
-        if pa.types.is_integer(a) and pa.types.is_integer(b):
-            return pa.int64()
-        if pa.types.is_floating(a) and pa.types.is_floating(b):
-            return pa.float64()
-        if pa.types.is_date(a) and pa.types.is_timestamp(b):
-            return pa.timestamp(b.unit, b.tz)
-        if pa.types.is_timestamp(a) and pa.types.is_timestamp(b) and a.tz == b.tz:
-            return pa.timestamp("us" if "ns" not in (a.unit, b.unit) else "ns", a.tz)
+        if (wider := _one_way(a, b)) is not None:
+            return wider
+    if pa.types.is_decimal(first) and pa.types.is_decimal(other):
+        return _wider_decimal(first, other)
     if pa.types.is_nested(first) or pa.types.is_nested(other):
         return None  # not ours to widen: the schema check names the nested column
     return pa.string()
+
+
+def _one_way(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """``unify``'s rules for ``a`` beside ``b`` (tried both ways round); None when none applies."""
+    if pa.types.is_null(a):
+        return b
+    if pa.types.is_integer(a) and (pa.types.is_floating(b) or pa.types.is_decimal(b)):
+        return pa.float64()
+    if pa.types.is_integer(a) and pa.types.is_integer(b):
+        return pa.int64()
+    if (pa.types.is_floating(a) or pa.types.is_decimal(a)) and pa.types.is_floating(b):
+        return pa.float64()
+    # Microseconds hold every year Celonis keeps (nanoseconds only 1677-2262), and it keeps milliseconds.
+    if pa.types.is_date(a) and pa.types.is_timestamp(b):
+        return pa.timestamp("us", b.tz)
+    if pa.types.is_timestamp(a) and pa.types.is_timestamp(b) and (a.tz is None) == (b.tz is None):
+        return pa.timestamp("us", a.tz if a.tz == b.tz else "UTC")  # zones apart: the same instants
+    if pa.types.is_time(a) and pa.types.is_time(b):
+        return FINE_TIME if FINE_TIME in (a, b) else pa.time64("us")  # FINE_TIME: a CSV's text is parsed so
+    return None
+
+
+def _wider_decimal(one: pa.DataType, other: pa.DataType) -> pa.DataType:
+    """The decimal holding both (each lands as FLOAT, through its text, as one file's would)."""
+    scale = max(one.scale, other.scale)
+    precision = max(one.precision - one.scale, other.precision - other.scale) + scale
+    if precision <= 38:
+        return pa.decimal128(precision, scale)
+    return pa.decimal256(precision, scale) if precision <= 76 else pa.float64()
 
 
 def widened_schema(schema: pa.Schema, column: str, new: pa.DataType) -> pa.Schema:

@@ -23,9 +23,23 @@ def is_dataframe(obj: Any) -> bool:
 
 def index_as_columns(frame: Any, what: str) -> Any:
     """``frame`` with its named index levels as columns: a named index carries data (a ``groupby``'s keys,
-    a ``set_index("id")``), an unnamed one is row positions (the default, or left by a filter) and is
-    dropped."""
-    named = [name for name in frame.index.names if name is not None]
+    a ``set_index("id")``), an unnamed integer one is row positions (the default, or left by a filter) and is
+    dropped. An unnamed level of a MultiIndex (``stack()``'s) or an unnamed index of other values (dates,
+    labels) carries data too, but has no column name to land under: it is refused, not dropped."""
+    names = list(frame.index.names)
+    positions = len(names) == 1 and frame.index.dtype.kind in "iu"
+    if None in names and not positions:
+        level = names.index(None)
+        fix = (
+            f"df.rename_axis({names!r} with names for None), or drop it: df.reset_index(level={level}, drop=True)"
+            if len(names) > 1
+            else "df.rename_axis('name'), or drop it: df.reset_index(drop=True)"
+        )
+        raise CelonisConfigError(
+            f"{what}: the DataFrame's index level {level} ({frame.index.get_level_values(level).dtype} values) "
+            f"has no name, so no column to land in, and it is not row positions: name it to push it, {fix}"
+        )
+    named = [name for name in names if name is not None]
     if not named:
         return frame
     try:
@@ -58,6 +72,7 @@ def from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
     try:
         frame = index_as_columns(frame, what)
         converted = convert(frame, preserve_index=False)
+        _refuse_truths_as_numbers(frame, converted.schema, what)
         mixed = dates_beside_datetimes(frame, converted.schema)
         if not mixed:
             return converted
@@ -86,6 +101,24 @@ def from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
         raise CelonisConfigError(
             f"{what}: the DataFrame has columns of one name ({exc}): rename them"
         ) from exc
+
+
+def _refuse_truths_as_numbers(frame: Any, schema: pa.Schema, what: str) -> None:
+    """pyarrow reads an object column of numbers and booleans as numbers: True lands as 1.0. (A Python loop
+    over object columns read as numbers only.)"""
+    import numpy as np
+
+    for fld in schema:
+        if not (pa.types.is_integer(fld.type) or pa.types.is_floating(fld.type)):
+            continue
+        if frame[fld.name].dtype != object:
+            continue
+        if any(isinstance(v, bool | np.bool_) for v in frame[fld.name]):
+            raise CelonisConfigError(
+                f"{what}: column {fld.name!r} holds numbers and booleans (an object column), which would land "
+                "as numbers (True as 1.0); an object column must hold one kind of value: cast it (e.g. "
+                "df[col].astype('string'), or map the booleans to numbers yourself)"
+            )
 
 
 def dates_beside_datetimes(frame: Any, schema: pa.Schema) -> list[str]:

@@ -8,6 +8,7 @@ the log), because no public Celonis client reads them either.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -317,13 +318,18 @@ def _check_values(batch: pa.RecordBatch, plan: SchemaPlan, where: str) -> None:
                 f"its fieldLength {limit} (table_schema, else fallback_varchar_length); Celonis would cut it: "
                 "raise it or shorten the value"
             )
+    check_date_range(batch, where, plan.rows_seen)
+
+
+def check_date_range(batch: pa.RecordBatch, where: str, first_row: int) -> None:
+    """Refuse a DATE or DATETIME value outside the years 1400-9999 (Celonis would store NULL), naming it."""
     for fld in batch.schema:
         index = _first_out_of_range(batch.column(fld.name))
         if index is not None:
             year = pc.year(batch.column(fld.name).slice(index, 1))[0].as_py()
             raise CelonisConfigError(
                 f"{where}: column {fld.name!r} holds a date in the year {year} in row "
-                f"{plan.rows_seen + index + 1}; Celonis keeps dates of the years 1400-9999 only and would "
+                f"{first_row + index + 1}; Celonis keeps dates of the years 1400-9999 only and would "
                 "store NULL: fix or drop the value"
             )
 
@@ -380,21 +386,68 @@ def _cast_array(col: pa.Array, target: pa.DataType) -> pa.Array:
         col = col.dictionary_decode()  # its values take the paths below (a categorical of Decimals, of times)
     if pa.types.is_time(target) and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = _times_of_day(col.cast(pa.string()))  # pyarrow casts no text to a time (JSON declared TIME)
-    lossy_ok = (pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type)) or (
-        pa.types.is_time(target) and pa.types.is_time(col.type)
-    )
     if through_text(col.type, target):
         return pc.cast(pc.cast(col, pa.string()), target)
-    if lossy_ok and pa.types.is_time(target):
-        # pyarrow's unsafe cast between time units would wrap out-of-range values; a time of day has none.
-        return pc.cast(col, options=pc.CastOptions(target, allow_time_truncate=True))
-    if lossy_ok and _before_1970(col) and target.unit in _FLOOR_UNITS:
-        # The cast cuts toward the epoch: 1969-12-31 23:59:59.9999 would become 1970-01-01 00:00:00.
-        col = pc.floor_temporal(col, unit=_FLOOR_UNITS[target.unit])
-    return pc.cast(col, target, safe=not lossy_ok)
+    if same_temporal_kind(col.type, target):
+        return temporal_cast(col, target)
+    _refuse_lossy(col, target)
+    out = pc.cast(col, target)
+    if pa.types.is_floating(target) and _is_text(col.type) and pc.any(pc.is_inf(out)).as_py():
+        bad = pc.index(pc.is_inf(out), True).as_py()
+        if not re.fullmatch(r"[+-]?inf(inity)?", str(col[bad].as_py()).strip(), re.IGNORECASE):
+            raise pa.ArrowInvalid(
+                f"{col[bad].as_py()!r} is beyond a double's range (it would land as infinity)"
+            )
+    return out
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _refuse_lossy(col: pa.Array, target: pa.DataType) -> None:
+    """Refuse the casts pyarrow calls safe that drop part of a value (a declared ``table_schema`` type):
+    a timestamp's time of day in a DATE, its date in a TIME, an integer other than 0 and 1 as a BOOLEAN."""
+    if pa.types.is_timestamp(col.type) and pa.types.is_date(target):
+        whole = pc.equal(pc.cast(pc.cast(col, target), col.type), col)
+        if not pc.all(whole).as_py():
+            value = col[pc.index(whole, False).as_py()]
+            raise pa.ArrowInvalid(
+                f"{value} has a time of day, which a DATE column would drop: declare DATETIME"
+            )
+    elif pa.types.is_timestamp(col.type) and pa.types.is_time(target) and col.null_count < len(col):
+        raise pa.ArrowInvalid("timestamps would lose their dates in a TIME column: declare DATETIME")
+    elif pa.types.is_integer(col.type) and pa.types.is_boolean(target):
+        truth = pc.is_in(col, value_set=pa.array([0, 1], col.type))
+        if not pc.all(truth).as_py():
+            value = col[pc.index(truth, False).as_py()]
+            raise pa.ArrowInvalid(f"{value} is neither 0 nor 1, which a BOOLEAN column would make true")
 
 
 _FLOOR_UNITS = {"s": "second", "ms": "millisecond", "us": "microsecond"}
+_UNIT_ORDER = ("s", "ms", "us", "ns")
+
+
+def same_temporal_kind(have: pa.DataType, want: pa.DataType) -> bool:
+    """Both timestamps, or both times of day: ``temporal_cast`` converts between them."""
+    return bool(pa.types.is_timestamp(have) and pa.types.is_timestamp(want)) or bool(
+        pa.types.is_time(have) and pa.types.is_time(want)
+    )
+
+
+def temporal_cast(col: pa.Array, target: pa.DataType) -> pa.Array:
+    """A timestamp in another unit or zone (its instants kept), or a time of day in another unit. Digits
+    below the target's unit are dropped, as Celonis drops those below a millisecond; a finer unit must
+    hold every value (9999-12-31 does not fit nanoseconds)."""
+    if _UNIT_ORDER.index(target.unit) >= _UNIT_ORDER.index(col.type.unit):
+        return pc.cast(col, target)
+    if pa.types.is_time(target):
+        # pyarrow's unsafe cast between time units would wrap out-of-range values; a time of day has none.
+        return pc.cast(col, options=pc.CastOptions(target, allow_time_truncate=True))
+    if _before_1970(col) and target.unit in _FLOOR_UNITS:
+        # The cast cuts toward the epoch: 1969-12-31 23:59:59.9999 would become 1970-01-01 00:00:00.
+        col = pc.floor_temporal(col, unit=_FLOOR_UNITS[target.unit])
+    return pc.cast(col, options=pc.CastOptions(target, allow_time_truncate=True))
 
 
 def _times_of_day(text: pa.Array) -> pa.Array:

@@ -211,7 +211,7 @@ def _open_files(paths: Sequence[Any], what: str, settings: ReadSettings) -> Batc
         schemas = [look.schema for look in looks if look is not None]
     else:
         schemas = [_file_schema(p, fmt, what, settings) for p in paths]
-    schema = _common_schema(paths, schemas, what)
+    schema = _with_forced(_common_schema(paths, schemas, what), given)
     if fmt == "csv" and (wider := _parsed_wider(given, schema, schemas)) is not given:
         return _open_files(paths, what, wider)
 
@@ -303,6 +303,16 @@ def _every_column_typed(settings: ReadSettings, schema: pa.Schema) -> ReadSettin
     if len(set(schema.names)) != len(schema.names):
         return None
     return replace(settings, column_types=tuple(zip(schema.names, schema.types, strict=True)))
+
+
+def _with_forced(schema: pa.Schema, settings: ReadSettings) -> pa.Schema:
+    """``schema`` with the types a drift forced (``ReadSettings.with_type``): a CSV file is read in them, a
+    parquet or JSON file's batches are cast to them (``_shared_type``), or the drift would find the same
+    types again on every reading (an integer beyond 2**53 beside doubles widens to STRING)."""
+    for name, forced in settings.column_types:
+        if name in schema.names:
+            schema = schema.set(schema.get_field_index(name), pa.field(name, forced))
+    return schema
 
 
 def _common_schema(paths: Sequence[Any], schemas: list[pa.Schema], what: str) -> pa.Schema:

@@ -15,7 +15,13 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_celonis.datapath.chunks import ChunkFile, ParquetChunker
 from airflow_provider_celonis.datapath.pipeline import human_size, normalize_keys
-from airflow_provider_celonis.datapath.schema import check_keys_not_null, normalized_type, written
+from airflow_provider_celonis.datapath.schema import (
+    celonis_type,
+    check_date_range,
+    check_keys_not_null,
+    normalized_type,
+    written,
+)
 from airflow_provider_celonis.datapath.sources import BatchSource, hold_callable, open_source
 from airflow_provider_celonis.hooks.data_ingestion import (
     MULTIPART_CHUNK,
@@ -177,6 +183,14 @@ class DataIngestionOperator(BaseOperator):
         for key in self.primary_keys:
             if pa.types.is_nested(schema.field(key).type):
                 raise CelonisConfigError(f"source: primary key {key!r} is a nested column")
+        for fld in schema:
+            if pa.types.is_nested(fld.type):
+                continue  # the ingestion API's to unnest
+            # A type Celonis cannot store is refused as for Data Push: a duration would be written as a bare
+            # integer, its unit lost.
+            celonis_type(fld.type, fld.name)
+            if pa.types.is_decimal(fld.type):
+                self.log.warning("Column %r is %s: sent as FLOAT (a double)", fld.name, fld.type)
         return pa.schema([f.with_type(normalized_type(f.type)) for f in schema])
 
     def _write(self, source: BatchSource, schema: pa.Schema, workdir: Path, stamp: str) -> list[ChunkFile]:
@@ -189,11 +203,14 @@ class DataIngestionOperator(BaseOperator):
         )
         files: list[ChunkFile] = []
         first_row = 0
+        where = "source (nothing was uploaded)"
         for batch in source.batches():
-            check_keys_not_null(batch, self.primary_keys, "source (nothing was uploaded)", first_row)
-            first_row += batch.num_rows
             if not batch.schema.equals(schema):
-                batch = written(batch, schema, "source (nothing was uploaded)")
+                batch = written(batch, schema, where)
+            # After the cast: a dictionary's NULL values are not counted as its NULLs before it.
+            check_keys_not_null(batch, self.primary_keys, where, first_row)
+            check_date_range(batch, where, first_row)
+            first_row += batch.num_rows
             files.extend(chunker.write_iter(batch))
         files.extend(chunker.close())
         if not files:

@@ -71,6 +71,49 @@ def test_null_or_missing_keys_fail_before_anything_is_uploaded(
     assert ingestion.status()["files"] == []
 
 
+@pytest.mark.usefixtures("ingestion_conn")
+@pytest.mark.parametrize(
+    ("column", "refusal"),
+    [
+        # written as a bare integer, its unit lost: 1.5 s landed as 1500
+        (
+            pa.array([dt.timedelta(milliseconds=1500), None]),
+            "has type duration[us], which Celonis cannot store",
+        ),
+        # Celonis stores NULL for a date outside 1400-9999
+        (pa.array([dt.date(2024, 1, 1), dt.date(1300, 1, 1)]), "holds a date in the year 1300 in row 2"),
+    ],
+)
+def test_a_value_celonis_would_change_fails_before_anything_is_uploaded(
+    make_dag: MakeDag,
+    ingestion: Ingestion,
+    capsys: pytest.CaptureFixture[str],
+    column: pa.Array,
+    refusal: str,
+) -> None:
+    table = pa.table({"id": [1, 2], "v": column})
+    run = ingest_dag(make_dag, source=table, target_table="t", primary_keys=["id"]).test()
+    assert task_states(run) == {"ingest": "failed"}
+    assert refusal in capsys.readouterr().out
+    assert ingestion.status()["files"] == []
+
+
+@pytest.mark.usefixtures("ingestion_conn")
+def test_a_null_key_inside_a_dictionary_fails_before_anything_is_uploaded(
+    make_dag: MakeDag, ingestion: Ingestion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dictionary's NULL value is not among its NULLs before the cast: the file was uploaded and failed
+    later with PK NOT FOUND."""
+    keys = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()), pa.array(["a", None]))
+    assert keys.null_count == 0
+    run = ingest_dag(
+        make_dag, source=pa.table({"id": keys, "v": [1, 2]}), target_table="t", primary_keys=["id"]
+    )
+    assert task_states(run.test()) == {"ingest": "failed"}
+    assert "key column 'id' is NULL in row 2" in capsys.readouterr().out
+    assert ingestion.status()["files"] == []
+
+
 def test_run_stamp_is_stable_per_task_instance() -> None:
     when = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
     stamp = run_stamp("d", "manual__1", "t", -1, when)

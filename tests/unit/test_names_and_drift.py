@@ -7,6 +7,7 @@ import pytest
 
 from airflow_provider_celonis.datapath.drift import unify, widen
 from airflow_provider_celonis.datapath.names import check_table_name, column_names, sanitize_name
+from airflow_provider_celonis.datapath.text_read import FINE_TIME
 from airflow_provider_celonis.hooks.errors import CelonisConfigError
 
 
@@ -83,7 +84,19 @@ def test_widening_ladder(current: pa.DataType, value: str, expected: pa.DataType
         (pa.int32(), pa.int64(), pa.int64()),
         (pa.int64(), pa.float64(), pa.float64()),
         (pa.float64(), pa.int64(), pa.float64()),
-        (pa.date32(), pa.timestamp("s"), pa.timestamp("s")),
+        (pa.date32(), pa.timestamp("s"), pa.timestamp("us")),
+        # Microseconds: pandas' nanoseconds hold only 1677-2262, and 9999-12-31 is the usual open end date.
+        (pa.date32(), pa.timestamp("ns"), pa.timestamp("us")),
+        (pa.timestamp("ms"), pa.timestamp("ns"), pa.timestamp("us")),
+        # Two zones: the same instants, in UTC; a zone beside none is as ambiguous as in one CSV column.
+        (pa.timestamp("us", "+02:00"), pa.timestamp("ms", "Europe/Berlin"), pa.timestamp("us", "UTC")),
+        (pa.timestamp("us", "UTC"), pa.timestamp("us"), pa.string()),
+        (pa.time32("s"), pa.time64("us"), pa.time64("us")),
+        (pa.time32("s"), FINE_TIME, FINE_TIME),
+        # Decimals of any precision land as FLOAT, through their text: one decimal holds both, as a file's.
+        (pa.decimal128(10, 2), pa.decimal128(12, 4), pa.decimal128(12, 4)),
+        (pa.decimal128(38, 0), pa.decimal128(38, 10), pa.decimal256(48, 10)),
+        (pa.decimal128(10, 2), pa.float64(), pa.float64()),
         (pa.int64(), pa.string(), pa.string()),
         (pa.null(), pa.date32(), pa.date32()),
         (pa.bool_(), pa.int64(), pa.string()),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
+from decimal import Decimal as dec
 from pathlib import Path
 from typing import Any
 
@@ -480,6 +482,25 @@ def test_a_dataframes_named_index_levels_are_pushed_as_columns_an_unnamed_index_
         open_source(frame.set_index(pd.Index(["x", "y", "z"], name="g")))
 
 
+def test_an_unnamed_index_that_carries_data_is_refused_not_dropped() -> None:
+    """stack()'s inner level and an index of dates or labels have no name, but they are data: dropped, rows
+    of one id could no longer be told apart (q1 from q2)."""
+    import pandas as pd
+
+    wide = pd.DataFrame({"id": [1, 2], "q1": [1.0, 2.0], "q2": [3.0, 4.0]}).set_index("id")
+    with pytest.raises(
+        CelonisConfigError, match=r"index level 1 \(str values\) has no name.*reset_index\(level=1"
+    ):
+        open_source(wide.stack().to_frame("amount"))
+    days = pd.DataFrame({"a": [1, 2]}, index=pd.date_range("2024-01-01", periods=2))
+    with pytest.raises(CelonisConfigError, match=r"index level 0 \(datetime64.*rename_axis\('name'\)"):
+        open_source(days)
+    assert rows(open_source(days.rename_axis("day"))) == [
+        {"day": dt.datetime(2024, 1, 1), "a": 1},
+        {"day": dt.datetime(2024, 1, 2), "a": 2},
+    ]
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
@@ -943,3 +964,128 @@ def test_int96_timestamps_keep_every_year_celonis_keeps(tmp_path: Path) -> None:
     assert pq.ParquetFile(path).schema.column(1).physical_type == "INT96"
     source = open_source(str(path))
     assert [r["valid_to"] for r in rows(source)] == given
+
+
+def write_files(folder: Path, *columns: pa.Array) -> Path:
+    import pyarrow.parquet as pq
+
+    for number, values in enumerate(columns):
+        pq.write_table(pa.table({"v": values}), folder / f"{number}.parquet")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "shared", "values"),
+    [
+        # decimals of two precisions (pandas infers one per file): one decimal holds both, as a file's does
+        (
+            pa.array([dec("1.10")], pa.decimal128(10, 2)),
+            pa.array([dec("2.0001")], pa.decimal128(12, 4)),
+            "decimal128(12, 4)",
+            [dec("1.1000"), dec("2.0001")],
+        ),
+        (pa.array([dec("1.10")], pa.decimal128(10, 2)), pa.array([1e20]), "double", [1.1, 1e20]),
+        # pandas' nanoseconds beside the open end date: microseconds hold both
+        (
+            pa.array([dt.datetime(9999, 12, 31)], pa.timestamp("ms")),
+            pa.array([dt.datetime(2024, 1, 1, 12)], pa.timestamp("ns")),
+            "timestamp[us]",
+            [dt.datetime(9999, 12, 31), dt.datetime(2024, 1, 1, 12)],
+        ),
+        (
+            pa.array([dt.date(9999, 12, 31)], pa.date32()),
+            pa.array([dt.datetime(2024, 1, 1, 12)], pa.timestamp("ns")),
+            "timestamp[us]",
+            [dt.datetime(9999, 12, 31), dt.datetime(2024, 1, 1, 12)],
+        ),
+        # two zones: the same instant twice, in UTC
+        (
+            pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)], pa.timestamp("us", "+02:00")),
+            pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)], pa.timestamp("ms", "Europe/Berlin")),
+            "timestamp[us, tz=UTC]",
+            [dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)] * 2,
+        ),
+        (
+            pa.array([3723], pa.time32("s")),
+            pa.array([3723456000], pa.time64("us")),
+            "time64[us]",
+            [dt.time(1, 2, 3), dt.time(1, 2, 3, 456000)],
+        ),
+    ],
+)
+def test_a_folder_of_parquet_files_whose_types_differ_lands_what_each_file_holds(
+    tmp_path: Path, one: pa.Array, other: pa.Array, shared: str, values: list[Any]
+) -> None:
+    """Each file alone lands as FLOAT, DATETIME or TIME; together they landed as STRING, or were refused."""
+    source = open_source(str(write_files(tmp_path, one, other)))
+    assert str(source.schema.field("v").type) == shared
+    assert [r["v"] for r in rows(source)] == values
+
+
+def test_a_folder_with_an_integer_a_double_cannot_hold_beside_doubles_widens_once(tmp_path: Path) -> None:
+    """The drift to STRING was found again on every reading (64 of them), then refused: the parquet files
+    were read in their own types whatever the widened reading asked."""
+    source = open_source(str(write_files(tmp_path, pa.array([2**53 + 1]), pa.array([0.5]))))
+    with pytest.raises(SchemaDrift) as drift:
+        rows(source)
+    widened = drift.value.widened
+    assert widened is not None
+    assert [r["v"] for r in rows(widened)] == ["9007199254740993", "0.5"]
+
+
+@pytest.mark.parametrize(
+    ("values", "declared", "refusal"),
+    [
+        (
+            pa.array([dt.datetime(2024, 1, 2, 10, 30, 15)]),
+            "DATE",
+            "has a time of day, which a DATE column would drop",
+        ),
+        (pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)]), "TIME", "would lose their dates in a TIME column"),
+        (pa.array([0, 1, 2, -7]), "BOOLEAN", "2 is neither 0 nor 1"),
+        (pa.array(["1.5", "1e400"]), "FLOAT", "'1e400' is beyond a double's range"),
+    ],
+)
+def test_a_declared_type_that_would_drop_part_of_a_value_is_refused(
+    values: pa.Array, declared: str, refusal: str
+) -> None:
+    """pyarrow calls these casts safe: a declared table_schema type landed 10:30 as midnight, a timestamp as
+    its time of day, -7 as true, '1e400' as infinity."""
+    batch = pa.record_batch({"v": values})
+    plan = plan_schema(batch.schema, table_schema=[{"columnName": "v", "columnType": declared}])
+    with pytest.raises(CelonisConfigError, match=rf"column 'v' cannot be converted .*{re.escape(refusal)}"):
+        conform(batch, plan, "source")
+
+
+def test_a_declared_type_that_keeps_every_value_converts() -> None:
+    batch = pa.record_batch(
+        {
+            "day": pa.array([dt.datetime(2024, 1, 2), None]),
+            "flag": pa.array([0, 1]),
+            "amount": pa.array(["1.5", "-inf"]),
+        }
+    )
+    declared = [
+        {"columnName": "day", "columnType": "DATE"},
+        {"columnName": "flag", "columnType": "BOOLEAN"},
+        {"columnName": "amount", "columnType": "FLOAT"},
+    ]
+    out = conform(batch, plan_schema(batch.schema, table_schema=declared), "source")
+    assert out.to_pylist() == [
+        {"day": dt.date(2024, 1, 2), "flag": False, "amount": 1.5},
+        {"day": None, "flag": True, "amount": float("-inf")},
+    ]
+
+
+def test_an_object_column_of_numbers_and_booleans_is_refused_not_landed_as_numbers() -> None:
+    import pandas as pd
+
+    for values in ([1.5, True, False, None], [1, 2.5, True]):
+        frame = pd.DataFrame({"v": pd.Series(values, dtype=object)})
+        with pytest.raises(CelonisConfigError, match=r"column 'v' holds numbers and booleans"):
+            open_source(frame)
+    assert rows(open_source(pd.DataFrame({"v": pd.Series([1.5, None, 2], dtype=object)}))) == [
+        {"v": 1.5},
+        {"v": None},
+        {"v": 2.0},
+    ]
