@@ -8,6 +8,7 @@ worker, holds the result) and turned into Arrow record batches that go through t
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,17 @@ DEFAULT_FETCH_SIZE = 100_000
 #: Rows fetched at most while a column typed from the data has no value yet (``SqlRowStream._looked_ahead``).
 LOOK_AHEAD_ROWS = 50_000
 _NUMERIC = 1700
+
+
+class _NoError(Exception):
+    """Raised by nothing: what ``_data_error`` gives for a driver without a DB-API ``DataError``."""
+
+
+def _data_error(conn: Any) -> type[Exception]:
+    """The connection's DB-API ``DataError`` (a value the driver cannot convert), by its module."""
+    module = sys.modules.get(type(conn).__module__.split(".")[0])
+    error = getattr(module, "DataError", None)
+    return error if isinstance(error, type) and issubclass(error, Exception) else _NoError
 
 
 def _tuples(rows: Sequence[Any], names: list[str]) -> list[Any]:
@@ -80,7 +92,7 @@ class SqlRowStream:
             self.cursor.execute(self.sql)
         else:
             self.cursor.execute(self.sql, self.parameters)
-        first = self.cursor.fetchmany(self.fetch_size)
+        first = self._fetch(self.fetch_size, 0)
         description = self.cursor.description  # named psycopg2 cursors describe only after a fetch
         if not description:
             raise CelonisConfigError("sql: the statement returns no result set (is it a SELECT?)")
@@ -126,7 +138,7 @@ class SqlRowStream:
                 if head is None:
                     return
                 yield head
-                while rows := self.cursor.fetchmany(self.fetch_size):
+                while rows := self._fetch(self.fetch_size, self.rows):
                     batch = to_batch(_tuples(rows, names), self.rows + 1)
                     self.rows += len(rows)
                     yield batch
@@ -135,6 +147,18 @@ class SqlRowStream:
                 self.close()
 
         return BatchSource(schema, batches, f"query on connection {self._conn_id()!r}")
+
+    def _fetch(self, size: int, fetched: int) -> Sequence[Any]:
+        """The next rows; a value the driver cannot turn into Python (PostgreSQL's date 'infinity', a year
+        beyond 9999) fails naming where, not with the driver's bare message."""
+        try:
+            rows: Sequence[Any] = self.cursor.fetchmany(size)
+            return rows
+        except _data_error(self.conn) as exc:
+            raise CelonisConfigError(
+                f"sql: the database driver cannot read a row after the first {fetched:,}: {exc}; CAST the "
+                "column in the query (to text, or to a value within the years 1400-9999)"
+            ) from exc
 
     def _looked_ahead(self, rows: list[Any], guessed: set[int], names: list[str]) -> list[Any]:
         """``rows``, and more of them while a column typed from the data has no value yet (a sparse column
@@ -145,7 +169,7 @@ class SqlRowStream:
             return rows
         unknown, fetched = set(empty), len(rows)
         while unknown and len(rows) - fetched < LOOK_AHEAD_ROWS:
-            more = self.cursor.fetchmany(min(self.fetch_size, fetched + LOOK_AHEAD_ROWS - len(rows)))
+            more = self._fetch(min(self.fetch_size, fetched + LOOK_AHEAD_ROWS - len(rows)), len(rows))
             if not more:
                 break
             rows.extend(_tuples(more, names))

@@ -539,3 +539,18 @@ def test_sqlite_text_in_a_number_column_is_refused_not_parsed(sqlite_conn: Any) 
     with pytest.raises(CelonisConfigError, match=r"column 'v' was typed double .*row 3 .*text in a number"):
         list(source.batches())
     assert op._stream is None or op._stream.conn is None
+
+
+@pytest.mark.usefixtures("celonis_conn")
+def test_a_value_the_driver_cannot_read_fails_naming_where_and_closes(
+    make_dag: MakeDag, landed: EmulatorClient, pg_conn: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL's date 'infinity' has no Python date: the driver's bare DataError named no column or row."""
+    sql = "SELECT i AS id, CASE WHEN i = 4 THEN 'infinity'::date ELSE date '2024-01-01' END AS d FROM generate_series(1, 5) AS i"
+    run = run_push(make_dag, "pg_src", sql, "pg_inf", fetch_size=2)
+    assert task_states(run) == {"push": "failed"}
+    assert (
+        "the database driver cannot read a row after the first 2: date too large" in capsys.readouterr().out
+    )
+    assert landed.jobs() == []
+    assert pg_conn.other_backends() == 0
