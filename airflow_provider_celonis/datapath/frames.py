@@ -82,18 +82,27 @@ def from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
 
         frame = frame.copy()
         for name in mixed:
-            frame[name] = pd.to_datetime(frame[name])
+            try:
+                frame[name] = pd.to_datetime(frame[name])
+            except ValueError as exc:  # e.g. "Mixed timezones detected"
+                raise CelonisConfigError(
+                    f"{what}: column {name!r} holds dates and datetimes that pandas cannot read as one "
+                    f"timestamp column ({exc}): convert it first (pd.to_datetime(..., utc=True))"
+                ) from exc
         return convert(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         if len(exc.args) < 2:  # pyarrow adds "Conversion failed for column x with type object"
-            raise CelonisConfigError(f"{what}: the DataFrame cannot be converted: {exc}") from exc
+            raise CelonisConfigError(
+                f"{what}: the DataFrame cannot be converted: {_named(frame, exc)}"
+            ) from exc
         raise CelonisConfigError(
             f"{what}: the DataFrame cannot be converted: {exc.args[1]}: {exc.args[0]}; an object column must "
             "hold one kind of value: cast it (e.g. df[col].astype('string'))"
         ) from exc
-    except (TypeError, OverflowError) as exc:  # e.g. a sparse column, an int beyond 64 bits
+    except (TypeError, OverflowError, UnicodeError, pa.ArrowNotImplementedError) as exc:
+        # e.g. a sparse or complex column, an int beyond 64 bits, Decimal('Infinity'), a lone surrogate
         raise CelonisConfigError(
-            f"{what}: the DataFrame cannot be converted: {exc}; cast the column to a plain dtype"
+            f"{what}: the DataFrame cannot be converted: {_named(frame, exc)}; cast the column to a plain dtype"
         ) from exc
     except ValueError as exc:
         if "Duplicate column names" not in str(exc):
@@ -101,6 +110,17 @@ def from_frame(frame: Any, what: str, convert: Callable[..., T]) -> T:
         raise CelonisConfigError(
             f"{what}: the DataFrame has columns of one name ({exc}): rename them"
         ) from exc
+
+
+def _named(frame: Any, exc: Exception) -> str:
+    """``exc``'s message with the column it comes from, found by converting the columns one at a time (only
+    on the way to an error)."""
+    for name in frame.columns:
+        try:
+            pa.Array.from_pandas(frame[name])
+        except Exception:  # noqa: BLE001 - any failure names the column; the caller raises the first one
+            return f"column {name!r}: {exc}"
+    return str(exc)
 
 
 def _refuse_truths_as_numbers(frame: Any, schema: pa.Schema, what: str) -> None:

@@ -1089,3 +1089,23 @@ def test_an_object_column_of_numbers_and_booleans_is_refused_not_landed_as_numbe
         {"v": None},
         {"v": 2.0},
     ]
+
+
+def test_a_dataframe_that_cannot_be_converted_names_its_column() -> None:
+    """These failed with the library's bare message (a UnicodeEncodeError, "'str' object cannot be
+    interpreted as an integer", pandas' "Mixed timezones detected"), naming no column."""
+    import decimal
+
+    import numpy as np
+    import pandas as pd
+
+    berlin = dt.timezone(dt.timedelta(hours=5))
+    cases = {
+        "note": pd.Series(["ok", "bad\ud800"], dtype=object),
+        "z": pd.Series(np.array([1 + 2j, 3j])),
+        "amount": pd.Series([decimal.Decimal("1.5"), decimal.Decimal("Infinity")]),
+        "at": pd.Series([dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 12, tzinfo=berlin)]),
+    }
+    for name, column in cases.items():
+        with pytest.raises(CelonisConfigError, match=rf"^source: .*column '{name}'"):
+            open_source(pd.DataFrame({"id": [1, 2], name: column}))
