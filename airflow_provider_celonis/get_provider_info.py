@@ -201,8 +201,8 @@ def get_provider_info() -> dict[str, Any]:
                     ),
                     "reconcile_grace_seconds": _option(
                         "Seconds a lost execute or reload answer is looked for in Celonis' status before the "
-                        "call is sent again.",
-                        15.0,
+                        "call is sent again (a status lagging longer would make the resend a second run).",
+                        120.0,
                     ),
                 },
             }

@@ -13,11 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_celonis.hooks.errors import CelonisConfigError, CelonisConflictError
-from airflow_provider_celonis.hooks.executions import Baseline, Verdict, judge_execution, judge_load
+from airflow_provider_celonis.hooks.executions import Baseline, Verdict, epoch_ms, judge_execution, judge_load
 from airflow_provider_celonis.hooks.options import celonis_option
 from airflow_provider_celonis.hooks.transport import CelonisTransport
 
-DEFAULT_RECONCILE_GRACE = 15.0
+#: Long: a resend after a lagging status would run the job twice, if Celonis queues it (not promised
+#: either way); waiting only delays the rare start whose request was really lost.
+DEFAULT_RECONCILE_GRACE = 120.0
 
 
 def reconcile_grace() -> float:
@@ -130,12 +132,20 @@ class IntegrationApi(CelonisTransport):
         self._request("cancel_data_job", url=self._url("cancel_data_job", pool, job_id=job_id))
         self.log.info("Asked Celonis to cancel data job %s", job_id)
 
-    def last_execution_tasks(self, job_id: str, data_pool_id: str | None = None) -> list[dict[str, Any]]:
-        """The task executions of the job's latest execution (``executionItems[0]``), as pycelonis reads them."""
+    def last_execution_tasks(
+        self, job_id: str, data_pool_id: str | None = None, started: Any = None
+    ) -> list[dict[str, Any]]:
+        """The task executions of one execution of the job, read as pycelonis reads them (the execution list,
+        no paging asked). ``started`` (the status' ``lastExecutionStartDate``) picks our execution out of
+        the list: the newest may be another's, or ours may not be listed yet; then none is reported, not
+        another run's tasks."""
         pool = self.resolve_pool(data_pool_id)
         url = self._url("data_job_executions", pool, job_id=job_id)
-        page = self._request("data_job_executions", url=url, params={"limit": "1", "page": "0"}) or {}
+        page = self._request("data_job_executions", url=url) or {}
         items = [item for item in page.get("executionItems") or [] if item]
+        if started is not None:
+            ours = epoch_ms(started)
+            items = [item for item in items if epoch_ms(item.get("startDate")) == ours]
         if not items:
             return []
         params = {"executionId": str(items[0].get("executionId")), "type": "TASK", "id": job_id}
@@ -154,10 +164,12 @@ class IntegrationApi(CelonisTransport):
         messages = [m.get("logMessage") for m in page.get("logMessages") or [] if isinstance(m, Mapping)]
         return [str(m) for m in messages if m]
 
-    def failed_task_messages(self, job_id: str, data_pool_id: str | None = None) -> list[str]:
-        """``task: message`` for each FAILed task of the latest execution (what pycelonis raises with)."""
+    def failed_task_messages(
+        self, job_id: str, data_pool_id: str | None = None, started: Any = None
+    ) -> list[str]:
+        """``task: message`` for each FAILed task of the execution (what pycelonis raises with)."""
         messages: list[str] = []
-        for task in self.last_execution_tasks(job_id, data_pool_id):
+        for task in self.last_execution_tasks(job_id, data_pool_id, started):
             if task.get("status") == "FAIL":
                 found = self.task_messages(task, data_pool_id)
                 messages += [f"{task.get('name') or task.get('taskId')}: {m}" for m in found[:5]]

@@ -88,7 +88,7 @@ class DataJobOperator(CelonisRunOperator):
                 for ref in _as_list(self.data_model_loads)
             ]
             target["data_model_loads"] = [
-                {"dataModelExecutionId": str(x["id"]), "tables": []} for x in chosen
+                {"dataModelExecutionId": str(x["id"]), "tables": _step_tables(x, where)} for x in chosen
             ]
         return target
 
@@ -123,7 +123,12 @@ class DataJobOperator(CelonisRunOperator):
         self.hook.cancel_data_job(self._target["id"], self._pool)
 
     def result(self, entry: dict[str, Any]) -> dict[str, Any]:
-        tasks = self.hook.last_execution_tasks(self._target["id"], self._pool)
+        started = entry.get("lastExecutionStartDate")
+        try:
+            tasks = self.hook.last_execution_tasks(self._target["id"], self._pool, started)
+        except Exception as exc:  # noqa: BLE001 - the job succeeded: its task list is a report, not the result
+            self.log.warning("Could not read the task executions of data job %s: %s", self._target["id"], exc)
+            tasks = []
         outcome = {
             **self._summary(),
             "job_id": self._target["id"],
@@ -150,10 +155,25 @@ class DataJobOperator(CelonisRunOperator):
         messages: list[str] = []
         if status in EXECUTION_FAILED:
             try:
-                messages = self.hook.failed_task_messages(self._target["id"], self._pool)
+                started = (entry or {}).get("lastExecutionStartDate")
+                messages = self.hook.failed_task_messages(self._target["id"], self._pool, started)
             except Exception as exc:  # noqa: BLE001 - the failure is reported even if its logs cannot be read
                 messages.append(f"(could not read the failed tasks' logs: {exc})")
         return CelonisDataJobFailedError(self._target.get("id", "?"), status, messages or [message])
+
+
+def _step_tables(step: dict[str, Any], where: str) -> list[str]:
+    """A data model load step's tables, as it is configured to load them: pycelonis' ``Job.execute`` says the
+    configuration "needs to contain all table ids to reload" (an empty list is not "all")."""
+    tables = [t for t in step.get("tables") or [] if isinstance(t, dict) and t.get("id")]
+    chosen = [str(t["id"]) for t in tables if t.get("selected") is not False]
+    if not chosen:
+        name = step.get("dataModelName") or step.get("dataModelId")
+        raise CelonisConfigError(
+            f"{where}: its data model load {name!r} ({step.get('id')}) selects no table, so it would load "
+            "nothing: select its tables in Celonis, or load the data model with DataModelLoadOperator"
+        )
+    return chosen
 
 
 def _is_transformation(task: dict[str, Any]) -> bool:

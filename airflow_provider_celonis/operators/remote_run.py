@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 APPEAR_TIMEOUT = 600.0
 IF_RUNNING = ("wait", "fail")
 STATE_KEY = "celonis_run"
-#: How often a start refused with 409 (a run in progress that the status did not show yet) is tried again.
-START_ATTEMPTS = 5
+#: How long refused starts (409: a run in progress) are retried without a ``timeout``.
+START_REFUSED_SECONDS = 3600.0
 
 
 class CelonisRunOperator(BaseOperator):
@@ -135,7 +135,11 @@ class CelonisRunOperator(BaseOperator):
 
     def _start_when_free(self, context: Context) -> dict[str, Any] | None:
         store = context.get("task_state_store")
-        for _ in range(START_ATTEMPTS):
+        # A refused start (409) means a run is in progress, which the status may not show yet (how long it
+        # lags is not promised): wait, growing the pause, up to the timeout (else START_REFUSED_SECONDS).
+        deadline = time.monotonic() + (self.timeout_seconds or START_REFUSED_SECONDS)
+        delay, refusals = 1.0, 0
+        while True:
             entry = self.status()
             if self.in_progress(entry):
                 self._wait_for_other(entry)
@@ -148,14 +152,22 @@ class CelonisRunOperator(BaseOperator):
             try:
                 self.start(baseline)
             except CelonisConflictError as err:
+                refusals += 1
+                if self.if_running == "fail":
+                    raise CelonisError(
+                        f"Celonis refused to start {self.what} {self._target['id']} ({err}): a run is in "
+                        "progress and if_running='fail'"
+                    ) from err
+                if time.monotonic() + delay > deadline:
+                    raise CelonisError(
+                        f"Celonis refused to start {self.what} {self._target['id']} {refusals} times over "
+                        f"{self.timeout_seconds or START_REFUSED_SECONDS:.0f}s: another run was always in progress"
+                    ) from err
                 self.log.warning("Celonis refused the start (%s): a run is in progress; waiting for it", err)
+                time.sleep(delay)
+                delay = min(self.poll_interval, delay * 2)
                 continue
             break
-        else:
-            raise CelonisError(
-                f"Celonis refused to start {self.what} {self._target['id']} {START_ATTEMPTS} times: "
-                "another run was always in progress"
-            )
         self._started = True
         return self._wait(context, baseline)
 

@@ -159,7 +159,9 @@ class DataJobSensor(_RunSensor):
     def failure(self, entry: dict[str, Any] | None, message: str) -> str:
         status = (entry or {}).get("status") or message
         try:
-            logs = self.hook.failed_task_messages(str(self._id), self._pool)
+            logs = self.hook.failed_task_messages(
+                str(self._id), self._pool, (entry or {}).get("lastExecutionStartDate")
+            )
         except Exception as exc:  # noqa: BLE001 - the failure is reported even if its logs cannot be read
             logs = [f"(could not read the failed tasks' logs: {exc})"]
         return f"Celonis data job {self._id} ended {status}: {'; '.join(logs) or 'no log messages'}"

@@ -86,6 +86,58 @@ def test_only_some_transformations_and_no_model_load(
     assert pipeline.model()["loads"] == []
 
 
+def test_a_chosen_data_model_load_sends_its_tables(pipeline: Pipeline, make_dag: Callable[..., Any]) -> None:
+    """pycelonis: the configuration "needs to contain all table ids to reload". An empty list was sent, and
+    only the emulator took it for the step's tables; it now reloads none, as a Celonis may."""
+    run = make_dag(
+        DataJobOperator, task_id="transform", data_job="job-orders", data_model_loads=["Orders model"], **FAST
+    ).test()
+    assert task_states(run) == {"transform": "success"}
+    (execution,) = pipeline.executions()
+    from airflow_provider_celonis.hooks.celonis import CelonisHook
+
+    tables = [t["id"] for t in CelonisHook().list_data_job_loads("job-orders")[0]["tables"]]
+    assert execution["configuration"]["dataModels"] == [
+        {"dataModelExecutionId": "dme-orders", "tables": tables}
+    ]
+    assert len(tables) == 2
+    pipeline.wait_for(lambda: [ld["status"] for ld in pipeline.model()["loads"]] == ["SUCCESS"])
+    assert sorted(pipeline.model()["loads"][0]["tables"]) == ["order_totals", "orders"]
+
+
+def test_a_task_list_that_cannot_be_read_does_not_fail_a_successful_job(
+    pipeline: Pipeline, make_dag: Callable[..., Any], task_log: Callable[[], str]
+) -> None:
+    """The execution list is a report: a refusal to read it (a 403 on logs, a paging the API does not know)
+    failed a data job that had succeeded, and on Airflow 3.2 every retry ran it again."""
+    pipeline.client.fault(
+        method="GET", path="/logs/job-orders/executions$", action="status", status=403, count=5
+    )
+    run = make_dag(DataJobOperator, task_id="transform", data_job="job-orders", **FAST).test()
+    assert task_states(run) == {"transform": "success"}
+    assert xcom(run, "transform")["tasks"] == []
+    assert "Could not read the task executions of data job job-orders" in task_log()
+    assert [e["status"] for e in pipeline.executions()] == ["SUCCESS"]
+
+
+def test_a_refused_start_is_waited_out_while_the_status_lags(
+    start_pipeline: Callable[..., Pipeline], make_dag: Callable[..., Any]
+) -> None:
+    """Someone else's execution just started and the status does not show it yet (a 10 s lag): each start
+    is refused with 409. The task gave up after five refusals about a second apart; it waits for that run."""
+    from airflow_provider_celonis.hooks.celonis import CelonisHook
+    from airflow_provider_celonis.hooks.executions import Baseline
+
+    pipeline = start_pipeline(integration_duration=4.0, integration_status_lag=10.0)
+    hook = CelonisHook()
+    hook.execute_data_job("job-orders", hook.execution_configuration("pool-1", "job-orders"), Baseline())
+    run = make_dag(DataJobOperator, task_id="transform", data_job="job-orders", poll_interval=1.0).test()
+    assert task_states(run) == {"transform": "success"}
+    executions = pipeline.executions()
+    assert [e["status"] for e in executions] == ["SUCCESS", "SUCCESS"]
+    assert executions[1]["start"] >= executions[0]["end"]
+
+
 def test_failing_sql_fails_with_the_database_error(
     pipeline: Pipeline, make_dag: Callable[..., Any], task_log: Callable[[], str]
 ) -> None:

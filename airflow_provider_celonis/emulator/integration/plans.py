@@ -93,8 +93,8 @@ def _load(job: DataJob, pool: PoolConfig, entry: dict[str, Any]) -> tuple[str, L
                 "dataModels.tables", f"Table {table_id} is not a table of data model {model.id}", "NOT_FOUND"
             )
         tables.append(table)
-    if not tables:
-        return execution.id, _configured(model, execution.table_ids, execution.id)
+    # pycelonis: the configuration "needs to contain all table ids to reload"; an empty list reloads none
+    # (the least a Celonis could do with it), not the step's configured tables.
     return execution.id, LoadRequest(execution.id, model, tuple(tables), partial=True)
 
 
