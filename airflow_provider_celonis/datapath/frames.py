@@ -27,7 +27,7 @@ def index_as_columns(frame: Any, what: str) -> Any:
     dropped. An unnamed level of a MultiIndex (``stack()``'s) or an unnamed index of other values (dates,
     labels) carries data too, but has no column name to land under: it is refused, not dropped."""
     names = list(frame.index.names)
-    positions = len(names) == 1 and frame.index.dtype.kind in "iu"
+    positions = len(names) == 1 and (frame.index.dtype.kind in "iu" or len(frame.index) == 0)
     if None in names and not positions:
         level = names.index(None)
         fix = (
@@ -128,12 +128,13 @@ def _refuse_truths_as_numbers(frame: Any, schema: pa.Schema, what: str) -> None:
     over object columns read as numbers only.)"""
     import numpy as np
 
-    for fld in schema:
+    for position, fld in enumerate(schema):  # by position: pyarrow names a column 0 "0"
         if not (pa.types.is_integer(fld.type) or pa.types.is_floating(fld.type)):
             continue
-        if frame[fld.name].dtype != object:
+        column = frame.iloc[:, position]
+        if column.dtype != object:
             continue
-        if any(isinstance(v, bool | np.bool_) for v in frame[fld.name]):
+        if any(isinstance(v, bool | np.bool_) for v in column):
             raise CelonisConfigError(
                 f"{what}: column {fld.name!r} holds numbers and booleans (an object column), which would land "
                 "as numbers (True as 1.0); an object column must hold one kind of value: cast it (e.g. "
@@ -141,14 +142,14 @@ def _refuse_truths_as_numbers(frame: Any, schema: pa.Schema, what: str) -> None:
             )
 
 
-def dates_beside_datetimes(frame: Any, schema: pa.Schema) -> list[str]:
+def dates_beside_datetimes(frame: Any, schema: pa.Schema) -> list[Any]:
     """Object columns read as dates that also hold datetimes (a Python loop: object columns only)."""
     import datetime as dt
 
     return [
-        fld.name
-        for fld in schema
+        frame.columns[position]
+        for position, fld in enumerate(schema)  # by position: pyarrow names a column 0 "0"
         if pa.types.is_date(fld.type)
-        and frame[fld.name].dtype == object
-        and any(isinstance(v, dt.datetime) for v in frame[fld.name])
+        and frame.iloc[:, position].dtype == object
+        and any(isinstance(v, dt.datetime) for v in frame.iloc[:, position])
     ]

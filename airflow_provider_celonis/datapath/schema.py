@@ -445,8 +445,10 @@ def temporal_cast(col: pa.Array, target: pa.DataType) -> pa.Array:
         # pyarrow's unsafe cast between time units would wrap out-of-range values; a time of day has none.
         return pc.cast(col, options=pc.CastOptions(target, allow_time_truncate=True))
     if _before_1970(col) and target.unit in _FLOOR_UNITS:
-        # The cast cuts toward the epoch: 1969-12-31 23:59:59.9999 would become 1970-01-01 00:00:00.
-        col = pc.floor_temporal(col, unit=_FLOOR_UNITS[target.unit])
+        # The cast cuts toward the epoch: 1969-12-31 23:59:59.9999 would become 1970-01-01 00:00:00. Floored
+        # on the instants (UTC): pyarrow floors a zoned column in local time, refusing an ambiguous hour.
+        naive = pc.floor_temporal(col.cast(pa.timestamp(col.type.unit)), unit=_FLOOR_UNITS[target.unit])
+        col = naive.cast(col.type)
     return pc.cast(col, options=pc.CastOptions(target, allow_time_truncate=True))
 
 

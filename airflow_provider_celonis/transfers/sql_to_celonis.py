@@ -154,7 +154,7 @@ class SqlRowStream:
         try:
             rows: Sequence[Any] = self.cursor.fetchmany(size)
             return rows
-        except _data_error(self.conn) as exc:
+        except (_data_error(self.conn), ValueError) as exc:  # psycopg2: "year 10000 is out of range"
             raise CelonisConfigError(
                 f"sql: the database driver cannot read a row after the first {fetched:,}: {exc}; CAST the "
                 "column in the query (to text, or to a value within the years 1400-9999)"

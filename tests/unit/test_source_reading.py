@@ -489,7 +489,7 @@ def test_an_unnamed_index_that_carries_data_is_refused_not_dropped() -> None:
 
     wide = pd.DataFrame({"id": [1, 2], "q1": [1.0, 2.0], "q2": [3.0, 4.0]}).set_index("id")
     with pytest.raises(
-        CelonisConfigError, match=r"index level 1 \(str values\) has no name.*reset_index\(level=1"
+        CelonisConfigError, match=r"index level 1 \((str|object) values\) has no name.*reset_index\(level=1"
     ):
         open_source(wide.stack().to_frame("amount"))
     days = pd.DataFrame({"a": [1, 2]}, index=pd.date_range("2024-01-01", periods=2))
@@ -1109,3 +1109,26 @@ def test_a_dataframe_that_cannot_be_converted_names_its_column() -> None:
     for name, column in cases.items():
         with pytest.raises(CelonisConfigError, match=rf"^source: .*column '{name}'"):
             open_source(pd.DataFrame({"id": [1, 2], name: column}))
+
+
+def test_review_regressions_integer_column_names_an_empty_index_and_a_zoned_folder(tmp_path: Path) -> None:
+    """Found by a second reading of this stop's changes: pyarrow names a column 0 "0" (the new checks looked
+    it up by that name: KeyError); an empty DataFrame's index is object dtype and holds nothing; a zoned
+    column floored in local time refused an ambiguous (fall-back) hour."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    assert rows(open_source(pd.DataFrame(np.arange(4).reshape(2, 2)))) == [{"0": 0, "1": 1}, {"0": 2, "1": 3}]
+    assert rows(open_source(pd.DataFrame(index=[], columns=["a"]))) == []
+    zone = "America/New_York"
+    early, fall_back = (
+        dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(2023, 11, 5, 5, 30, tzinfo=dt.timezone.utc),
+    )
+    pq.write_table(
+        pa.table({"v": pa.array([early, fall_back], pa.timestamp("ns", zone))}), tmp_path / "a.parquet"
+    )
+    pq.write_table(pa.table({"v": pa.array([fall_back], pa.timestamp("us", zone))}), tmp_path / "b.parquet")
+    got = [r["v"] for r in rows(open_source(str(tmp_path)))]
+    assert [v.astimezone(dt.timezone.utc) for v in got] == [early, fall_back, fall_back]
